@@ -1,0 +1,104 @@
+package events
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Node is one live member of a group.
+type Node struct {
+	// ID is the member's id: its key with the group prefix and "/" removed.
+	ID string
+	// Value is the value of the member's key, for example its address.
+	Value string
+	// CreateRevision is the etcd revision that created the member's key. It
+	// orders the members: the smallest is the master.
+	CreateRevision int64
+}
+
+// View is one member's view of its group at one etcd revision.
+//
+// The zero View is the view of a member that is not registered.
+type View struct {
+	// Self is the id of the member whose view this is.
+	Self string
+	// Members are the live members in join order (see Sort): the master
+	// first, then the slaves.
+	Members []Node
+	// Revision is the etcd revision the view was read at.
+	Revision int64
+}
+
+// Sort orders nodes in join order: by CreateRevision, ties by ID.
+func Sort(nodes []Node) {
+	slices.SortFunc(nodes, func(a, b Node) int {
+		if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// Master returns the master of the view, or the zero Node if the view is
+// empty.
+func (v View) Master() Node {
+	if len(v.Members) == 0 {
+		return Node{}
+	}
+	return v.Members[0]
+}
+
+// Epoch returns the master's CreateRevision, or 0 if the view is empty.
+func (v View) Epoch() int64 {
+	return v.Master().CreateRevision
+}
+
+// IsMaster reports whether Self is the master of the view.
+func (v View) IsMaster() bool {
+	return len(v.Members) > 0 && v.Members[0].ID == v.Self
+}
+
+// Registered reports whether Self is a member of the view.
+func (v View) Registered() bool {
+	_, ok := v.Node(v.Self)
+	return ok
+}
+
+// Node returns the member with the given id.
+func (v View) Node(id string) (Node, bool) {
+	for _, n := range v.Members {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return Node{}, false
+}
+
+// Slaves returns the slaves of the view other than Self, in join order.
+func (v View) Slaves() []Node {
+	if len(v.Members) == 0 {
+		return nil
+	}
+	var s []Node
+	for _, n := range v.Members[1:] {
+		if n.ID != v.Self {
+			s = append(s, n)
+		}
+	}
+	return s
+}
+
+// IDs returns the ids of the members in join order.
+func (v View) IDs() []string {
+	ids := make([]string, len(v.Members))
+	for i, n := range v.Members {
+		ids[i] = n.ID
+	}
+	return ids
+}
+
+// Clone returns a copy of v that shares no memory with it.
+func (v View) Clone() View {
+	v.Members = slices.Clone(v.Members)
+	return v
+}
