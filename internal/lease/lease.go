@@ -1,0 +1,249 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Why a lease ended, as reported by Lease.Err.
+var (
+	// ErrDeadline: no keep-alive was acknowledged in time, and the safe
+	// deadline passed.
+	ErrDeadline = errors.New("lease: safe deadline passed without an acknowledged keep-alive")
+	// ErrExpired: etcd answered that the lease no longer exists (it expired
+	// or was revoked).
+	ErrExpired = errors.New("lease: etcd reports the lease expired or revoked")
+	// ErrStopped: the holder stopped or revoked the lease.
+	ErrStopped = errors.New("lease: stopped")
+)
+
+// MinMargin is the smallest safety margin DefaultMargin returns.
+const MinMargin = 250 * time.Millisecond
+
+// DefaultMargin returns the default safety margin for a granted TTL: a tenth
+// of it, and at least MinMargin. It covers clock drift between this process
+// and etcd, and the time a process may be stalled (GC, scheduling) before its
+// deadline timer runs.
+func DefaultMargin(ttl time.Duration) time.Duration {
+	return max(ttl/10, MinMargin)
+}
+
+// Lease is a granted etcd lease kept alive until its safe deadline.
+// Its methods are safe for concurrent use.
+type Lease struct {
+	// ID is the etcd lease id.
+	ID clientv3.LeaseID
+	// TTL is the TTL etcd granted, which may be larger than the one asked
+	// for: etcd raises a TTL below its minimum.
+	TTL time.Duration
+	// Margin is the safety margin subtracted from each deadline.
+	Margin time.Duration
+
+	cli      *clientv3.Client
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	interval time.Duration
+	done     chan struct{} // closed when the keeper goroutine has exited
+
+	mu       sync.Mutex
+	deadline time.Time
+	timer    *time.Timer
+}
+
+// Grant asks etcd for a lease of the given TTL (whole seconds) and starts
+// keeping it alive. A margin of zero means DefaultMargin of the granted TTL;
+// a margin that leaves less than a third of the granted TTL is an error.
+//
+// The lease ends, and its Context is cancelled, at the safe deadline, when
+// etcd reports it gone, or on Stop or Revoke: whichever comes first.
+func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration, log *slog.Logger) (*Lease, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sent := time.Now()
+	resp, err := cli.Grant(ctx, int64(ttl/time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("grant lease: %w", err)
+	}
+	granted := time.Duration(resp.TTL) * time.Second
+	if margin == 0 {
+		margin = DefaultMargin(granted)
+	}
+	if margin < 0 || margin > granted*2/3 {
+		// The lease is of no use; give it back rather than leave it to expire.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), granted)
+		cli.Revoke(rctx, resp.ID)
+		cancel()
+		return nil, fmt.Errorf("lease: safety margin %v out of range for granted TTL %v (want 0 to two thirds of it)", margin, granted)
+	}
+	l := &Lease{
+		ID:     resp.ID,
+		TTL:    granted,
+		Margin: margin,
+		cli:    cli,
+		log:    log.With("lease", fmt.Sprintf("%x", int64(resp.ID))),
+		// Three keep-alives fit in the time the deadline allows, so two can
+		// be lost without losing the lease.
+		interval: (granted - margin) / 3,
+		done:     make(chan struct{}),
+	}
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	l.deadline = sent.Add(granted - margin)
+	l.timer = time.AfterFunc(time.Until(l.deadline), func() { l.end(ErrDeadline) })
+	go l.keep()
+	return l, nil
+}
+
+// Context returns a context cancelled the moment the lease ends. Its cause
+// (context.Cause) is ErrDeadline, ErrExpired or ErrStopped.
+func (l *Lease) Context() context.Context { return l.ctx }
+
+// Done is closed when the lease has ended, like Context().Done().
+func (l *Lease) Done() <-chan struct{} { return l.ctx.Done() }
+
+// Err returns nil while the lease lives, then why it ended.
+func (l *Lease) Err() error {
+	if l.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(l.ctx)
+}
+
+// Deadline returns the current safe deadline.
+func (l *Lease) Deadline() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.deadline
+}
+
+// Stop ends the lease without revoking it: etcd expires it after its TTL.
+// It waits for the keep-alive goroutine to exit.
+func (l *Lease) Stop() {
+	l.end(ErrStopped)
+	<-l.done
+}
+
+// Revoke ends the lease and revokes it in etcd, so that its keys are deleted
+// at once rather than after the TTL.
+func (l *Lease) Revoke(ctx context.Context) error {
+	l.Stop()
+	_, err := l.cli.Revoke(ctx, l.ID)
+	if err != nil {
+		return fmt.Errorf("revoke lease: %w", err)
+	}
+	return nil
+}
+
+func (l *Lease) end(cause error) {
+	l.mu.Lock()
+	l.timer.Stop()
+	l.mu.Unlock()
+	if l.ctx.Err() == nil {
+		l.log.Debug("lease ended", "cause", cause)
+	}
+	l.cancel(cause)
+}
+
+// extend moves the deadline to sent + TTL - margin after a keep-alive sent
+// at sent was acknowledged. The deadline only moves forward, and never once
+// the lease has ended.
+func (l *Lease) extend(sent time.Time) {
+	d := sent.Add(l.TTL - l.Margin)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !d.After(l.deadline) || l.ctx.Err() != nil {
+		return
+	}
+	// Stop fails when the timer has fired: the deadline passed while this
+	// acknowledgement was on its way, and the lease has ended.
+	if !l.timer.Stop() {
+		return
+	}
+	l.deadline = d
+	l.timer.Reset(time.Until(d))
+}
+
+// keep runs one keep-alive stream after another until the lease ends.
+func (l *Lease) keep() {
+	defer close(l.done)
+	retry := 50 * time.Millisecond
+	for l.ctx.Err() == nil {
+		err := l.stream()
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.log.Debug("keep-alive stream failed; retrying", "err", err)
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(retry*2, l.interval)
+	}
+}
+
+// stream sends keep-alives on one LeaseKeepAlive stream every interval and
+// handles its responses, until the stream fails or the lease ends.
+func (l *Lease) stream() error {
+	// WithRequireLeader makes the stream fail when its etcd member has lost
+	// the raft leader, instead of hanging on a partitioned member.
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(l.ctx))
+	defer cancel()
+	s, err := pb.NewLeaseClient(l.cli.ActiveConnection()).LeaseKeepAlive(ctx)
+	if err != nil {
+		return err
+	}
+	var (
+		mu    sync.Mutex
+		sends []time.Time // send times of unanswered requests, oldest first
+	)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := s.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			mu.Lock()
+			if len(sends) == 0 {
+				mu.Unlock()
+				continue
+			}
+			sent := sends[0]
+			sends = sends[1:]
+			mu.Unlock()
+			if resp.TTL <= 0 {
+				l.end(ErrExpired)
+				recvErr <- ErrExpired
+				return
+			}
+			l.extend(sent)
+		}
+	}()
+	tick := time.NewTicker(l.interval)
+	defer tick.Stop()
+	for {
+		mu.Lock()
+		sends = append(sends, time.Now())
+		mu.Unlock()
+		if err := s.Send(&pb.LeaseKeepAliveRequest{ID: int64(l.ID)}); err != nil {
+			cancel()
+			<-recvErr
+			return err
+		}
+		select {
+		case <-tick.C:
+		case err := <-recvErr:
+			return err
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package selector
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults of the options.
+const (
+	// DefaultTTL is the lease TTL asked of etcd when WithTTL is not given.
+	// A crashed master is replaced after about this long.
+	DefaultTTL = 5 * time.Second
+)
+
+// Retry timing after a lost registration: exponential from minBackoff to
+// maxBackoff, with jitter.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// An Option configures a Selector. Options are validated by New.
+type Option interface {
+	apply(*options)
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	ttl       time.Duration
+	value     string
+	margin    time.Duration
+	marginSet bool
+	log       *slog.Logger
+	logSet    bool
+}
+
+// WithTTL sets the TTL of the member's lease: a whole number of seconds, at
+// least 1s. Default DefaultTTL. etcd raises a TTL below its minimum (2s with
+// etcd's default election timeout); the selector then uses the TTL etcd
+// granted.
+func WithTTL(ttl time.Duration) Option {
+	return optionFunc(func(o *options) { o.ttl = ttl })
+}
+
+// WithValue sets the value of the member's key, which the other members and
+// clients read: an address or a small payload. Default "".
+func WithValue(v string) Option {
+	return optionFunc(func(o *options) { o.value = v })
+}
+
+// WithSafetyMargin sets how long before the lease could expire in etcd this
+// member gives up its registration and mastership when keep-alives go
+// unacknowledged. It must cover the clock drift between this process and
+// etcd over one TTL and the time this process may stall before its timer
+// runs. It must be at least 0 and less than two thirds of the TTL. Default: a
+// tenth of the granted TTL, at least 250ms.
+func WithSafetyMargin(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.margin, o.marginSet = d, true })
+}
+
+// WithLogger sets the logger. Default: no logging.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) { o.log, o.logSet = l, true })
+}
+
+func (o *options) validate() error {
+	if o.ttl < time.Second {
+		return invalid("TTL", "%v is under 1s", o.ttl)
+	}
+	if o.ttl%time.Second != 0 {
+		return invalid("TTL", "%v is not a whole number of seconds", o.ttl)
+	}
+	if o.marginSet {
+		if o.margin < 0 {
+			return invalid("SafetyMargin", "%v is negative", o.margin)
+		}
+		if o.margin == 0 {
+			// Zero would mean "default" to the lease package; here it was
+			// asked for explicitly, and no margin at all is unsafe.
+			return invalid("SafetyMargin", "0 leaves no room for clock drift")
+		}
+		if o.margin >= o.ttl*2/3 {
+			return invalid("SafetyMargin", "%v is not less than two thirds of TTL %v", o.margin, o.ttl)
+		}
+	}
+	if o.logSet && o.log == nil {
+		return invalid("Logger", "nil")
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+}

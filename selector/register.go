@@ -1,0 +1,176 @@
+package selector
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/lease"
+)
+
+// sweep is how long etcd may take to delete the keys of a lease past its
+// TTL: it checks for expired leases every 500ms, then revokes through raft.
+const sweep = 500 * time.Millisecond
+
+// registration is one life of this member's key: from INIT to OFFLINE.
+type registration struct {
+	lease  *lease.Lease
+	ctx    context.Context // ends with the lease, on Close, or when the key is lost
+	cancel context.CancelCauseFunc
+	// stopOnClose stops the hook that ends ctx on Close.
+	stopOnClose func() bool
+	createRev   int64                  // this member's key's CreateRevision
+	snapshot    []*mvccpb.KeyValue     // the group when the key was created
+	rev         int64                  // revision of snapshot
+	members     map[string]events.Node // the group now, by id; run loop only
+}
+
+// register runs INIT: it grants a lease and creates this member's key in a
+// transaction that fails if the key exists, reading the group in the same
+// transaction. old is the lease of this member's previous registration, if
+// any: a key still held by it is this member's own, left over, and is
+// revoked rather than reported as a duplicate.
+func (s *Selector) register(ctx context.Context, old clientv3.LeaseID) (*registration, error) {
+	s.setState(Init)
+	l, err := lease.Grant(ctx, s.cli, s.opts.ttl, s.opts.margin, s.log)
+	if err != nil {
+		return nil, wrapf(err, "register %q", s.key)
+	}
+	if l.TTL != s.opts.ttl {
+		s.log.Info("etcd granted another TTL than asked", "asked", s.opts.ttl, "granted", l.TTL)
+	}
+	reg, err := s.create(ctx, l, old)
+	if err != nil {
+		// Give the lease back now rather than leave it to expire; this is
+		// tidy-up, so it gets its own short deadline.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		l.Revoke(rctx)
+		cancel()
+		return nil, err
+	}
+	return reg, nil
+}
+
+func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.LeaseID) (*registration, error) {
+	// Every call here ends when the lease does.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	defer context.AfterFunc(l.Context(), func() { stop(l.Err()) })()
+
+	waited := false
+	for {
+		resp, err := s.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
+			Then(clientv3.OpPut(s.key, s.opts.value, clientv3.WithLease(l.ID)),
+				clientv3.OpGet(s.prefix, clientv3.WithPrefix())).
+			Else(clientv3.OpGet(s.key)).
+			Commit()
+		if err != nil {
+			return nil, wrapf(contextCause(ctx, err), "create key %q", s.key)
+		}
+		if resp.Succeeded {
+			r := &registration{
+				lease:     l,
+				createRev: resp.Header.Revision,
+				snapshot:  resp.Responses[1].GetResponseRange().Kvs,
+				rev:       resp.Header.Revision,
+			}
+			r.ctx, r.cancel = context.WithCancelCause(l.Context())
+			return r, nil
+		}
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			continue // deleted between the compare and the read; try again
+		}
+		holder := clientv3.LeaseID(kvs[0].Lease)
+		switch {
+		case holder == 0:
+			return nil, fmt.Errorf("%w: key %q exists without a lease, so it never expires", ErrDuplicateID, s.key)
+		case holder == old:
+			s.log.Info("revoking this member's previous lease, which still holds its key")
+			if _, err := s.cli.Revoke(ctx, holder); err != nil && ctx.Err() != nil {
+				return nil, wrapf(contextCause(ctx, err), "revoke previous lease")
+			}
+			continue
+		}
+		ttl, err := s.cli.TimeToLive(ctx, holder)
+		if err != nil {
+			return nil, wrapf(contextCause(ctx, err), "read TTL of the lease holding %q", s.key)
+		}
+		wait := sweep
+		if ttl.TTL > 0 {
+			if waited {
+				return nil, fmt.Errorf("%w: %q is held by live lease %x", ErrDuplicateID, s.key, int64(holder))
+			}
+			// TimeToLive truncates to whole seconds: 1 may mean 1.9s.
+			wait = time.Duration(ttl.TTL+1)*time.Second + sweep
+			waited = true
+			s.log.Info("id taken; waiting for the holder's lease to run out", "holder", fmt.Sprintf("%x", int64(holder)), "wait", wait)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, wrapf(err, "wait for key %q", s.key)
+		}
+	}
+}
+
+// contextCause returns the cause of ctx's end if it ended, else err.
+func contextCause(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		if c := context.Cause(ctx); c != nil {
+			return fmt.Errorf("%w (%v)", c, err)
+		}
+	}
+	return err
+}
+
+func (s *Selector) setState(st State) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+}
+
+// sleep waits for d or until ctx ends, and returns ctx's cause then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// backoff returns the wait before retry attempt n (from 0), with jitter.
+func backoff(n int) time.Duration {
+	d := minBackoff << min(n, 10)
+	d = min(d, maxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// viewOf builds this member's view from the keys under its prefix.
+func (s *Selector) viewOf(members map[string]events.Node, rev int64) events.View {
+	v := events.View{Self: s.id, Revision: rev, Members: make([]events.Node, 0, len(members))}
+	for _, n := range members {
+		v.Members = append(v.Members, n)
+	}
+	events.Sort(v.Members)
+	return v
+}
+
+// idOf returns the member id of a key under the prefix, or false for a key
+// that names no member (the prefix itself).
+func (s *Selector) idOf(key []byte) (string, bool) {
+	id := string(key[len(s.prefix):])
+	return id, id != ""
+}
+
+func (s *Selector) node(kv *mvccpb.KeyValue) (events.Node, bool) {
+	id, ok := s.idOf(kv.Key)
+	return events.Node{ID: id, Value: string(kv.Value), CreateRevision: kv.CreateRevision}, ok
+}

@@ -1,0 +1,306 @@
+package selector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/events"
+)
+
+// Selector is one member of a group. Create it with New; its methods are
+// safe for concurrent use.
+type Selector struct {
+	cli    *clientv3.Client
+	prefix string // with its trailing "/"
+	id     string
+	key    string
+	opts   options
+	log    *slog.Logger
+	q      *queue
+
+	stop    context.CancelFunc // ends the run loop
+	stopped chan struct{}      // closed when the run loop has exited
+	yieldc  chan chan error
+	closeMu sync.Mutex
+	closed  bool
+	err     error // from Close
+
+	mu        sync.Mutex
+	state     State
+	reg       *registration // nil while not registered
+	view      events.View   // the view of the last emitted event, or newer
+	masterCtx context.Context
+	masterEnd context.CancelFunc
+	masterRev int64 // this member's CreateRevision when its mastership began
+}
+
+// New validates its arguments, registers the member id under prefix and
+// returns once it is registered, with its first event (InitMaster or
+// InitSlave) waiting on Events. It blocks until then or until ctx is done;
+// ctx bounds only the registration, not the Selector's life, which lasts
+// until Close.
+//
+// The member's key is prefix + "/" + id (a prefix ending in "/" is taken as
+// it is). If the key is held by another lease, New waits for that lease's
+// remaining TTL, so that a member restarting after a crash under the same id
+// simply comes back; if the key is still held after that, New returns
+// ErrDuplicateID.
+func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...Option) (*Selector, error) {
+	o := options{ttl: DefaultTTL}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	switch {
+	case cli == nil:
+		return nil, invalid("client", "nil")
+	case prefix == "":
+		return nil, invalid("prefix", "empty")
+	case id == "":
+		return nil, invalid("id", "empty")
+	case strings.Contains(id, "/"):
+		return nil, invalid("id", "%q contains \"/\"", id)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	s := &Selector{
+		cli:     cli,
+		prefix:  prefix,
+		id:      id,
+		key:     prefix + id,
+		opts:    o,
+		log:     o.log.With("prefix", prefix, "id", id),
+		stopped: make(chan struct{}),
+		yieldc:  make(chan chan error),
+	}
+	reg, err := s.register(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	var runCtx context.Context
+	runCtx, s.stop = context.WithCancel(context.Background())
+	s.q = newQueue()
+	s.start(runCtx, reg)
+	go s.run(runCtx, reg)
+	return s, nil
+}
+
+// Events returns the channel of this member's events, in order, none
+// dropped: the first is InitMaster or InitSlave, and each later one follows
+// the order of the events package. It never blocks the member's keep-alives
+// or its safe deadline: events wait in memory until read. After Close it
+// delivers what is left, ending with Offline, and then closes; read it until
+// it closes, or its goroutine stays blocked.
+func (s *Selector) Events() <-chan events.Event { return s.q.out }
+
+// ID returns this member's id.
+func (s *Selector) ID() string { return s.id }
+
+// Key returns this member's key in etcd.
+func (s *Selector) Key() string { return s.key }
+
+// View returns this member's current view of its group; the zero View while
+// it is not registered.
+func (s *Selector) View() events.View {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.Clone()
+}
+
+// State returns the state of the registration. It turns Offline at the safe
+// deadline, even before the Offline event is emitted.
+func (s *Selector) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == Refresh && s.reg.ctx.Err() != nil {
+		return Offline
+	}
+	return s.state
+}
+
+// IsMaster reports whether this member is master now. It turns false at the
+// moment the mastership ends, even before the event that says so is emitted.
+func (s *Selector) IsMaster() bool {
+	return s.MasterContext().Err() == nil
+}
+
+// MasterContext returns a context that lives exactly as long as the current
+// mastership: it is cancelled when this member yields, closes, loses its
+// registration, or reaches its safe deadline with etcd unreachable. When
+// this member is not master, it returns an already cancelled context. Do
+// master-only work under it.
+func (s *Selector) MasterContext() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.masterCtx == nil {
+		return cancelled
+	}
+	return s.masterCtx
+}
+
+var cancelled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// Epoch returns the epoch of the current master in this member's view: the
+// CreateRevision of its key. It only grows, so a store that has seen epoch E
+// can reject writes from any master with a smaller one. It is 0 while this
+// member is not registered.
+func (s *Selector) Epoch() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.Epoch()
+}
+
+// Guard returns a comparison that holds only while this mastership lasts in
+// etcd: use it in the If of a transaction that only the master may commit.
+// It returns ErrNotMaster when this member is not master.
+//
+// The comparison holds while this member's key exists with the
+// CreateRevision it had when the mastership began. No other member can
+// become master while that key exists, since new keys get larger revisions.
+func (s *Selector) Guard() (clientv3.Cmp, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.masterCtx == nil || s.masterCtx.Err() != nil {
+		return clientv3.Cmp{}, ErrNotMaster
+	}
+	return clientv3.Compare(clientv3.CreateRevision(s.key), "=", s.masterRev), nil
+}
+
+// Yield makes a master step down while it stays in the group: its
+// mastership ends at once, its key is re-created behind the others, and it
+// emits ChangeToSlave while the next member emits ChangeToMaster. It
+// returns ErrNotMaster if this member is not master and ErrNoSuccessor if it
+// is alone in its group.
+func (s *Selector) Yield(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case s.yieldc <- reply:
+	case <-s.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		// The run loop goes on with the yield; only the wait is abandoned.
+		return ctx.Err()
+	}
+}
+
+// Close ends the membership: the mastership ends, the lease is revoked so
+// that a slave takes over at once rather than after the TTL, an Offline
+// event is emitted, and Events closes once drained. Close waits for the
+// revoke at most the granted TTL, after which etcd expires the lease anyway,
+// and returns its error. Later calls return the first call's result.
+func (s *Selector) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return s.err
+	}
+	s.closed = true
+	s.stop()
+	<-s.stopped
+	return s.err
+}
+
+// emit stamps evs with the time and queues them. The run loop is its only
+// caller.
+func (s *Selector) emit(evs []events.Event) {
+	now := time.Now()
+	for i := range evs {
+		evs[i].Time = now
+		s.log.Info("event", "type", evs[i].Type, "nodes", nodeIDs(evs[i].Nodes), "master", evs[i].View.Master().ID, "epoch", evs[i].View.Epoch())
+	}
+	s.q.push(evs...)
+}
+
+// publish makes next the current view and emits the events from the
+// previous one to it. It keeps the master context in step: a context is
+// made for each mastership before its event is emitted, and cancelled
+// before the event that ends it.
+func (s *Selector) publish(next events.View) {
+	s.mu.Lock()
+	evs := events.Diff(s.view, next)
+	live := s.masterCtx != nil && s.masterCtx.Err() == nil
+	if next.IsMaster() {
+		if !live || s.masterRev != next.Epoch() {
+			if s.masterEnd != nil {
+				s.masterEnd()
+			}
+			if !startsMastership(evs) {
+				// This member was master, lost its mastership (a Yield
+				// whose successor left at that moment), and is master again
+				// with a new epoch. The contract has no event for that but
+				// a new registration, so say so.
+				evs = append([]events.Event{{Type: events.Offline}}, events.Diff(events.View{}, next)...)
+			}
+			s.masterCtx, s.masterEnd = context.WithCancel(s.reg.ctx)
+			s.masterRev = next.Epoch()
+		}
+	} else if s.masterEnd != nil {
+		s.masterEnd()
+		s.masterCtx, s.masterEnd = nil, nil
+	}
+	s.view = next
+	s.mu.Unlock()
+	s.emit(evs)
+}
+
+func startsMastership(evs []events.Event) bool {
+	for _, e := range evs {
+		if e.Type.MakesMaster() {
+			return true
+		}
+	}
+	return false
+}
+
+// offline ends the mastership and the registration's view, and emits
+// Offline if this member was registered.
+func (s *Selector) offline(cause error) {
+	s.mu.Lock()
+	if s.masterEnd != nil {
+		s.masterEnd()
+	}
+	s.masterCtx, s.masterEnd = nil, nil
+	was := s.view.Registered()
+	s.view = events.View{}
+	s.state = Offline
+	s.mu.Unlock()
+	if was {
+		s.log.Warn("registration lost", "cause", cause)
+		s.emit([]events.Event{{Type: events.Offline}})
+	}
+}
+
+func nodeIDs(nodes []events.Node) []string {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	return ids
+}
+
+// errClosing is the cause of a registration context ended by Close.
+var errClosing = errors.New("selector: closing")
+
+func wrapf(err error, format string, args ...any) error {
+	return fmt.Errorf("selector: %s: %w", fmt.Sprintf(format, args...), err)
+}

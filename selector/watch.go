@@ -1,0 +1,278 @@
+package selector
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/events"
+)
+
+// start makes reg the current registration and emits its first view.
+func (s *Selector) start(runCtx context.Context, reg *registration) {
+	// Close ends the registration's work too.
+	reg.stopOnClose = context.AfterFunc(runCtx, func() { reg.cancel(errClosing) })
+	s.mu.Lock()
+	s.reg = reg
+	s.state = Refresh
+	s.mu.Unlock()
+	s.log.Info("registered", "lease", int64(reg.lease.ID), "ttl", reg.lease.TTL, "margin", reg.lease.Margin, "createRevision", reg.createRev)
+	members := make(map[string]events.Node, len(reg.snapshot))
+	for _, kv := range reg.snapshot {
+		if n, ok := s.node(kv); ok {
+			members[n.ID] = n
+		}
+	}
+	reg.members = members
+	reg.snapshot = nil
+	s.publish(s.viewOf(members, reg.rev))
+}
+
+// run is the member's state machine: REFRESH until the registration is
+// lost, then OFFLINE, a backoff, and INIT again, until Close.
+func (s *Selector) run(runCtx context.Context, reg *registration) {
+	defer close(s.stopped)
+	for {
+		s.refresh(reg)
+		reg.stopOnClose()
+		if runCtx.Err() != nil {
+			s.close(reg)
+			return
+		}
+		s.offline(context.Cause(reg.ctx))
+		// Revoking the lease that may still hold the key lets the others
+		// see this member gone at once. When etcd is unreachable it fails,
+		// and register revokes the lease later if it still holds the key.
+		rctx, cancel := context.WithTimeout(runCtx, time.Second)
+		reg.lease.Revoke(rctx)
+		cancel()
+		old := reg.lease.ID
+		for n := 0; ; n++ {
+			if err := s.idle(runCtx, backoff(n)); err != nil {
+				s.finish(nil)
+				return
+			}
+			next, err := s.register(runCtx, old)
+			if err == nil {
+				reg = next
+				s.start(runCtx, reg)
+				break
+			}
+			s.log.Warn("register failed; will retry", "err", err)
+			if runCtx.Err() != nil {
+				s.finish(nil)
+				return
+			}
+		}
+	}
+}
+
+// close ends a live registration for Close: mastership first, then the
+// lease, so that the next master cannot start before this one has ended.
+func (s *Selector) close(reg *registration) {
+	s.mu.Lock()
+	if s.masterEnd != nil {
+		s.masterEnd()
+	}
+	s.mu.Unlock()
+	// A lease that ended before Close (expired, or past its deadline) is
+	// revoked all the same, in case etcd still has it, but its failure is
+	// no news to the caller.
+	alive := reg.lease.Err() == nil
+	ctx, cancel := context.WithTimeout(context.Background(), reg.lease.TTL)
+	defer cancel()
+	err := reg.lease.Revoke(ctx)
+	if err != nil {
+		s.log.Warn("revoke on close failed; etcd expires the lease after its TTL", "err", err)
+		if !alive {
+			err = nil
+		}
+	}
+	s.offline(errClosing)
+	s.finish(err)
+}
+
+// idle waits d between registrations, or until ctx ends, answering Yield
+// with ErrNotMaster meanwhile.
+func (s *Selector) idle(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return nil
+		case reply := <-s.yieldc:
+			reply <- ErrNotMaster
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// finish closes the event queue after the last event.
+func (s *Selector) finish(err error) {
+	s.setState(Offline)
+	s.err = err
+	s.q.close()
+}
+
+// refresh follows the group while the registration lives: it keeps the
+// view from the snapshot up to date through a watch, resynchronises with a
+// fresh read whenever the watch fails, and serves Yield. It returns when
+// reg.ctx ends.
+func (s *Selector) refresh(reg *registration) {
+	rev := reg.rev
+	yielding := false
+	for n := 0; reg.ctx.Err() == nil; n++ {
+		if n > 0 {
+			// The watch failed: read the group afresh and emit only the
+			// difference.
+			if err := sleep(reg.ctx, backoff(n-1)); err != nil {
+				return
+			}
+			resp, err := s.cli.Get(reg.ctx, s.prefix, clientv3.WithPrefix())
+			if err != nil {
+				s.log.Warn("resync read failed", "err", err)
+				continue
+			}
+			reg.members = make(map[string]events.Node, len(resp.Kvs))
+			for _, kv := range resp.Kvs {
+				if nd, ok := s.node(kv); ok {
+					reg.members[nd.ID] = nd
+				}
+			}
+			rev = resp.Header.Revision
+			if !s.update(reg, rev, yielding) {
+				return
+			}
+		}
+		var ok bool
+		rev, yielding, ok = s.watch(reg, rev, &n, yielding)
+		if !ok {
+			return
+		}
+	}
+}
+
+// watch applies watch responses from rev+1 until the watch fails (it
+// returns true, to resync) or the registration ends (false). It resets *n
+// once the watch delivers, so that backoff counts only consecutive failures.
+func (s *Selector) watch(reg *registration, rev int64, n *int, yielding bool) (int64, bool, bool) {
+	// WithRequireLeader: a watch on an etcd member cut off from its cluster
+	// fails rather than serve a stale view.
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(reg.ctx))
+	defer cancel()
+	wch := s.cli.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for {
+		select {
+		case <-reg.ctx.Done():
+			return rev, yielding, false
+		case reply := <-s.yieldc:
+			var err error
+			yielding, err = s.yield(reg)
+			reply <- err
+			if reg.ctx.Err() != nil {
+				return rev, yielding, false
+			}
+		case wr, open := <-wch:
+			if !open || wr.Err() != nil {
+				if reg.ctx.Err() == nil {
+					s.log.Info("watch ended; resynchronising", "err", wr.Err(), "compactRevision", wr.CompactRevision)
+				}
+				return rev, yielding, true
+			}
+			*n = 0
+			for _, ev := range wr.Events {
+				nd, ok := s.node(ev.Kv)
+				if !ok {
+					continue
+				}
+				if ev.Type == mvccpb.DELETE {
+					delete(reg.members, nd.ID)
+				} else {
+					reg.members[nd.ID] = nd
+				}
+			}
+			if wr.Header.Revision > rev {
+				rev = wr.Header.Revision
+			}
+			if _, present := reg.members[s.id]; present {
+				yielding = false
+			}
+			if !s.update(reg, rev, yielding) {
+				return rev, yielding, false
+			}
+		}
+	}
+}
+
+// update publishes the view of reg.members, or ends the registration if
+// this member's key is gone (and it is not in the middle of a Yield). It
+// reports whether the registration lives on.
+func (s *Selector) update(reg *registration, rev int64, yielding bool) bool {
+	self, present := reg.members[s.id]
+	switch {
+	case !present && yielding:
+		return true // the Yield's re-creation of the key is on its way
+	case !present || self.CreateRevision != reg.createRev:
+		// Deleted from outside, or deleted and re-created by someone else.
+		reg.cancel(ErrKeyDeleted)
+		return false
+	}
+	s.publish(s.viewOf(reg.members, rev))
+	return true
+}
+
+// yield serves Yield in the run loop. It reports whether the key is being
+// re-created, which makes the watch wait for it rather than see a lost key.
+func (s *Selector) yield(reg *registration) (bool, error) {
+	s.mu.Lock()
+	view := s.view
+	if s.masterCtx == nil || s.masterCtx.Err() != nil || !view.IsMaster() {
+		s.mu.Unlock()
+		return false, ErrNotMaster
+	}
+	if len(view.Members) < 2 {
+		s.mu.Unlock()
+		return false, ErrNoSuccessor
+	}
+	// The mastership ends before the key goes, so that the successor, which
+	// starts when it sees the key go, never overlaps with it.
+	s.masterEnd()
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(reg.ctx, reg.lease.TTL)
+	defer cancel()
+	del, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", reg.createRev)).
+		Then(clientv3.OpDelete(s.key)).
+		Commit()
+	if err != nil {
+		// Whether the key is still there is unknown; the mastership has
+		// ended either way, and the watch tells what became of the key.
+		return false, wrapf(err, "yield: delete key")
+	}
+	if !del.Succeeded {
+		reg.cancel(ErrKeyDeleted)
+		return false, wrapf(ErrKeyDeleted, "yield")
+	}
+	// A key cannot be deleted and created in one transaction, so the
+	// re-creation is a second one; until it shows in the watch, the key's
+	// absence is expected.
+	put, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
+		Then(clientv3.OpPut(s.key, s.opts.value, clientv3.WithLease(reg.lease.ID))).
+		Commit()
+	if err == nil && !put.Succeeded {
+		err = errors.New("key re-created by someone else")
+	}
+	if err != nil {
+		reg.cancel(wrapf(err, "yield: re-create key"))
+		return false, wrapf(err, "yield: re-create key")
+	}
+	reg.createRev = put.Header.Revision
+	return true, nil
+}
