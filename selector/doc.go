@@ -1,0 +1,67 @@
+// Package selector makes a process a member of a group in etcd, and tells
+// it, on a channel, whether it is master or slave and who else is in the
+// group.
+//
+// A member registers itself at <prefix>/<id> with its own lease, keeps the
+// lease alive, and follows the group with one watch. The master is the live
+// key with the smallest CreateRevision: the rule of etcd's
+// concurrency.Election, so `etcdctl elect -l <prefix>` names the same master
+// and an Election candidate on the same prefix is seen as a member (its id is
+// the last segment of its key).
+//
+//	s, err := selector.New(ctx, cli, "/services/db", "db-1",
+//		selector.WithValue("10.0.0.1:5432"))
+//	if err != nil { ... }
+//	defer s.Close()
+//	for ev := range s.Events() {
+//		switch ev.Type {
+//		case events.InitMaster, events.ChangeToMaster:
+//			go serve(s.MasterContext()) // ends when the mastership ends
+//		...
+//		}
+//	}
+//
+// # Registration
+//
+// A member is in one of three states. INIT grants a lease and creates the
+// key in a transaction that fails if the key exists; REFRESH keeps the lease
+// alive; OFFLINE is no role at all. A member that loses its registration
+// (its keep-alives go unanswered, etcd expires or revokes its lease, or its
+// key is deleted) emits Offline, waits a backoff, and registers again, and
+// its next view starts with InitMaster or InitSlave.
+//
+// An id is unique in its group while its key lives. A member that finds its
+// id taken waits for the holder's lease to run out, so a member restarting
+// right after a crash comes back; if the key is still held after that, New
+// returns ErrDuplicateID.
+//
+// # Safety
+//
+// A member holds its mastership, at most, until its safe deadline: the send
+// time of its last acknowledged keep-alive, plus the TTL etcd granted, minus
+// a safety margin (WithSafetyMargin). At that instant, even when etcd is
+// unreachable, its master context is cancelled and it goes offline. etcd
+// cannot have expired the lease before then, and no other member becomes
+// master before the lease expires, so two members are never master at the
+// same time as long as the clocks of members and etcd drift apart by less
+// than the margin over one TTL, and a process is not stalled for longer than
+// the margin at the wrong moment.
+//
+// Do master-only work under MasterContext, which is cancelled at the exact
+// moment the mastership ends, whether or not the event that says so has
+// been read. For writes to etcd itself, Guard gives a comparison that makes a
+// transaction commit only while this mastership lasts; Epoch gives the
+// fencing token to hand to other stores.
+//
+// # Events
+//
+// Events are delivered in order and never dropped: they wait in memory
+// until read, so a slow reader never delays the keep-alives or the safe
+// deadline. See the events package for the events and their order. After a
+// watch fails (a compaction, a lost etcd leader, a closed stream), the member
+// reads the group afresh and emits only the difference.
+//
+// Close revokes the lease, so that a slave takes over at once rather than
+// after the TTL. Yield hands the mastership to the next member and stays in
+// the group as a slave.
+package selector
