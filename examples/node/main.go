@@ -1,0 +1,228 @@
+// Command node runs one member of a mastership group as a process and
+// prints each of its events as one JSON line on standard output:
+//
+//	{"ts":"2026-11-21T22:00:00.123456789Z","type":"CHANGE_TO_MASTER","self":"b","nodes":["c"],"master":"b","members":["b","c"],"epoch":1042,"state":"REFRESH"}
+//
+// Fields: ts, when the library emitted the event (RFC 3339, nanoseconds,
+// UTC); type, the event's name; self, this member's id; nodes, the ids of
+// the event's nodes; master, the master's id after the change ("" when
+// OFFLINE); members, every live member's id in join order, master first ([]
+// when OFFLINE); epoch, the master's CreateRevision (0 when OFFLINE); state,
+// the registration state at the time of the event (OFFLINE for the OFFLINE
+// event, REFRESH for every other, since a member emits the others only while
+// registered).
+//
+// Nothing else goes to standard output; logs go to standard error, from
+// level WARN unless --log-level says otherwise.
+//
+// Usage:
+//
+//	node --prefix /services/db --id db-1 [--endpoints 127.0.0.1:2379] [--value addr] [--ttl 5s] [--log-level WARN]
+//
+// SIGTERM or SIGINT closes the member, revoking its lease so that a slave
+// takes over at once, prints its OFFLINE event and exits 0. A bad flag, an
+// etcd that cannot be reached within the start-up wait, or a duplicate id
+// prints one line on standard error and exits 1 (2 for a bad flag).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/selector"
+)
+
+// startWait bounds how long the member waits for etcd at start-up, on top of
+// twice its TTL (the longest wait for a crashed holder of its id). It is a
+// variable so that tests can shorten it.
+var startWait = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type config struct {
+	endpoints []string
+	prefix    string
+	id        string
+	value     string
+	ttl       time.Duration
+	logLevel  slog.Level
+}
+
+func parse(args []string) (config, error) {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	endpoints := fs.String("endpoints", "127.0.0.1:2379", "etcd endpoints, comma separated")
+	var c config
+	fs.StringVar(&c.prefix, "prefix", "", "the group's prefix in etcd (required)")
+	fs.StringVar(&c.id, "id", "", "this member's id, unique in its group, without \"/\" (required)")
+	fs.StringVar(&c.value, "value", "", "this member's value, for example its address")
+	fs.DurationVar(&c.ttl, "ttl", selector.DefaultTTL, "lease TTL, whole seconds, at least 1s")
+	c.logLevel = slog.LevelWarn
+	fs.TextVar(&c.logLevel, "log-level", c.logLevel, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case c.prefix == "":
+		return c, errors.New("--prefix is required")
+	case c.id == "":
+		return c, errors.New("--id is required")
+	case strings.Contains(c.id, "/"):
+		return c, fmt.Errorf("--id %q: must not contain \"/\"", c.id)
+	case c.ttl < time.Second || c.ttl%time.Second != 0:
+		return c, fmt.Errorf("--ttl %v: must be a whole number of seconds, at least 1s", c.ttl)
+	}
+	for _, ep := range strings.Split(*endpoints, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			c.endpoints = append(c.endpoints, ep)
+		}
+	}
+	if len(c.endpoints) == 0 {
+		return c, errors.New("--endpoints: no endpoint given")
+	}
+	return c, nil
+}
+
+// run is the program, with its signals as ctx; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stderr, "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE] [--ttl 5s] [--log-level WARN]")
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            c.endpoints,
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    2 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Logger:               zap.NewNop(),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "node: etcd client for %s: %v\n", strings.Join(c.endpoints, ","), err)
+		return 1
+	}
+	defer cli.Close()
+
+	wait := startWait + 2*c.ttl
+	sctx, cancel := context.WithTimeout(ctx, wait)
+	s, err := selector.New(sctx, cli, c.prefix, c.id,
+		selector.WithTTL(c.ttl), selector.WithValue(c.value), selector.WithLogger(log))
+	timedOut := sctx.Err() != nil
+	cancel()
+	switch {
+	case errors.Is(err, selector.ErrDuplicateID):
+		fmt.Fprintf(stderr, "node: id %q is taken in group %s by a live member: %v\n", c.id, c.prefix, err)
+		return 1
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintf(stderr, "node: interrupted before registering: %v\n", err)
+		return 1
+	case err != nil && timedOut:
+		fmt.Fprintf(stderr, "node: etcd at %s unreachable: not registered within %v: %v\n", strings.Join(c.endpoints, ","), wait, err)
+		return 1
+	case err != nil:
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+
+	closed := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		log.Info("signal received; closing")
+		closed <- s.Close()
+	}()
+	enc := newPrinter(stdout, c.id)
+	for ev := range s.Events() {
+		if err := enc.print(ev); err != nil {
+			// Standard output is gone (a closed pipe): nobody hears us, but
+			// the member must still leave cleanly.
+			log.Error("write event", "err", err)
+		}
+	}
+	if err := <-closed; err != nil {
+		log.Warn("close", "err", err)
+	}
+	return 0
+}
+
+// line is one event as the node program prints it; the field order is the
+// contract's.
+type line struct {
+	TS      string   `json:"ts"`
+	Type    string   `json:"type"`
+	Self    string   `json:"self"`
+	Nodes   []string `json:"nodes"`
+	Master  string   `json:"master"`
+	Members []string `json:"members"`
+	Epoch   int64    `json:"epoch"`
+	State   string   `json:"state"`
+}
+
+// tsFormat is RFC 3339 with all nine digits of nanoseconds, so that every
+// line has the same shape.
+const tsFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+type printer struct {
+	w    io.Writer
+	self string
+}
+
+func newPrinter(w io.Writer, self string) *printer { return &printer{w: w, self: self} }
+
+// print writes ev as one line in one Write call, so that it reaches the
+// reader at once and whole.
+func (p *printer) print(ev events.Event) error {
+	l := line{
+		TS:      ev.Time.UTC().Format(tsFormat),
+		Type:    ev.Type.String(),
+		Self:    p.self,
+		Nodes:   ids(ev.Nodes),
+		Master:  ev.View.Master().ID,
+		Members: ids(ev.View.Members),
+		Epoch:   ev.View.Epoch(),
+		State:   selector.Refresh.String(),
+	}
+	if ev.Type == events.Offline {
+		l.State = selector.Offline.String()
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	_, err = p.w.Write(append(b, '\n'))
+	return err
+}
+
+// ids returns the ids of nodes, never nil, so that JSON shows [] rather than
+// null.
+func ids(nodes []events.Node) []string {
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, n.ID)
+	}
+	return out
+}
