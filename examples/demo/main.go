@@ -1,0 +1,251 @@
+// Command demo shows mastership at work: three members join a group, the
+// master stops and a slave takes over at once, then the new master crashes
+// and the last member takes over when the crashed one's lease expires.
+//
+//	go run ./examples/demo                      # starts its own etcd
+//	go run ./examples/demo --endpoints 127.0.0.1:2379
+//
+// With no flags it starts an embedded etcd in a temporary directory, so it
+// needs nothing installed. It exits 0 when the story is told, within a
+// minute, and 1 with a one-line error otherwise.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/selector"
+)
+
+// limit bounds the whole demo.
+const limit = time.Minute
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	endpoints := fs.String("endpoints", "", "etcd endpoints, comma separated; empty starts an embedded etcd")
+	prefix := fs.String("prefix", fmt.Sprintf("/mastership-demo/%d", time.Now().UnixNano()), "the group's prefix")
+	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL of the members, whole seconds")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+
+	var eps []string
+	if *endpoints == "" {
+		fmt.Fprintln(out, "Starting an embedded etcd (no --endpoints given)...")
+		c, err := etcdtest.New("", 1)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		eps = c.Endpoints()
+	} else {
+		for _, ep := range strings.Split(*endpoints, ",") {
+			if ep = strings.TrimSpace(ep); ep != "" {
+				eps = append(eps, ep)
+			}
+		}
+		if len(eps) == 0 {
+			return errors.New("--endpoints: no endpoint given")
+		}
+	}
+	fmt.Fprintf(out, "etcd at %s, group %s, TTL %v\n\n", strings.Join(eps, ","), *prefix, *ttl)
+
+	d := &demo{out: out, start: time.Now(), evc: make(chan tagged, 64)}
+	defer d.closeAll()
+	for _, id := range []string{"a", "b", "c"} {
+		if err := d.join(ctx, eps, *prefix, id, *ttl); err != nil {
+			return err
+		}
+	}
+	if _, err := d.await(ctx, "c", events.InitSlave); err != nil {
+		return err
+	}
+	if _, err := d.await(ctx, "a", events.SlaveAdd, "c"); err != nil {
+		return err
+	}
+
+	d.say("a is master. Stopping it: Close revokes its lease, so b takes over at once.")
+	stopped := time.Now()
+	if err := d.members["a"].sel.Close(); err != nil {
+		return fmt.Errorf("close a: %w", err)
+	}
+	ev, err := d.await(ctx, "b", events.ChangeToMaster)
+	if err != nil {
+		return err
+	}
+	if _, err := d.await(ctx, "c", events.SlaveDel); err != nil {
+		return err
+	}
+	d.say(fmt.Sprintf("b became master %v after a stopped.", ev.Time.Sub(stopped).Round(time.Microsecond)))
+
+	d.say("Now b crashes: its etcd client dies without revoking its lease.")
+	d.say("b's own safe deadline ends its mastership; c takes over when etcd expires b's lease, after the TTL.")
+	crashed := time.Now()
+	d.members["b"].cli.Close()
+	ev, err = d.await(ctx, "c", events.ChangeToMaster)
+	if err != nil {
+		return err
+	}
+	off, err := d.await(ctx, "b", events.Offline)
+	if err != nil {
+		return err
+	}
+	d.say(fmt.Sprintf("b went OFFLINE %v after the crash; c became master %v after it (epoch %d).",
+		off.Time.Sub(crashed).Round(time.Millisecond), ev.Time.Sub(crashed).Round(time.Millisecond), ev.View.Epoch()))
+	d.say("Done.")
+	return nil
+}
+
+type member struct {
+	cli *clientv3.Client
+	sel *selector.Selector
+}
+
+type tagged struct {
+	id string
+	ev events.Event
+}
+
+type demo struct {
+	out     io.Writer
+	start   time.Time
+	members map[string]*member
+	evc     chan tagged
+	seen    []tagged // every event read so far
+	mark    int      // await looks at seen[mark:] and later events
+	forward []chan struct{}
+}
+
+func (d *demo) join(ctx context.Context, eps []string, prefix, id string, ttl time.Duration) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	s, err := selector.New(ctx, cli, prefix, id, selector.WithTTL(ttl), selector.WithValue(id+".example:7000"))
+	if err != nil {
+		cli.Close()
+		return fmt.Errorf("member %s: %w", id, err)
+	}
+	if d.members == nil {
+		d.members = map[string]*member{}
+	}
+	d.members[id] = &member{cli: cli, sel: s}
+	done := make(chan struct{})
+	d.forward = append(d.forward, done)
+	go func() {
+		defer close(done)
+		for ev := range s.Events() {
+			d.evc <- tagged{id, ev}
+		}
+	}()
+	return nil
+}
+
+// await returns the first event since the last mark that member id emitted
+// with type typ (and whose nodes include want, if given), printing events as
+// they come.
+func (d *demo) await(ctx context.Context, id string, typ events.Type, want ...string) (events.Event, error) {
+	match := func(t tagged) bool {
+		return t.id == id && t.ev.Type == typ && hasAll(t.ev.Nodes, want)
+	}
+	for _, t := range d.seen[d.mark:] {
+		if match(t) {
+			return t.ev, nil
+		}
+	}
+	for {
+		select {
+		case t := <-d.evc:
+			d.print(t)
+			d.seen = append(d.seen, t)
+			if match(t) {
+				return t.ev, nil
+			}
+		case <-ctx.Done():
+			return events.Event{}, fmt.Errorf("waiting for %s from %s: %w", typ, id, ctx.Err())
+		}
+	}
+}
+
+// say prints a line of the story and sets the mark: await looks only at
+// events after it.
+func (d *demo) say(s string) {
+	fmt.Fprintf(d.out, "%8s  -- %s\n", since(d.start, time.Now()), s)
+	d.mark = len(d.seen)
+}
+
+func hasAll(nodes []events.Node, ids []string) bool {
+	for _, id := range ids {
+		found := false
+		for _, n := range nodes {
+			found = found || n.ID == id
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *demo) print(t tagged) {
+	ev := t.ev
+	nodes := make([]string, len(ev.Nodes))
+	for i, n := range ev.Nodes {
+		nodes[i] = n.ID
+	}
+	line := fmt.Sprintf("%8s  %s  %-16s nodes=%v", since(d.start, ev.Time), t.id, ev.Type, nodes)
+	if ev.Type != events.Offline {
+		line += fmt.Sprintf("  master=%s members=%v epoch=%d", ev.View.Master().ID, ev.View.IDs(), ev.View.Epoch())
+	}
+	fmt.Fprintln(d.out, line)
+}
+
+func since(start, t time.Time) string {
+	return fmt.Sprintf("+%.3fs", t.Sub(start).Seconds())
+}
+
+// closeAll closes every member and client, printing the last events.
+func (d *demo) closeAll() {
+	for _, m := range d.members {
+		m.sel.Close()
+	}
+	go func() {
+		for _, done := range d.forward {
+			<-done
+		}
+		close(d.evc)
+	}()
+	for t := range d.evc {
+		d.print(t)
+	}
+	for _, m := range d.members {
+		m.cli.Close()
+	}
+}
