@@ -1,0 +1,196 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/seed764c596d/mastership/internal/etcdtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestDefaultMargin(t *testing.T) {
+	for _, tc := range []struct{ ttl, want time.Duration }{
+		{time.Second, MinMargin},
+		{2 * time.Second, MinMargin},
+		{5 * time.Second, 500 * time.Millisecond},
+		{60 * time.Second, 6 * time.Second},
+	} {
+		if got := DefaultMargin(tc.ttl); got != tc.want {
+			t.Errorf("DefaultMargin(%v) = %v, want %v", tc.ttl, got, tc.want)
+		}
+	}
+}
+
+func TestGrantKeepsAliveAndRaisesTTL(t *testing.T) {
+	c := etcdtest.Start(t)
+	cli := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// etcd raises a TTL below its minimum (2s with default settings).
+	l, err := Grant(ctx, cli, time.Second, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	if l.TTL != 2*time.Second {
+		t.Fatalf("granted TTL %v, want etcd's minimum 2s", l.TTL)
+	}
+	if l.Margin != MinMargin {
+		t.Fatalf("margin %v, want %v", l.Margin, MinMargin)
+	}
+	first := l.Deadline()
+	// Outlive the TTL twice over: the keep-alives must hold the lease, and
+	// move the deadline.
+	timer := time.NewTimer(2 * l.TTL)
+	defer timer.Stop()
+	select {
+	case <-l.Done():
+		t.Fatalf("lease ended while etcd was reachable: %v", l.Err())
+	case <-timer.C:
+	}
+	if !l.Deadline().After(first) {
+		t.Fatalf("deadline %v did not move past the first one %v", l.Deadline(), first)
+	}
+	if d := time.Until(l.Deadline()); d <= 0 || d > l.TTL-l.Margin {
+		t.Fatalf("deadline is %v away, want within (0, TTL-margin]", d)
+	}
+	ttl, err := cli.TimeToLive(ctx, l.ID)
+	if err != nil || ttl.TTL <= 0 {
+		t.Fatalf("etcd says the lease has TTL %v (err %v), want alive", ttl.TTL, err)
+	}
+}
+
+func TestMarginOutOfRange(t *testing.T) {
+	c := etcdtest.Start(t)
+	cli := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, m := range []time.Duration{-time.Millisecond, 1500 * time.Millisecond} {
+		if l, err := Grant(ctx, cli, 2*time.Second, m, nil); err == nil {
+			l.Stop()
+			t.Errorf("Grant with margin %v succeeded, want an error", m)
+		}
+	}
+	leases, err := cli.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases.Leases) != 0 {
+		t.Errorf("%d leases left in etcd after refused grants, want 0", len(leases.Leases))
+	}
+}
+
+// TestDeadlineWhenCutOff: with etcd unreachable, the lease ends at its safe
+// deadline, which is before etcd expires the lease.
+func TestDeadlineWhenCutOff(t *testing.T) {
+	c := etcdtest.Start(t)
+	p := c.Members[0].NewProxy(t)
+	cli := p.Client(t)
+	watcher := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := Grant(ctx, cli, 2*time.Second, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	// Wait for a keep-alive to be acknowledged, then cut the member off.
+	waitMoved(t, l, l.Deadline())
+	p.Blackhole()
+	cut := time.Now()
+	deadline := l.Deadline()
+	var ended time.Time
+	select {
+	case <-l.Done():
+		ended = time.Now()
+	case <-ctx.Done():
+		t.Fatal("lease did not end with etcd unreachable")
+	}
+	if !errors.Is(l.Err(), ErrDeadline) {
+		t.Fatalf("Err = %v, want ErrDeadline", l.Err())
+	}
+	if ended.Before(deadline) {
+		t.Fatalf("ended %v before its deadline", deadline.Sub(ended))
+	}
+	if late := ended.Sub(deadline); late > 100*time.Millisecond {
+		t.Errorf("ended %v after its deadline, want promptly", late)
+	}
+	if ended.Sub(cut) > l.TTL {
+		t.Errorf("ended %v after the cut, want within the TTL %v", ended.Sub(cut), l.TTL)
+	}
+	// etcd still has the lease at that moment: the member gave up first.
+	ttl, err := watcher.TimeToLive(ctx, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl.TTL < 0 {
+		t.Fatalf("etcd had already expired the lease when the holder gave up")
+	}
+}
+
+func TestExpiredWhenRevokedElsewhere(t *testing.T) {
+	c := etcdtest.Start(t)
+	cli := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := Grant(ctx, cli, 5*time.Second, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	if _, err := cli.Revoke(ctx, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Done():
+	case <-ctx.Done():
+		t.Fatal("lease did not end after being revoked")
+	}
+	if !errors.Is(l.Err(), ErrExpired) {
+		t.Fatalf("Err = %v, want ErrExpired", l.Err())
+	}
+	if time.Now().After(l.Deadline()) {
+		t.Fatalf("ended by its deadline, want by etcd's answer well before")
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	c := etcdtest.Start(t)
+	cli := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := Grant(ctx, cli, 5*time.Second, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Revoke(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(l.Err(), ErrStopped) {
+		t.Fatalf("Err = %v, want ErrStopped", l.Err())
+	}
+	ttl, err := cli.TimeToLive(ctx, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl.TTL != -1 {
+		t.Fatalf("etcd reports TTL %d after revoke, want -1 (gone)", ttl.TTL)
+	}
+}
+
+// waitMoved waits, at most 5s, until the deadline of l moves past from.
+func waitMoved(t *testing.T, l *Lease, from time.Time) {
+	t.Helper()
+	limit := time.Now().Add(5 * time.Second)
+	for !l.Deadline().After(from) {
+		if time.Now().After(limit) {
+			t.Fatal("no keep-alive acknowledged within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
