@@ -28,6 +28,7 @@ type registration struct {
 	snapshot    []*mvccpb.KeyValue     // the group when the key was created
 	rev         int64                  // revision of snapshot
 	members     map[string]events.Node // the group now, by id; run loop only
+	yieldRev    int64                  // revision of the last Yield's re-creation of the key; run loop only
 }
 
 // register runs INIT: it grants a lease and creates this member's key in a

@@ -186,6 +186,16 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 // returns ErrNotMaster if this member is not master and ErrNoSuccessor if it
 // is alone in its group.
 func (s *Selector) Yield(ctx context.Context) error {
+	select {
+	case <-s.stopped:
+		return ErrClosed
+	default:
+	}
+	// Answer at once when this member is not master, rather than wait for
+	// a run loop that may be busy registering.
+	if !s.IsMaster() {
+		return ErrNotMaster
+	}
 	reply := make(chan error, 1)
 	select {
 	case s.yieldc <- reply:

@@ -125,7 +125,6 @@ func (s *Selector) finish(err error) {
 // reg.ctx ends.
 func (s *Selector) refresh(reg *registration) {
 	rev := reg.rev
-	yielding := false
 	for n := 0; reg.ctx.Err() == nil; n++ {
 		if n > 0 {
 			// The watch failed: read the group afresh and emit only the
@@ -145,12 +144,12 @@ func (s *Selector) refresh(reg *registration) {
 				}
 			}
 			rev = resp.Header.Revision
-			if !s.update(reg, rev, yielding) {
+			if !s.update(reg, rev) {
 				return
 			}
 		}
 		var ok bool
-		rev, yielding, ok = s.watch(reg, rev, &n, yielding)
+		rev, ok = s.watch(reg, rev, &n)
 		if !ok {
 			return
 		}
@@ -160,7 +159,7 @@ func (s *Selector) refresh(reg *registration) {
 // watch applies watch responses from rev+1 until the watch fails (it
 // returns true, to resync) or the registration ends (false). It resets *n
 // once the watch delivers, so that backoff counts only consecutive failures.
-func (s *Selector) watch(reg *registration, rev int64, n *int, yielding bool) (int64, bool, bool) {
+func (s *Selector) watch(reg *registration, rev int64, n *int) (int64, bool) {
 	// WithRequireLeader: a watch on an etcd member cut off from its cluster
 	// fails rather than serve a stale view.
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(reg.ctx))
@@ -169,20 +168,18 @@ func (s *Selector) watch(reg *registration, rev int64, n *int, yielding bool) (i
 	for {
 		select {
 		case <-reg.ctx.Done():
-			return rev, yielding, false
+			return rev, false
 		case reply := <-s.yieldc:
-			var err error
-			yielding, err = s.yield(reg)
-			reply <- err
+			reply <- s.yield(reg)
 			if reg.ctx.Err() != nil {
-				return rev, yielding, false
+				return rev, false
 			}
 		case wr, open := <-wch:
 			if !open || wr.Err() != nil {
 				if reg.ctx.Err() == nil {
 					s.log.Info("watch ended; resynchronising", "err", wr.Err(), "compactRevision", wr.CompactRevision)
 				}
-				return rev, yielding, true
+				return rev, true
 			}
 			*n = 0
 			for _, ev := range wr.Events {
@@ -199,25 +196,25 @@ func (s *Selector) watch(reg *registration, rev int64, n *int, yielding bool) (i
 			if wr.Header.Revision > rev {
 				rev = wr.Header.Revision
 			}
-			if _, present := reg.members[s.id]; present {
-				yielding = false
-			}
-			if !s.update(reg, rev, yielding) {
-				return rev, yielding, false
+			if !s.update(reg, rev) {
+				return rev, false
 			}
 		}
 	}
 }
 
-// update publishes the view of reg.members, or ends the registration if
-// this member's key is gone (and it is not in the middle of a Yield). It
-// reports whether the registration lives on.
-func (s *Selector) update(reg *registration, rev int64, yielding bool) bool {
+// update publishes the view of reg.members at rev, or ends the
+// registration if this member's key is gone. It reports whether the
+// registration lives on.
+func (s *Selector) update(reg *registration, rev int64) bool {
+	if rev < reg.yieldRev {
+		// A view from before this member's Yield re-created its key: it
+		// may show the key with its old revision, or no key at all. The
+		// mastership has ended already; the next view shows the outcome.
+		return true
+	}
 	self, present := reg.members[s.id]
-	switch {
-	case !present && yielding:
-		return true // the Yield's re-creation of the key is on its way
-	case !present || self.CreateRevision != reg.createRev:
+	if !present || self.CreateRevision != reg.createRev {
 		// Deleted from outside, or deleted and re-created by someone else.
 		reg.cancel(ErrKeyDeleted)
 		return false
@@ -226,18 +223,18 @@ func (s *Selector) update(reg *registration, rev int64, yielding bool) bool {
 	return true
 }
 
-// yield serves Yield in the run loop. It reports whether the key is being
-// re-created, which makes the watch wait for it rather than see a lost key.
-func (s *Selector) yield(reg *registration) (bool, error) {
+// yield serves Yield in the run loop: it ends the mastership, then deletes
+// and re-creates this member's key, which puts it behind the others.
+func (s *Selector) yield(reg *registration) error {
 	s.mu.Lock()
 	view := s.view
 	if s.masterCtx == nil || s.masterCtx.Err() != nil || !view.IsMaster() {
 		s.mu.Unlock()
-		return false, ErrNotMaster
+		return ErrNotMaster
 	}
 	if len(view.Members) < 2 {
 		s.mu.Unlock()
-		return false, ErrNoSuccessor
+		return ErrNoSuccessor
 	}
 	// The mastership ends before the key goes, so that the successor, which
 	// starts when it sees the key go, never overlaps with it.
@@ -253,15 +250,14 @@ func (s *Selector) yield(reg *registration) (bool, error) {
 	if err != nil {
 		// Whether the key is still there is unknown; the mastership has
 		// ended either way, and the watch tells what became of the key.
-		return false, wrapf(err, "yield: delete key")
+		return wrapf(err, "yield: delete key")
 	}
 	if !del.Succeeded {
 		reg.cancel(ErrKeyDeleted)
-		return false, wrapf(ErrKeyDeleted, "yield")
+		return wrapf(ErrKeyDeleted, "yield")
 	}
 	// A key cannot be deleted and created in one transaction, so the
-	// re-creation is a second one; until it shows in the watch, the key's
-	// absence is expected.
+	// re-creation is a second one; views from before it are not published.
 	put, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
 		Then(clientv3.OpPut(s.key, s.opts.value, clientv3.WithLease(reg.lease.ID))).
@@ -271,8 +267,9 @@ func (s *Selector) yield(reg *registration) (bool, error) {
 	}
 	if err != nil {
 		reg.cancel(wrapf(err, "yield: re-create key"))
-		return false, wrapf(err, "yield: re-create key")
+		return wrapf(err, "yield: re-create key")
 	}
 	reg.createRev = put.Header.Revision
-	return true, nil
+	reg.yieldRev = put.Header.Revision
+	return nil
 }

@@ -204,9 +204,10 @@ func Client(t testing.TB, endpoints ...string) *clientv3.Client {
 }
 
 // NewClient returns a client of the given endpoints with short timeouts
-// suited to tests and demos, and silent logging. Its gRPC keep-alive notices
-// a dead connection within about two seconds, so that a connection that a
-// proxy blackholed is replaced once the fault heals.
+// suited to tests and demos, and silent logging. Its gRPC keep-alive
+// notices a dead connection, such as one a proxy blackholed, so that it is
+// replaced once the fault heals; gRPC raises the keep-alive interval to at
+// least 10s, so that takes about 11s.
 func NewClient(endpoints ...string) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,

@@ -68,8 +68,13 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// A grant answered after its safe deadline is of no use, so the call
+	// gets a deadline of its own: the TTL asked for, or etcd's usual
+	// minimum TTL if that is longer, since etcd may raise the TTL.
+	gctx, cancel := context.WithTimeout(ctx, max(ttl, 2*time.Second))
+	defer cancel()
 	sent := time.Now()
-	resp, err := cli.Grant(ctx, int64(ttl/time.Second))
+	resp, err := cli.Grant(gctx, int64(ttl/time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("grant lease: %w", err)
 	}
@@ -77,12 +82,20 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 	if margin == 0 {
 		margin = DefaultMargin(granted)
 	}
-	if margin < 0 || margin > granted*2/3 {
-		// The lease is of no use; give it back rather than leave it to expire.
+	// A lease of no use is given back rather than left to expire.
+	giveBack := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), granted)
 		cli.Revoke(rctx, resp.ID)
 		cancel()
+	}
+	if margin < 0 || margin > granted*2/3 {
+		giveBack()
 		return nil, fmt.Errorf("lease: safety margin %v out of range for granted TTL %v (want 0 to two thirds of it)", margin, granted)
+	}
+	deadline := sent.Add(granted - margin)
+	if !time.Now().Before(deadline) {
+		giveBack()
+		return nil, fmt.Errorf("lease: grant answered after its safe deadline (%v after the request)", time.Since(sent))
 	}
 	l := &Lease{
 		ID:     resp.ID,
@@ -96,8 +109,12 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 		done:     make(chan struct{}),
 	}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
-	l.deadline = sent.Add(granted - margin)
-	l.timer = time.AfterFunc(time.Until(l.deadline), func() { l.end(ErrDeadline) })
+	// The timer may fire at once; end then waits for mu, and so finds the
+	// timer set.
+	l.mu.Lock()
+	l.deadline = deadline
+	l.timer = time.AfterFunc(time.Until(deadline), func() { l.end(ErrDeadline) })
+	l.mu.Unlock()
 	go l.keep()
 	return l, nil
 }
