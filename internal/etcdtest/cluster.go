@@ -210,11 +210,11 @@ func Client(t testing.TB, endpoints ...string) *clientv3.Client {
 // least 10s, so that takes about 11s.
 func NewClient(endpoints ...string) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
+		Endpoints:            endpoints,
 		DialTimeout:          2 * time.Second,
 		DialKeepAliveTime:    time.Second,
 		DialKeepAliveTimeout: time.Second,
-		Logger:      zap.NewNop(),
+		Logger:               zap.NewNop(),
 	})
 	if err != nil {
 		return nil, err
