@@ -43,9 +43,9 @@ type Selector struct {
 
 // New validates its arguments, registers the member id under prefix and
 // returns once it is registered, with its first event (InitMaster or
-// InitSlave) waiting on Events. It blocks until then or until ctx is done;
-// ctx bounds only the registration, not the Selector's life, which lasts
-// until Close.
+// InitSlave) waiting on Events. While etcd cannot be reached it retries,
+// until ctx is done; ctx bounds only the registration, not the Selector's
+// life, which lasts until Close.
 //
 // The member's key is prefix + "/" + id (a prefix ending in "/" is taken as
 // it is). If the key is held by another lease, New waits for that lease's
@@ -84,8 +84,17 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		yieldc:  make(chan chan error),
 	}
 	reg, err := s.register(ctx, 0)
-	if err != nil {
-		return nil, err
+	for n := 0; err != nil; n++ {
+		// etcd may be unreachable for a moment: retry until ctx ends, but
+		// not a duplicate, which waiting has already confirmed.
+		if errors.Is(err, ErrDuplicateID) {
+			return nil, err
+		}
+		s.log.Info("register failed; will retry", "err", err)
+		if serr := sleep(ctx, backoff(n)); serr != nil {
+			return nil, fmt.Errorf("%w (last error: %v)", serr, err)
+		}
+		reg, err = s.register(ctx, 0)
 	}
 	var runCtx context.Context
 	runCtx, s.stop = context.WithCancel(context.Background())
