@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/queue"
 )
 
 // Selector is one member of a group. Create it with New; its methods are
@@ -23,7 +24,7 @@ type Selector struct {
 	key    string
 	opts   options
 	log    *slog.Logger
-	q      *queue
+	q      *queue.Queue[events.Event]
 
 	stop    context.CancelFunc // ends the run loop
 	stopped chan struct{}      // closed when the run loop has exited
@@ -98,7 +99,7 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 	}
 	var runCtx context.Context
 	runCtx, s.stop = context.WithCancel(context.Background())
-	s.q = newQueue()
+	s.q = queue.New[events.Event]()
 	s.start(runCtx, reg)
 	go s.run(runCtx, reg)
 	return s, nil
@@ -110,7 +111,7 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 // or its safe deadline: events wait in memory until read. After Close it
 // delivers what is left, ending with Offline, and then closes; read it until
 // it closes, or its goroutine stays blocked.
-func (s *Selector) Events() <-chan events.Event { return s.q.out }
+func (s *Selector) Events() <-chan events.Event { return s.q.Out() }
 
 // ID returns this member's id.
 func (s *Selector) ID() string { return s.id }
@@ -247,7 +248,7 @@ func (s *Selector) emit(evs []events.Event) {
 		evs[i].Time = now
 		s.log.Info("event", "type", evs[i].Type, "nodes", nodeIDs(evs[i].Nodes), "master", evs[i].View.Master().ID, "epoch", evs[i].View.Epoch())
 	}
-	s.q.push(evs...)
+	s.q.Push(evs...)
 }
 
 // publish makes next the current view and emits the events from the

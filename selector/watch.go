@@ -116,7 +116,7 @@ func (s *Selector) idle(ctx context.Context, d time.Duration) error {
 func (s *Selector) finish(err error) {
 	s.setState(Offline)
 	s.err = err
-	s.q.close()
+	s.q.Close()
 }
 
 // refresh follows the group while the registration lives: it keeps the
