@@ -13,13 +13,6 @@ const (
 	DefaultTTL = 5 * time.Second
 )
 
-// Retry timing after a lost registration: exponential from minBackoff to
-// maxBackoff, with jitter.
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 2 * time.Second
-)
-
 // An Option configures a Selector. Options are validated by New.
 type Option interface {
 	apply(*options)

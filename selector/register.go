@@ -3,13 +3,13 @@ package selector
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/lease"
 )
 
@@ -113,7 +113,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			waited = true
 			s.log.Info("id taken; waiting for the holder's lease to run out", "holder", fmt.Sprintf("%x", int64(holder)), "wait", wait)
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return nil, wrapf(err, "wait for key %q", s.key)
 		}
 	}
@@ -133,25 +133,6 @@ func (s *Selector) setState(st State) {
 	s.mu.Lock()
 	s.state = st
 	s.mu.Unlock()
-}
-
-// sleep waits for d or until ctx ends, and returns ctx's cause then.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
-// backoff returns the wait before retry attempt n (from 0), with jitter.
-func backoff(n int) time.Duration {
-	d := minBackoff << min(n, 10)
-	d = min(d, maxBackoff)
-	return d/2 + rand.N(d/2+1)
 }
 
 // viewOf builds this member's view from the keys under its prefix.

@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/queue"
 )
 
@@ -92,7 +93,7 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 			return nil, err
 		}
 		s.log.Info("register failed; will retry", "err", err)
-		if serr := sleep(ctx, backoff(n)); serr != nil {
+		if serr := backoff.Sleep(ctx, backoff.Delay(n)); serr != nil {
 			return nil, fmt.Errorf("%w (last error: %v)", serr, err)
 		}
 		reg, err = s.register(ctx, 0)

@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/backoff"
 )
 
 // start makes reg the current registration and emits its first view.
@@ -51,7 +52,7 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 		cancel()
 		old := reg.lease.ID
 		for n := 0; ; n++ {
-			if err := s.idle(runCtx, backoff(n)); err != nil {
+			if err := s.idle(runCtx, backoff.Delay(n)); err != nil {
 				s.finish(nil)
 				return
 			}
@@ -129,7 +130,7 @@ func (s *Selector) refresh(reg *registration) {
 		if n > 0 {
 			// The watch failed: read the group afresh and emit only the
 			// difference.
-			if err := sleep(reg.ctx, backoff(n-1)); err != nil {
+			if err := backoff.Sleep(reg.ctx, backoff.Delay(n-1)); err != nil {
 				return
 			}
 			resp, err := s.cli.Get(reg.ctx, s.prefix, clientv3.WithPrefix())
