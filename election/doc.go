@@ -1,0 +1,44 @@
+// Package election is leader election on etcd's concurrency package, with
+// the faults of the usual recipe fixed.
+//
+// Candidates are keys under a prefix, attached to their session's lease,
+// made by concurrency.Election; the leader is the earliest-created live key.
+// A candidate of this package, a selector member, a plain
+// concurrency.Election and `etcdctl elect` on the same prefix all take part
+// in one and the same election.
+//
+//	e, err := election.New(cli, "/services/scheduler", election.WithValue("host-1"))
+//	if err != nil { ... }
+//	err = e.Run(ctx, election.Callbacks{
+//		OnStartedLeading: func(ctx context.Context) { schedule(ctx) }, // ctx ends with the leadership
+//		OnStoppedLeading: func() { log.Print("no longer leading") },
+//		OnNewLeader:      func(l election.Leader) { log.Print("leader: ", l.Value) },
+//	})
+//
+// For those who prefer select, Observe delivers every change of leader on a
+// channel.
+//
+// # What differs from the plain recipe
+//
+//   - A campaign ends when its session's lease ends. concurrency's Campaign
+//     keeps waiting on an expired session and can return later as a leader
+//     with a dead lease; here the campaign is cancelled, and Run starts a new
+//     session and campaigns again, with backoff.
+//   - Leadership ends at the safe deadline: the send time of the last
+//     acknowledged keep-alive, plus the TTL etcd granted, minus a safety
+//     margin. clientv3's keep-alive measures its deadline from the time a
+//     response arrives and checks it once a second, so a leader relying on
+//     it can outlive its lease; this one cannot, as long as clocks drift
+//     apart by less than the margin over one TTL.
+//   - "No leader" is reported. concurrency's Observe reports only puts, so a
+//     leader that leaves without a successor goes unnoticed, and it closes
+//     its channel on a compaction; Observe here reports the zero Leader, and
+//     reads the election afresh after any watch failure.
+//   - The default TTL is DefaultTTL (5s), not a minute.
+//   - A leader whose key is deleted from outside stops leading.
+//
+// Leadership comes with a fencing token, Epoch (the CreateRevision of the
+// leader's key), and Guard, a comparison that lets an etcd transaction
+// commit only while the leadership lasts. Resign hands over at once; Proclaim
+// changes the leader's value.
+package election

@@ -1,0 +1,400 @@
+package election
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/seed764c596d/mastership/internal/backoff"
+	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/internal/queue"
+)
+
+// Callbacks are what Run calls as leadership comes and goes.
+type Callbacks struct {
+	// OnStartedLeading is called, on a goroutine of its own, when this
+	// candidate becomes leader. Its ctx is cancelled the moment the
+	// leadership ends: at the safe deadline with etcd unreachable, on
+	// Resign, when the leader's key is deleted from outside, or when Run's
+	// context is done. Required.
+	OnStartedLeading func(ctx context.Context)
+	// OnStoppedLeading is called once after every leadership, however it
+	// ended, after its context was cancelled. Run does not wait for
+	// OnStartedLeading to return first. Optional.
+	OnStoppedLeading func()
+	// OnNewLeader is called with every change of leader that this
+	// candidate observes, in order, including its own leadership and "no
+	// leader" (the zero Leader). Calls come from one goroutine and never
+	// delay the campaign. Optional.
+	OnNewLeader func(Leader)
+}
+
+// Election is one candidate in the election under a prefix. Create it with
+// New. Its methods are safe for concurrent use.
+type Election struct {
+	cli    *clientv3.Client
+	prefix string // with its trailing "/"
+	opts   options
+	log    *slog.Logger
+
+	running atomic.Bool
+
+	mu          sync.Mutex
+	value       string
+	lead        *leadership // nil while not leader
+	observed    Leader      // the leader as last seen by Run
+	observedRev int64       // the revision it was seen at
+}
+
+// leadership is one term of this candidate as leader.
+type leadership struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	key    string
+	rev    int64
+	reqs   chan request // Resign and Proclaim, served while it lasts
+}
+
+type request struct {
+	resign bool
+	value  string // for Proclaim
+	ctx    context.Context
+	reply  chan error
+}
+
+// New validates its arguments and returns a candidate for the election
+// under prefix. Nothing happens in etcd until Run.
+//
+// The candidate's key is prefix + "/" + its session's lease id in hex, as
+// concurrency.Election makes it (a prefix ending in "/" is taken as it is),
+// so that this package, the selector package, concurrency.Election and
+// `etcdctl elect` all take part in one and the same election.
+func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error) {
+	o := options{ttl: DefaultTTL}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	switch {
+	case cli == nil:
+		return nil, invalid("client", "nil")
+	case prefix == "":
+		return nil, invalid("prefix", "empty")
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return &Election{
+		cli:    cli,
+		prefix: prefix,
+		opts:   o,
+		log:    o.log.With("prefix", prefix),
+		value:  o.value,
+	}, nil
+}
+
+// Run campaigns until ctx is done, calling cb as leadership comes and goes.
+// After a leadership ends it campaigns again, behind the candidates that
+// were already waiting. When its session's lease is lost, it starts a new
+// session and campaigns again, with backoff.
+//
+// When ctx is done, Run ends the leadership, if any, deletes its key and
+// revokes its lease so that the next candidate takes over at once, and
+// returns nil. It waits for its etcd calls to end; one abandoned while etcd
+// was unreachable may keep it until etcd answers or the client is closed.
+func (e *Election) Run(ctx context.Context, cb Callbacks) error {
+	if cb.OnStartedLeading == nil {
+		return invalid("OnStartedLeading", "nil")
+	}
+	if !e.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer e.running.Store(false)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	// The observer reports leader changes to OnNewLeader, through a queue so
+	// that a slow callback delays nothing, and to the loop, which ends a
+	// leadership whose key is gone.
+	changes := make(chan struct{}, 1)
+	q := queue.New[Leader]()
+	wg.Go(func() {
+		defer q.Close()
+		follow(ctx, e.cli, e.prefix, e.log, func(l Leader, rev int64) {
+			e.mu.Lock()
+			e.observed, e.observedRev = l, rev
+			e.mu.Unlock()
+			q.Push(l)
+			select {
+			case changes <- struct{}{}:
+			default:
+			}
+		})
+	})
+	wg.Go(func() {
+		for l := range q.Out() {
+			if cb.OnNewLeader != nil {
+				cb.OnNewLeader(l)
+			}
+		}
+	})
+
+	for n := 0; ctx.Err() == nil; n++ {
+		if n > 0 && backoff.Sleep(ctx, backoff.Delay(n-1)) != nil {
+			break
+		}
+		l, err := lease.Grant(ctx, e.cli, e.opts.ttl, e.opts.margin, e.log)
+		if err != nil {
+			e.log.Warn("grant session lease failed; will retry", "err", err)
+			continue
+		}
+		// The session's own keep-alive (clientv3's) runs too; it is the
+		// lease package that decides when leadership must end.
+		sess, err := concurrency.NewSession(e.cli, concurrency.WithLease(l.ID), concurrency.WithContext(l.Context()))
+		if err != nil {
+			e.log.Warn("session failed; will retry", "err", err)
+			e.revoke(l)
+			continue
+		}
+		if e.session(ctx, l, sess, cb, changes, &wg) {
+			n = -1 // the session lived to be closed: no backoff
+		}
+		sess.Orphan()
+		e.revoke(l)
+	}
+	return nil
+}
+
+// revoke gives a lease back, so that its key goes at once; tidy-up with a
+// deadline of its own, since the lease expires anyway.
+func (e *Election) revoke(l *lease.Lease) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := l.Revoke(ctx); err != nil {
+		e.log.Debug("revoke failed; etcd expires the lease after its TTL", "err", err)
+	}
+}
+
+// session campaigns on one session until its lease ends or ctx is done. It
+// reports whether ctx ended it (rather than a lost lease).
+func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, changes chan struct{}, wg *sync.WaitGroup) bool {
+	for {
+		// Campaign ends when the lease does: the plain recipe's Campaign
+		// keeps waiting on a dead session and can return a phantom win.
+		cctx, cancel := context.WithCancel(l.Context())
+		stopAfter := context.AfterFunc(ctx, cancel)
+		el := concurrency.NewElection(sess, strings.TrimSuffix(e.prefix, "/"))
+		e.mu.Lock()
+		value := e.value
+		e.mu.Unlock()
+		won := make(chan error, 1)
+		// Campaign cleans up after a cancel with a Resign bounded only by
+		// the client, so it runs on its own goroutine that the loop does
+		// not wait for; Run waits for it before returning.
+		wg.Go(func() { won <- el.Campaign(cctx, value) })
+		var err error
+		select {
+		case err = <-won:
+		case <-cctx.Done():
+			err = context.Cause(cctx)
+		}
+		if err == nil && (l.Err() != nil || ctx.Err() != nil) {
+			err = fmt.Errorf("campaign won after the session ended")
+		}
+		if err != nil {
+			stopAfter()
+			cancel()
+			if ctx.Err() == nil {
+				e.log.Info("campaign ended", "err", err, "lease", l.Err())
+			}
+			return ctx.Err() != nil
+		}
+		e.hold(ctx, l, el, cctx, cb, changes)
+		stopAfter()
+		cancel()
+		if ctx.Err() != nil || l.Err() != nil {
+			return ctx.Err() != nil
+		}
+	}
+}
+
+// hold holds one leadership until it ends, serving Resign and Proclaim.
+func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Election, cctx context.Context, cb Callbacks, changes chan struct{}) {
+	lctx, end := context.WithCancel(cctx)
+	ld := &leadership{ctx: lctx, cancel: end, key: el.Key(), rev: el.Rev(), reqs: make(chan request)}
+	e.mu.Lock()
+	e.lead = ld
+	e.mu.Unlock()
+	e.log.Info("started leading", "key", ld.key, "epoch", ld.rev)
+	go cb.OnStartedLeading(lctx)
+
+	stopped := func() {
+		end()
+		e.mu.Lock()
+		e.lead = nil
+		e.mu.Unlock()
+		e.log.Info("stopped leading", "key", ld.key)
+		if cb.OnStoppedLeading != nil {
+			cb.OnStoppedLeading()
+		}
+	}
+	for {
+		select {
+		case <-lctx.Done():
+			stopped()
+			if ctx.Err() != nil && l.Err() == nil {
+				// Leaving: delete the key now so that the next candidate
+				// need not wait for the lease to be revoked.
+				rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				el.Resign(rctx)
+				cancel()
+			}
+			return
+		case <-changes:
+			if e.lostKey(ld) {
+				e.log.Warn("leader key deleted from outside", "key", ld.key)
+				stopped()
+				return
+			}
+		case r := <-ld.reqs:
+			if lctx.Err() != nil {
+				r.reply <- ErrNotLeader
+				continue
+			}
+			if r.resign {
+				// Leadership ends before the key goes, so that the successor,
+				// which starts when it sees the key go, never overlaps.
+				stopped()
+				r.reply <- el.Resign(r.ctx)
+				return
+			}
+			err := el.Proclaim(r.ctx, r.value)
+			if err == nil {
+				e.mu.Lock()
+				e.value = r.value
+				e.mu.Unlock()
+			}
+			r.reply <- err
+		}
+	}
+}
+
+// lostKey reports whether the observed leader shows that ld's key is gone:
+// a leader whose key is newer than ld's, or no leader at a revision after
+// ld's key was created. An older leader is a view from before ld won.
+func (e *Election) lostKey(ld *leadership) bool {
+	e.mu.Lock()
+	obs, rev := e.observed, e.observedRev
+	e.mu.Unlock()
+	if obs.IsZero() {
+		return rev >= ld.rev
+	}
+	return obs.Epoch > ld.rev
+}
+
+// Resign ends this candidate's leadership at once and deletes its key, so
+// that the next candidate takes over; Run then campaigns again behind it.
+// It returns ErrNotLeader if this candidate is not leader.
+func (e *Election) Resign(ctx context.Context) error {
+	return e.request(ctx, request{resign: true})
+}
+
+// Proclaim sets the leader's value without a new election, and the value of
+// this candidate's later campaigns. It returns ErrNotLeader if this
+// candidate is not leader.
+func (e *Election) Proclaim(ctx context.Context, value string) error {
+	return e.request(ctx, request{value: value})
+}
+
+func (e *Election) request(ctx context.Context, r request) error {
+	e.mu.Lock()
+	ld := e.lead
+	e.mu.Unlock()
+	if ld == nil {
+		return ErrNotLeader
+	}
+	r.ctx = ctx
+	r.reply = make(chan error, 1)
+	select {
+	case ld.reqs <- r:
+	case <-ld.ctx.Done():
+		return ErrNotLeader
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.reply:
+		if err == concurrency.ErrElectionNotLeader {
+			return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// IsLeader reports whether this candidate is leader now. It turns false the
+// moment the leadership ends.
+func (e *Election) IsLeader() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lead != nil && e.lead.ctx.Err() == nil
+}
+
+// Observed returns the leader as Run last saw it: the zero Leader before Run
+// has read the election, or when it has no leader.
+func (e *Election) Observed() Leader {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.observed
+}
+
+// Epoch returns the epoch of this candidate's leadership, or 0 when it is
+// not leader. Hand it to other stores as a fencing token: a store that has
+// seen epoch E rejects writes with a smaller one.
+func (e *Election) Epoch() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lead == nil || e.lead.ctx.Err() != nil {
+		return 0
+	}
+	return e.lead.rev
+}
+
+// Guard returns a comparison that holds only while this leadership lasts in
+// etcd: use it in the If of a transaction that only the leader may commit.
+// It returns ErrNotLeader when this candidate is not leader.
+func (e *Election) Guard() (clientv3.Cmp, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lead == nil || e.lead.ctx.Err() != nil {
+		return clientv3.Cmp{}, ErrNotLeader
+	}
+	return clientv3.Compare(clientv3.CreateRevision(e.lead.key), "=", e.lead.rev), nil
+}
+
+// Leader reads the current leader from etcd, as `etcdctl elect -l` does. It
+// returns ErrNoLeader when there is none.
+func (e *Election) Leader(ctx context.Context) (Leader, error) {
+	resp, err := e.cli.Get(ctx, e.prefix, clientv3.WithFirstCreate()...)
+	if err != nil {
+		return Leader{}, fmt.Errorf("election: read leader: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Leader{}, ErrNoLeader
+	}
+	kv := resp.Kvs[0]
+	return leaderOf(kv.Key, kv.Value, kv.CreateRevision), nil
+}

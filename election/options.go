@@ -1,0 +1,85 @@
+package election
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// DefaultTTL is the session TTL when WithTTL is not given. It is short so
+// that a crashed leader is replaced in seconds, not in the minute of
+// concurrency.NewSession's default, and it is above etcd's minimum lease
+// TTL with default settings (2s).
+const DefaultTTL = 5 * time.Second
+
+// An Option configures an Election. Options are validated by New.
+type Option interface {
+	apply(*options)
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	ttl       time.Duration
+	value     string
+	margin    time.Duration
+	marginSet bool
+	log       *slog.Logger
+	logSet    bool
+}
+
+// WithTTL sets the TTL of each campaign's session lease: a whole number of
+// seconds, at least 1s. Default DefaultTTL. etcd raises a TTL below its
+// minimum; the election then uses the TTL etcd granted.
+func WithTTL(ttl time.Duration) Option {
+	return optionFunc(func(o *options) { o.ttl = ttl })
+}
+
+// WithValue sets the value this candidate campaigns with, which observers
+// see as the leader's value: typically its name or address. Default "".
+func WithValue(v string) Option {
+	return optionFunc(func(o *options) { o.value = v })
+}
+
+// WithSafetyMargin sets how long before its lease could expire in etcd a
+// leader gives up leadership when keep-alives go unacknowledged. It must be
+// more than 0 and less than two thirds of the TTL. Default: a tenth of the
+// granted TTL, at least 250ms.
+func WithSafetyMargin(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.margin, o.marginSet = d, true })
+}
+
+// WithLogger sets the logger. Default: no logging.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) { o.log, o.logSet = l, true })
+}
+
+func (o *options) validate() error {
+	if o.ttl < time.Second {
+		return invalid("TTL", "%v is under 1s", o.ttl)
+	}
+	if o.ttl%time.Second != 0 {
+		return invalid("TTL", "%v is not a whole number of seconds", o.ttl)
+	}
+	if o.marginSet {
+		if o.margin <= 0 {
+			return invalid("SafetyMargin", "%v is not positive", o.margin)
+		}
+		if o.margin >= o.ttl*2/3 {
+			return invalid("SafetyMargin", "%v is not less than two thirds of TTL %v", o.margin, o.ttl)
+		}
+	}
+	if o.logSet && o.log == nil {
+		return invalid("Logger", "nil")
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+}
