@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/seed764c596d/mastership/internal/lease"
 )
 
 // Defaults of the options.
@@ -61,23 +63,12 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 func (o *options) validate() error {
-	if o.ttl < time.Second {
-		return invalid("TTL", "%v is under 1s", o.ttl)
-	}
-	if o.ttl%time.Second != 0 {
-		return invalid("TTL", "%v is not a whole number of seconds", o.ttl)
+	if err := lease.CheckTTL(o.ttl); err != nil {
+		return invalid("TTL", "%v", err)
 	}
 	if o.marginSet {
-		if o.margin < 0 {
-			return invalid("SafetyMargin", "%v is negative", o.margin)
-		}
-		if o.margin == 0 {
-			// Zero would mean "default" to the lease package; here it was
-			// asked for explicitly, and no margin at all is unsafe.
-			return invalid("SafetyMargin", "0 leaves no room for clock drift")
-		}
-		if o.margin >= o.ttl*2/3 {
-			return invalid("SafetyMargin", "%v is not less than two thirds of TTL %v", o.margin, o.ttl)
+		if err := lease.CheckMargin(o.margin, o.ttl); err != nil {
+			return invalid("SafetyMargin", "%v", err)
 		}
 	}
 	if o.logSet && o.log == nil {

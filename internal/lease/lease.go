@@ -60,7 +60,7 @@ type Lease struct {
 
 // Grant asks etcd for a lease of the given TTL (whole seconds) and starts
 // keeping it alive. A margin of zero means DefaultMargin of the granted TTL;
-// a margin that leaves less than a third of the granted TTL is an error.
+// any other must pass CheckMargin for the granted TTL.
 //
 // The lease ends, and its Context is cancelled, at the safe deadline, when
 // etcd reports it gone, or on Stop or Revoke: whichever comes first.
@@ -88,9 +88,9 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 		cli.Revoke(rctx, resp.ID)
 		cancel()
 	}
-	if margin < 0 || margin > granted*2/3 {
+	if err := CheckMargin(margin, granted); err != nil {
 		giveBack()
-		return nil, fmt.Errorf("lease: safety margin %v out of range for granted TTL %v (want 0 to two thirds of it)", margin, granted)
+		return nil, fmt.Errorf("lease: safety margin: %w", err)
 	}
 	deadline := sent.Add(granted - margin)
 	if !time.Now().Before(deadline) {
@@ -263,4 +263,30 @@ func (l *Lease) stream() error {
 			return err
 		}
 	}
+}
+
+// CheckTTL returns why ttl cannot be asked of etcd as a lease TTL, or nil:
+// etcd's TTLs are whole seconds, and at least one.
+func CheckTTL(ttl time.Duration) error {
+	switch {
+	case ttl < time.Second:
+		return fmt.Errorf("%v is under 1s", ttl)
+	case ttl%time.Second != 0:
+		return fmt.Errorf("%v is not a whole number of seconds", ttl)
+	}
+	return nil
+}
+
+// CheckMargin returns why margin cannot be the safety margin of a lease of
+// the given TTL, or nil. It must be positive, since no margin at all leaves
+// no room for clock drift, and below two thirds of the TTL, since keep-alives
+// need room between deadlines.
+func CheckMargin(margin, ttl time.Duration) error {
+	switch {
+	case margin <= 0:
+		return fmt.Errorf("%v is not positive", margin)
+	case margin >= ttl*2/3:
+		return fmt.Errorf("%v is not less than two thirds of TTL %v", margin, ttl)
+	}
+	return nil
 }
