@@ -240,21 +240,10 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 	}
 }
 
-// newProxy starts a proxy to member m, and reads its error channel so that
-// the proxy never blocks on reporting (it has room for 16 errors only).
+// newProxy starts a proxy to member m.
 func newProxy(t *testing.T, m *etcdtest.Member) *etcdtest.Proxy {
 	t.Helper()
-	p := m.NewProxy(t)
-	go func() {
-		for {
-			select {
-			case <-p.Error():
-			case <-p.Done():
-				return
-			}
-		}
-	}()
-	return p
+	return m.NewProxy(t)
 }
 
 // newClient returns a client whose closing the test controls (to simulate a

@@ -51,6 +51,18 @@ func (m *Member) NewProxy(t testing.TB) *Proxy {
 	case <-time.After(10 * time.Second):
 		t.Fatal("proxy not ready after 10s")
 	}
+	// The proxy blocks once 16 errors wait unread on its error channel,
+	// and a fault test makes many (every connection it breaks), so they
+	// are read and dropped here.
+	go func() {
+		for {
+			select {
+			case <-s.Error():
+			case <-s.Done():
+				return
+			}
+		}
+	}()
 	t.Cleanup(func() { s.Close() })
 	return &Proxy{Server: s, Endpoint: "unix://" + sock}
 }
