@@ -1,0 +1,218 @@
+package history
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/seed764c596d/mastership/events"
+)
+
+// mastership is one stretch of time during which one incarnation was
+// master: from its INIT_MASTER or CHANGE_TO_MASTER record to whatever ends
+// it first.
+type mastership struct {
+	inc   *incarnation
+	pos   int // position of inc in the history, for a stable order
+	start time.Time
+	first int   // index of the record that starts it
+	epoch int64 // that record's epoch
+	// end is when it ended; open means it had not ended when the history
+	// did, and then end is unset.
+	end  time.Time
+	open bool
+	// last is the entry that ends it, for excerpts: a record index,
+	// len(records) for the process's end, or -1 for a reported end.
+	last int
+	how  string // what ended it, for messages
+}
+
+// masterships returns every mastership of the history, by start time.
+//
+// A mastership ends at the first of: the incarnation's next OFFLINE or
+// CHANGE_TO_SLAVE record, an end reported by EndMastership, the end of its
+// process. With none of them, it lasts past the end of the history.
+func masterships(incs []*incarnation) []mastership {
+	var ms []mastership
+	for pos, inc := range incs {
+		var cur *mastership
+		for i, r := range inc.records {
+			switch {
+			case cur == nil && r.Type.MakesMaster():
+				cur = &mastership{inc: inc, pos: pos, start: r.TS, first: i, epoch: r.Epoch, open: true, last: -1}
+			case cur != nil && (r.Type == events.Offline || r.Type == events.ChangeToSlave):
+				cur.endAt(r.TS, i, r.Type.String())
+				ms = append(ms, cur.cut())
+				cur = nil
+			}
+		}
+		if cur != nil {
+			ms = append(ms, cur.cut())
+		}
+	}
+	slices.SortStableFunc(ms, func(a, b mastership) int {
+		if c := a.start.Compare(b.start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pos, b.pos)
+	})
+	return ms
+}
+
+// endAt ends m at t, if that is before its current end.
+func (m *mastership) endAt(t time.Time, last int, how string) {
+	if t.Before(m.start) {
+		t = m.start // a process end before its own records: replay reports it
+	}
+	if m.open || t.Before(m.end) {
+		m.end, m.open, m.last, m.how = t, false, last, how
+	}
+}
+
+// cut ends m at a reported mastership end or at its process's end, if
+// either comes first, and returns it.
+func (m *mastership) cut() mastership {
+	for _, t := range m.inc.masterEnds {
+		if !t.Before(m.start) {
+			m.endAt(t, -1, "EndMastership")
+		}
+	}
+	if m.inc.ended {
+		m.endAt(m.inc.end, len(m.inc.records), "process end")
+	}
+	return *m
+}
+
+// refs returns the entries that start and end m, for excerpts.
+func (m mastership) refs() []ref {
+	out := []ref{{m.inc, m.first}}
+	if m.last >= 0 {
+		out = append(out, ref{m.inc, m.last})
+	}
+	return out
+}
+
+// describe names m for messages, for example
+// "a#1 (a) from 22:00:00.000000000Z to 22:00:01.000000000Z (OFFLINE), epoch 10".
+func (m mastership) describe() string {
+	to := "the end of the history (still master)"
+	if !m.open {
+		to = fmt.Sprintf("%s (%s)", stamp(m.end), m.how)
+	}
+	return fmt.Sprintf("%s master from %s to %s, epoch %d", m.inc.label(), stamp(m.start), to, m.epoch)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(TSFormat) }
+
+// overlaps reports every two masterships of different incarnations that
+// share an instant. Masterships are half-open intervals: one that ends at
+// the instant the next starts does not overlap it.
+func overlaps(ms []mastership, x excerpter) []Violation {
+	var vs []Violation
+	for i, a := range ms {
+		for _, b := range ms[i+1:] {
+			if !a.open && !b.start.Before(a.end) {
+				break // b, and every later one, starts after a
+			}
+			if a.inc == b.inc {
+				continue
+			}
+			if v, ok := overlap(a, b, x); ok {
+				vs = append(vs, v)
+			}
+		}
+	}
+	return vs
+}
+
+// overlap returns the violation of a and b, where a starts no later than
+// b, if they overlap.
+func overlap(a, b mastership, x excerpter) (Violation, bool) {
+	from := b.start
+	var to time.Time
+	switch {
+	case a.open && b.open:
+	case a.open:
+		to = b.end
+	case b.open || a.end.Before(b.end):
+		to = a.end
+	default:
+		to = b.end
+	}
+	if !to.IsZero() && !from.Before(to) {
+		return Violation{}, false
+	}
+	times := []time.Time{from}
+	var length string
+	if to.IsZero() {
+		length = "to the end of the history"
+	} else {
+		times = append(times, to)
+		length = fmt.Sprintf("for %v, to %s", to.Sub(from), stamp(to))
+	}
+	return Violation{
+		Rule:         RuleOneMaster,
+		Incarnations: []string{a.inc.name, b.inc.name},
+		Members:      []string{a.inc.self(), b.inc.self()},
+		Times:        times,
+		Message: fmt.Sprintf("two masters at once, from %s %s: %s; %s",
+			stamp(from), length, a.describe(), b.describe()),
+		Excerpt: x.show(append(a.refs(), b.refs()...)...),
+	}, true
+}
+
+// epochOrder reports each mastership whose epoch is not above the epoch of
+// the mastership before it: the epoch is the master key's CreateRevision,
+// and only a key created later can be the next master.
+func epochOrder(ms []mastership, x excerpter) []Violation {
+	var vs []Violation
+	for i := 1; i < len(ms); i++ {
+		prev, m := ms[i-1], ms[i]
+		if m.epoch > prev.epoch {
+			continue
+		}
+		vs = append(vs, Violation{
+			Rule:         RuleEpoch,
+			Incarnations: []string{prev.inc.name, m.inc.name},
+			Members:      []string{prev.inc.self(), m.inc.self()},
+			Times:        []time.Time{prev.start, m.start},
+			Message: fmt.Sprintf("epoch %d of a mastership is not above the epoch %d of the one before: %s; then %s",
+				m.epoch, prev.epoch, prev.describe(), m.describe()),
+			Excerpt: x.show(ref{prev.inc, prev.first}, ref{m.inc, m.first}),
+		})
+	}
+	return vs
+}
+
+// registrationEpochs checks the epochs one incarnation reports: while it
+// stays registered they never go down, and while it is master they stay its
+// own key's CreateRevision, which cannot change without an OFFLINE or a
+// CHANGE_TO_SLAVE (a member alone cannot Yield, and the selector reports a
+// new epoch of the same member as OFFLINE and INIT_MASTER).
+func registrationEpochs(inc *incarnation) []finding {
+	var fs []finding
+	var seen, mine int64 // the registration's highest epoch; the mastership's, or 0
+	for i, r := range inc.records {
+		switch {
+		case r.Type == events.Offline:
+			seen, mine = 0, 0
+			continue
+		case isInit(r.Type):
+			seen, mine = 0, 0 // a missing OFFLINE is replay's to report
+		}
+		if r.Epoch < seen {
+			fs = append(fs, finding{i, fmt.Sprintf("epoch goes down from %d to %d while registered", seen, r.Epoch)})
+		}
+		seen = max(seen, r.Epoch)
+		switch {
+		case r.Type.MakesMaster():
+			mine = r.Epoch
+		case r.Type == events.ChangeToSlave:
+			mine = 0
+		case mine != 0 && r.Master == r.Self && r.Epoch != mine:
+			fs = append(fs, finding{i, fmt.Sprintf("epoch changes from %d to %d within one mastership", mine, r.Epoch)})
+		}
+	}
+	return fs
+}
