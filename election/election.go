@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -46,11 +47,10 @@ type Election struct {
 
 	running atomic.Bool
 
-	mu          sync.Mutex
-	value       string
-	lead        *leadership // nil while not leader
-	observed    Leader      // the leader as last seen by Run
-	observedRev int64       // the revision it was seen at
+	mu       sync.Mutex
+	value    string
+	lead     *leadership // nil while not leader
+	observed Leader      // the leader as last seen by Run
 }
 
 // leadership is one term of this candidate as leader.
@@ -126,21 +126,15 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	defer stop()
 
 	// The observer reports leader changes to OnNewLeader, through a queue so
-	// that a slow callback delays nothing, and to the loop, which ends a
-	// leadership whose key is gone.
-	changes := make(chan struct{}, 1)
+	// that a slow callback delays nothing.
 	q := queue.New[Leader]()
 	wg.Go(func() {
 		defer q.Close()
-		follow(ctx, e.cli, e.prefix, e.log, func(l Leader, rev int64) {
+		follow(ctx, e.cli, e.prefix, e.log, func(l Leader, _ int64) {
 			e.mu.Lock()
-			e.observed, e.observedRev = l, rev
+			e.observed = l
 			e.mu.Unlock()
 			q.Push(l)
-			select {
-			case changes <- struct{}{}:
-			default:
-			}
 		})
 	})
 	wg.Go(func() {
@@ -168,7 +162,7 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 			e.revoke(l)
 			continue
 		}
-		if e.session(ctx, l, sess, cb, changes, &wg) {
+		if e.session(ctx, l, sess, cb, &wg) {
 			n = -1 // the session lived to be closed: no backoff
 		}
 		sess.Orphan()
@@ -189,7 +183,7 @@ func (e *Election) revoke(l *lease.Lease) {
 
 // session campaigns on one session until its lease ends or ctx is done. It
 // reports whether ctx ended it (rather than a lost lease).
-func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, changes chan struct{}, wg *sync.WaitGroup) bool {
+func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, wg *sync.WaitGroup) bool {
 	for {
 		// Campaign ends when the lease does: the plain recipe's Campaign
 		// keeps waiting on a dead session and can return a phantom win.
@@ -213,6 +207,11 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 		if err == nil && (l.Err() != nil || ctx.Err() != nil) {
 			err = fmt.Errorf("campaign won after the session ended")
 		}
+		if err == nil {
+			// Campaign waits only for the keys before its own to go; it
+			// does not notice its own key going too.
+			err = e.confirm(cctx, el)
+		}
 		if err != nil {
 			stopAfter()
 			cancel()
@@ -221,7 +220,7 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 			}
 			return ctx.Err() != nil
 		}
-		e.hold(ctx, l, el, cctx, cb, changes)
+		e.hold(ctx, l, el, cctx, cb)
 		stopAfter()
 		cancel()
 		if ctx.Err() != nil || l.Err() != nil {
@@ -231,7 +230,7 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 }
 
 // hold holds one leadership until it ends, serving Resign and Proclaim.
-func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Election, cctx context.Context, cb Callbacks, changes chan struct{}) {
+func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Election, cctx context.Context, cb Callbacks) {
 	lctx, end := context.WithCancel(cctx)
 	ld := &leadership{ctx: lctx, cancel: end, key: el.Key(), rev: el.Rev(), reqs: make(chan request)}
 	e.mu.Lock()
@@ -239,6 +238,16 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 	e.mu.Unlock()
 	e.log.Info("started leading", "key", ld.key, "epoch", ld.rev)
 	go cb.OnStartedLeading(lctx)
+	gone, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		if e.watchKey(lctx, ld) {
+			close(gone)
+		}
+	}()
+	// Every way out of the loop below ends lctx first, which ends the
+	// watch; it is awaited so that no goroutine outlives the leadership.
+	defer func() { <-watched }()
 
 	stopped := func() {
 		end()
@@ -262,12 +271,10 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 				cancel()
 			}
 			return
-		case <-changes:
-			if e.lostKey(ld) {
-				e.log.Warn("leader key deleted from outside", "key", ld.key)
-				stopped()
-				return
-			}
+		case <-gone:
+			e.log.Warn("leader key deleted from outside", "key", ld.key)
+			stopped()
+			return
 		case r := <-ld.reqs:
 			if lctx.Err() != nil {
 				r.reply <- ErrNotLeader
@@ -291,17 +298,58 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 	}
 }
 
-// lostKey reports whether the observed leader shows that ld's key is gone:
-// a leader whose key is newer than ld's, or no leader at a revision after
-// ld's key was created. An older leader is a view from before ld won.
-func (e *Election) lostKey(ld *leadership) bool {
-	e.mu.Lock()
-	obs, rev := e.observed, e.observedRev
-	e.mu.Unlock()
-	if obs.IsZero() {
-		return rev >= ld.rev
+// confirm checks that el's key is the first under the prefix, with the
+// revision it was created at: the leader's key.
+func (e *Election) confirm(ctx context.Context, el *concurrency.Election) error {
+	resp, err := e.cli.Get(ctx, e.prefix, clientv3.WithFirstCreate()...)
+	if err != nil {
+		return fmt.Errorf("confirm leadership: %w", err)
 	}
-	return obs.Epoch > ld.rev
+	if len(resp.Kvs) == 0 || string(resp.Kvs[0].Key) != el.Key() || resp.Kvs[0].CreateRevision != el.Rev() {
+		return fmt.Errorf("campaign won, but its key %s is no longer the first", el.Key())
+	}
+	return nil
+}
+
+// watchKey follows ld's key from its creation until ctx ends, and reports
+// whether it was deleted. A watch from the creation revision sees a
+// deletion however early it came; a failed watch is replaced after a read
+// that tells whether the key still lives.
+func (e *Election) watchKey(ctx context.Context, ld *leadership) bool {
+	rev := ld.rev
+	for n := 0; ctx.Err() == nil; n++ {
+		if n > 0 {
+			if backoff.Sleep(ctx, backoff.Delay(n-1)) != nil {
+				return false
+			}
+			resp, err := e.cli.Get(ctx, ld.key)
+			if err != nil {
+				// Unknown: the leadership lasts until the safe deadline
+				// says otherwise.
+				continue
+			}
+			if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != ld.rev {
+				return true
+			}
+			rev = resp.Header.Revision + 1
+		}
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		for wr := range e.cli.Watch(wctx, ld.key, clientv3.WithRev(rev)) {
+			if wr.Err() != nil {
+				break
+			}
+			n = 0
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE {
+					cancel()
+					return true
+				}
+			}
+			rev = wr.Header.Revision + 1
+		}
+		cancel()
+	}
+	return false
 }
 
 // Resign ends this candidate's leadership at once and deletes its key, so
