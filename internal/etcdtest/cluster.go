@@ -14,7 +14,9 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 )
 
@@ -26,6 +28,7 @@ type Cluster struct {
 	Members []*Member
 	dir     string
 	ownDir  bool
+	proxies []proxy.Server // peer proxies, closed by Close
 }
 
 // Member is one embedded etcd server of a Cluster.
@@ -33,6 +36,12 @@ type Member struct {
 	Name      string
 	ClientURL string // http://127.0.0.1:port
 	PeerURL   string
+
+	// PeerProxy, in a cluster made by NewIsolatable, carries all raft
+	// traffic that other members send to this one; nil otherwise.
+	PeerProxy proxy.Server
+
+	listenPeer string // where the member listens for peers: PeerURL, or its proxy's target
 
 	cfg *embed.Config
 	mu  sync.Mutex
@@ -42,6 +51,23 @@ type Member struct {
 // New starts a cluster of n members in dir, or in a new temporary directory
 // (removed by Close) when dir is "". It returns once every member is ready.
 func New(dir string, n int) (*Cluster, error) {
+	return newCluster(dir, n, false)
+}
+
+// NewIsolatable is New for a cluster whose members can be cut off from each
+// other: each member's peer traffic arrives through a fault proxy, its
+// PeerProxy, and Isolate blackholes it.
+//
+// Peers talk over Unix sockets (etcd's proxy would listen on every network
+// interface for a TCP port), and etcd names a peer's socket after the
+// host:port of its URL, relative to the current directory: the caller must
+// run in a directory of its own, such as a temporary one, where the sockets
+// are made. Their names start with the cluster's directory's base name.
+func NewIsolatable(dir string, n int) (*Cluster, error) {
+	return newCluster(dir, n, true)
+}
+
+func newCluster(dir string, n int, isolatable bool) (*Cluster, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("etcdtest: cluster size %d, want at least 1", n)
 	}
@@ -65,6 +91,40 @@ func New(dir string, n int) (*Cluster, error) {
 			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		}
+		listenPeer := m.PeerURL
+		if isolatable {
+			// The member listens on one socket; its proxy listens on
+			// another, the one the other members are told to use.
+			//
+			// etcd dials a peer's socket by the host:port its HTTP client
+			// makes of the URL, "name:80", while etcd's proxy takes a name
+			// with a port for a TCP address: so the proxy listens on
+			// "name" and a link "name:80" leads to it.
+			base := fmt.Sprintf("%s-%s", filepath.Base(c.dir), m.Name)
+			listenPeer = fmt.Sprintf("unix://%s-member", base)
+			m.PeerURL = fmt.Sprintf("unix://%s-proxy", base)
+			p := proxy.NewServer(proxy.ServerConfig{
+				Logger: zap.NewNop(),
+				From:   url.URL{Scheme: "unix", Host: base + "-proxy"},
+				To:     url.URL{Scheme: "unix", Host: base + "-member"},
+			})
+			os.Remove(base + "-proxy:80")
+			if err := os.Symlink(base+"-proxy", base+"-proxy:80"); err != nil {
+				p.Close()
+				c.Close()
+				return nil, err
+			}
+			c.proxies = append(c.proxies, p)
+			m.PeerProxy = p
+			select {
+			case <-p.Ready():
+			case err := <-p.Error():
+				c.Close()
+				return nil, fmt.Errorf("etcdtest: peer proxy of %s: %w", m.Name, err)
+			}
+			go drainErrors(p)
+		}
+		m.listenPeer = listenPeer
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
@@ -76,8 +136,8 @@ func New(dir string, n int) (*Cluster, error) {
 		cfg.InitialClusterToken = "etcdtest"
 		cfg.ListenClientUrls = []url.URL{mustURL(m.ClientURL)}
 		cfg.AdvertiseClientUrls = cfg.ListenClientUrls
-		cfg.ListenPeerUrls = []url.URL{mustURL(m.PeerURL)}
-		cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
+		cfg.ListenPeerUrls = []url.URL{mustURL(m.listenPeer)}
+		cfg.AdvertisePeerUrls = []url.URL{mustURL(m.PeerURL)}
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 		m.cfg = cfg
 	}
@@ -139,6 +199,9 @@ func (c *Cluster) Close() {
 		go func() { defer wg.Done(); m.Stop() }()
 	}
 	wg.Wait()
+	for _, p := range c.proxies {
+		p.Close()
+	}
 	if c.ownDir {
 		os.RemoveAll(c.dir)
 	}
@@ -266,4 +329,44 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// Isolate cuts the member off from the other members: the raft traffic
+// they send it is dropped, and so is what it answers on those connections.
+// Its own messages to them still arrive, but it hears no leader, so it
+// loses the leader within an election timeout while the others, if they are
+// a majority, go on. It needs a cluster made by NewIsolatable.
+func (m *Member) Isolate() {
+	m.PeerProxy.BlackholeTx()
+	m.PeerProxy.BlackholeRx()
+}
+
+// Rejoin undoes Isolate.
+func (m *Member) Rejoin() {
+	m.PeerProxy.UnblackholeTx()
+	m.PeerProxy.UnblackholeRx()
+}
+
+// Leader returns the index of the member that is the raft leader, or -1.
+func (c *Cluster) Leader() int {
+	for i, m := range c.Members {
+		if e := m.Etcd(); e != nil && e.Server.Leader() == e.Server.MemberID() {
+			return i
+		}
+	}
+	return -1
+}
+
+// IgnorePeerConns returns the goleak options that ignore the goroutines
+// etcd's raft transport leaves behind between the members of a cluster made
+// by NewIsolatable, whose peers talk over Unix sockets through proxies: idle
+// HTTP connections, and its peer prober's last request. They are etcd's,
+// and end with the process. Use them in the TestMain of packages that make
+// such clusters.
+func IgnorePeerConns() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("github.com/xiang90/probing.(*prober).AddHTTP.func1"),
+	}
 }

@@ -51,18 +51,7 @@ func (m *Member) NewProxy(t testing.TB) *Proxy {
 	case <-time.After(10 * time.Second):
 		t.Fatal("proxy not ready after 10s")
 	}
-	// The proxy blocks once 16 errors wait unread on its error channel,
-	// and a fault test makes many (every connection it breaks), so they
-	// are read and dropped here.
-	go func() {
-		for {
-			select {
-			case <-s.Error():
-			case <-s.Done():
-				return
-			}
-		}
-	}()
+	go drainErrors(s)
 	t.Cleanup(func() { s.Close() })
 	return &Proxy{Server: s, Endpoint: "unix://" + sock}
 }
@@ -92,4 +81,17 @@ func (p *Proxy) Heal() {
 func (p *Proxy) Delay(d time.Duration) {
 	p.DelayTx(d, 0)
 	p.DelayRx(d, 0)
+}
+
+// drainErrors reads and drops a proxy's errors until it is closed. The proxy
+// blocks once 16 errors wait unread, and a fault test makes many (every
+// connection it breaks).
+func drainErrors(s proxy.Server) {
+	for {
+		select {
+		case <-s.Error():
+		case <-s.Done():
+			return
+		}
+	}
 }
