@@ -143,6 +143,12 @@ func TestGracefulCloseHandsOver(t *testing.T) {
 	if !cancelAt.Before(ev.Time) {
 		t.Errorf("a's mastership ended at %v, not before b's CHANGE_TO_MASTER at %v", cancelAt.Format(time.StampMicro), ev.Time.Format(time.StampMicro))
 	}
+	// The history a member leaves must say the same: its OFFLINE comes
+	// before the next master's first event (the chaos suite once caught
+	// Close emitting it after the revoke).
+	if !left[0].Time.Before(ev.Time) {
+		t.Errorf("a's OFFLINE at %v, not before b's CHANGE_TO_MASTER at %v", left[0].Time.Format(time.StampMicro), ev.Time.Format(time.StampMicro))
+	}
 	if a.IsMaster() || a.State() != Offline || a.Epoch() != 0 || len(a.View().Members) != 0 {
 		t.Errorf("a after Close: IsMaster %v, State %v, Epoch %d, View %v; want not master, OFFLINE, 0, empty",
 			a.IsMaster(), a.State(), a.Epoch(), a.View().IDs())

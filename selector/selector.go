@@ -305,10 +305,15 @@ func (s *Selector) offline(cause error) {
 	s.view = events.View{}
 	s.state = Offline
 	s.mu.Unlock()
-	if was {
-		s.log.Warn("registration lost", "cause", cause)
-		s.emit([]events.Event{{Type: events.Offline}})
+	if !was {
+		return
 	}
+	if cause == errClosing {
+		s.log.Info("closing")
+	} else {
+		s.log.Warn("registration lost", "cause", cause)
+	}
+	s.emit([]events.Event{{Type: events.Offline}})
 }
 
 func nodeIDs(nodes []events.Node) []string {

@@ -71,14 +71,14 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 	}
 }
 
-// close ends a live registration for Close: mastership first, then the
-// lease, so that the next master cannot start before this one has ended.
+// close ends a live registration for Close: mastership and Offline first,
+// then the lease, so that the next master cannot start before this one has
+// ended.
 func (s *Selector) close(reg *registration) {
-	s.mu.Lock()
-	if s.masterEnd != nil {
-		s.masterEnd()
-	}
-	s.mu.Unlock()
+	// Offline, which also ends the mastership, comes before the revoke:
+	// the next master starts when it sees the key go, and this member's
+	// last event must come before that.
+	s.offline(errClosing)
 	// A lease that ended before Close (expired, or past its deadline) is
 	// revoked all the same, in case etcd still has it, but its failure is
 	// no news to the caller.
@@ -92,7 +92,6 @@ func (s *Selector) close(reg *registration) {
 			err = nil
 		}
 	}
-	s.offline(errClosing)
 	s.finish(err)
 }
 
