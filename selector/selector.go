@@ -196,6 +196,12 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 // emits ChangeToSlave while the next member emits ChangeToMaster. It
 // returns ErrNotMaster if this member is not master and ErrNoSuccessor if it
 // is alone in its group.
+//
+// The mastership, as MasterContext and IsMaster tell it, has ended when
+// Yield returns, before the key goes. The ChangeToSlave event comes when
+// this member sees its key re-created, which may be after the successor's
+// ChangeToMaster: a history that must show when the mastership ended takes
+// that time from MasterContext, not from the event.
 func (s *Selector) Yield(ctx context.Context) error {
 	select {
 	case <-s.stopped:
