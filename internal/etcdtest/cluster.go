@@ -37,8 +37,9 @@ type Member struct {
 	ClientURL string // http://127.0.0.1:port
 	PeerURL   string
 
-	// PeerProxy, in a cluster made by NewIsolatable, carries all raft
-	// traffic that other members send to this one; nil otherwise.
+	// PeerProxy, in a cluster made by NewIsolatable, carries the raft
+	// traffic on the connections other members open to this one; nil
+	// otherwise.
 	PeerProxy proxy.Server
 
 	listenPeer string // where the member listens for peers: PeerURL, or its proxy's target
@@ -54,9 +55,9 @@ func New(dir string, n int) (*Cluster, error) {
 	return newCluster(dir, n, false)
 }
 
-// NewIsolatable is New for a cluster whose members can be cut off from each
-// other: each member's peer traffic arrives through a fault proxy, its
-// PeerProxy, and Isolate blackholes it.
+// NewIsolatable is New for a cluster whose members' peer traffic arrives
+// through fault proxies, each member's PeerProxy, for faults between etcd
+// members; Isolate works on any cluster.
 //
 // Peers talk over Unix sockets (etcd's proxy would listen on every network
 // interface for a TCP port), and etcd names a peer's socket after the
@@ -331,20 +332,18 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// Isolate cuts the member off from the other members: the raft traffic
-// they send it is dropped, and so is what it answers on those connections.
-// Its own messages to them still arrive, but it hears no leader, so it
-// loses the leader within an election timeout while the others, if they are
-// a majority, go on. It needs a cluster made by NewIsolatable.
+// Isolate cuts the member off from the other members: it stops sending
+// raft messages and hearing theirs (etcd's own PauseSending), so it loses
+// its leader within an election timeout, while the others, if they are a
+// majority, go on. Blackholing its peer proxy is not enough: the member
+// still hears the leader on the connections it opens itself.
 func (m *Member) Isolate() {
-	m.PeerProxy.BlackholeTx()
-	m.PeerProxy.BlackholeRx()
+	m.Etcd().Server.PauseSending()
 }
 
 // Rejoin undoes Isolate.
 func (m *Member) Rejoin() {
-	m.PeerProxy.UnblackholeTx()
-	m.PeerProxy.UnblackholeRx()
+	m.Etcd().Server.ResumeSending()
 }
 
 // Leader returns the index of the member that is the raft leader, or -1.
@@ -365,8 +364,8 @@ func (c *Cluster) Leader() int {
 // such clusters.
 func IgnorePeerConns() []goleak.Option {
 	return []goleak.Option{
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreAnyFunction("github.com/xiang90/probing.(*prober).AddHTTP.func1"),
 	}
 }
