@@ -103,9 +103,10 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 		Margin: margin,
 		cli:    cli,
 		log:    log.With("lease", fmt.Sprintf("%x", int64(resp.ID))),
-		// Three keep-alives fit in the time the deadline allows, so two can
-		// be lost without losing the lease.
-		interval: (granted - margin) / 3,
+		// Four keep-alive intervals fit in the time the deadline allows:
+		// two keep-alives in a row can be lost, and the third, sent at
+		// three quarters of it, still has a quarter for its round trip.
+		interval: (granted - margin) / 4,
 		done:     make(chan struct{}),
 	}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
