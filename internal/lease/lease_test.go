@@ -194,3 +194,37 @@ func waitMoved(t *testing.T, l *Lease, from time.Time) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSurvivesHeldKeepAlives: a cut that holds two keep-alives back, and
+// heals before the deadline, does not end the lease: the held keep-alives
+// are answered after the heal, and each extends the deadline from its own
+// send time.
+func TestSurvivesHeldKeepAlives(t *testing.T) {
+	c := etcdtest.Start(t)
+	p := c.Members[0].NewProxy(t)
+	cli := p.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := Grant(ctx, cli, 2*time.Second, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	// Right after an acknowledgement, hold all traffic (delivered when the
+	// cut heals, as TCP would) for a little over two intervals.
+	waitMoved(t, l, l.Deadline())
+	deadline := l.Deadline()
+	p.PauseTx()
+	p.PauseRx()
+	cut := l.interval*2 + l.interval/2
+	time.Sleep(cut) // the fault's duration
+	if time.Now().After(deadline) {
+		t.Fatalf("the cut outlasted the deadline; the test proves nothing")
+	}
+	p.UnpauseTx()
+	p.UnpauseRx()
+	waitMoved(t, l, deadline)
+	if err := l.Err(); err != nil {
+		t.Fatalf("lease ended after a %v cut that healed before its deadline: %v", cut, err)
+	}
+}
