@@ -432,27 +432,13 @@ func etcdKill(t *testing.T, c *etcdtest.Cluster, i int, front *etcdFront) (stopp
 	}
 }
 
-// etcdCutOff cuts etcd member m off from its peers in both directions:
-// its raft transport drops every message it receives and sends none, so it
-// loses its leader after an election timeout, and the others go on without
-// it. etcdReconnect undoes it.
-//
-// Isolate, of a cluster made by NewIsolatable, does not cut m off: it
-// blackholes the connections the peers open to m, but m still hears the
-// leader over the connections it opens to them, and still forwards its
-// clients' lease renewals to the leader over HTTP, so m keeps its leader and
-// its clients keep their leases. It also leaves connections in limbo: one
-// that m's proxy accepts while blackholed reaches m without the request sent
-// on it, and the peer that sent it (etcd's prober waits without a time
-// limit) keeps it open past m's stop, so that the proxy's Close, and the
-// cluster's, waits for ever.
-func etcdCutOff(m *etcdtest.Member) {
-	m.Etcd().Server.PauseSending()
-}
+// etcdCutOff cuts etcd member m off from its peers in both directions
+// (etcdtest's Isolate: its raft transport drops every message it receives
+// and sends none), so it loses its leader after an election timeout, and the
+// others go on without it. etcdReconnect undoes it.
+func etcdCutOff(m *etcdtest.Member) { m.Isolate() }
 
-func etcdReconnect(m *etcdtest.Member) {
-	m.Etcd().Server.ResumeSending()
-}
+func etcdReconnect(m *etcdtest.Member) { m.Rejoin() }
 
 // etcdHoldPeers makes the peer proxy of m, in a cluster made by
 // NewIsolatable, hold new connections back, unaccepted, until
