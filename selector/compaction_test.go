@@ -10,6 +10,7 @@ import (
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/internal/logtest"
 )
 
 // A member whose watch falls behind a compaction reads the group afresh and
@@ -35,9 +36,9 @@ func TestWatchResyncAfterCompaction(t *testing.T) {
 	w := join(t, cli, prefix, "w")
 	expect(t, w, events.InitSlave, "m")
 	expect(t, m, events.SlaveAdd, "w")
-	logs := &logRecorder{}
+	logs := &logtest.Recorder{}
 	// A long TTL keeps x registered while it is cut off.
-	x := join(t, xcli, prefix, "x", WithTTL(10*time.Second), WithLogger(logs.logger()))
+	x := join(t, xcli, prefix, "x", WithTTL(10*time.Second), WithLogger(logs.Logger()))
 	checkView(t, expect(t, x, events.InitSlave, "m"), "m", "w", "x")
 	expect(t, m, events.SlaveAdd, "x")
 	expect(t, w, events.SlaveAdd, "x")
@@ -104,12 +105,12 @@ func TestWatchResyncAfterCompaction(t *testing.T) {
 	checkView(t, expect(t, x, events.SlaveDel, "y"), "m", "x")
 
 	compacted := false
-	for _, r := range logs.find("watch ended; resynchronising") {
-		if rev, _ := r.attrs["compactRevision"].(int64); rev > 0 {
+	for _, r := range logs.Find("watch ended; resynchronising") {
+		if rev, _ := r.Attrs["compactRevision"].(int64); rev > 0 {
 			compacted = true
 		}
 	}
 	if !compacted {
-		t.Errorf("x's watch did not fail with ErrCompacted; the test did not exercise what it is for (log: %v)", logs.find("watch ended; resynchronising"))
+		t.Errorf("x's watch did not fail with ErrCompacted; the test did not exercise what it is for (log: %v)", logs.Find("watch ended; resynchronising"))
 	}
 }

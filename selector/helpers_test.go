@@ -3,11 +3,9 @@ package selector
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -276,58 +274,4 @@ func leaseOf(s *Selector) clientv3.LeaseID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reg.lease.ID
-}
-
-// logRecorder is a slog handler that keeps every record.
-type logRecorder struct {
-	mu      sync.Mutex
-	records []logRecord
-}
-
-type logRecord struct {
-	msg   string
-	attrs map[string]any
-}
-
-type recHandler struct {
-	r     *logRecorder
-	attrs []slog.Attr
-}
-
-func (h recHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h recHandler) Handle(_ context.Context, rec slog.Record) error {
-	lr := logRecord{msg: rec.Message, attrs: map[string]any{}}
-	for _, a := range h.attrs {
-		lr.attrs[a.Key] = a.Value.Any()
-	}
-	rec.Attrs(func(a slog.Attr) bool {
-		lr.attrs[a.Key] = a.Value.Any()
-		return true
-	})
-	h.r.mu.Lock()
-	h.r.records = append(h.r.records, lr)
-	h.r.mu.Unlock()
-	return nil
-}
-
-func (h recHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return recHandler{r: h.r, attrs: append(slices.Clip(h.attrs), as...)}
-}
-
-func (h recHandler) WithGroup(string) slog.Handler { return h }
-
-func (r *logRecorder) logger() *slog.Logger { return slog.New(recHandler{r: r}) }
-
-// find returns the records with the given message.
-func (r *logRecorder) find(msg string) []logRecord {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []logRecord
-	for _, lr := range r.records {
-		if lr.msg == msg {
-			out = append(out, lr)
-		}
-	}
-	return out
 }

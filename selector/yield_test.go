@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/logtest"
 )
 
 // startABC starts a, b and c under prefix and reads their startup events.
@@ -111,8 +112,8 @@ func TestYieldRightAfterJoin(t *testing.T) {
 
 	for round := range 20 {
 		prefix := fmt.Sprintf("%s-%d", prefixOf(t), round)
-		logs := &logRecorder{}
-		a := join(t, cli, prefix, "a", WithLogger(logs.logger()))
+		logs := &logtest.Recorder{}
+		a := join(t, cli, prefix, "a", WithLogger(logs.Logger()))
 		expect(t, a, events.InitMaster)
 		b := join(t, cli, prefix, "b")
 		expect(t, a, events.SlaveAdd, "b")
@@ -127,8 +128,8 @@ func TestYieldRightAfterJoin(t *testing.T) {
 			seen = append(seen, ev)
 			if ev.Type == events.Offline || (ev.Type.IsRole() && ev.Type != events.ChangeToSlave) {
 				var causes []any
-				for _, r := range logs.find("registration lost") {
-					causes = append(causes, r.attrs["cause"])
+				for _, r := range logs.Find("registration lost") {
+					causes = append(causes, r.Attrs["cause"])
 				}
 				t.Fatalf("round %d: a's events after Yield: %v; want CHANGE_TO_SLAVE [b] and no OFFLINE (registration lost: %v)", round, seen, causes)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -186,61 +185,6 @@ func etcdBreakConn(t *testing.T, r *Run, p *etcdtest.Proxy, cli *clientv3.Client
 	}
 	return heal
 }
-
-// etcdLog is a slog handler that keeps every record's message and
-// attributes, for a scenario to check what a member did inside.
-type etcdLog struct {
-	mu      sync.Mutex
-	records []etcdLogRecord
-}
-
-type etcdLogRecord struct {
-	msg   string
-	attrs map[string]any
-}
-
-func (l *etcdLog) logger() *slog.Logger { return slog.New(etcdLogHandler{l: l}) }
-
-// find returns the records whose message contains msg.
-func (l *etcdLog) find(msg string) []etcdLogRecord {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []etcdLogRecord
-	for _, rec := range l.records {
-		if strings.Contains(rec.msg, msg) {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
-type etcdLogHandler struct {
-	l     *etcdLog
-	attrs []slog.Attr
-}
-
-func (h etcdLogHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h etcdLogHandler) Handle(_ context.Context, rec slog.Record) error {
-	lr := etcdLogRecord{msg: rec.Message, attrs: map[string]any{}}
-	for _, a := range h.attrs {
-		lr.attrs[a.Key] = a.Value.Any()
-	}
-	rec.Attrs(func(a slog.Attr) bool {
-		lr.attrs[a.Key] = a.Value.Any()
-		return true
-	})
-	h.l.mu.Lock()
-	h.l.records = append(h.l.records, lr)
-	h.l.mu.Unlock()
-	return nil
-}
-
-func (h etcdLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return etcdLogHandler{l: h.l, attrs: append(slices.Clip(h.attrs), as...)}
-}
-
-func (h etcdLogHandler) WithGroup(string) slog.Handler { return h }
 
 // etcdStamp formats an instant as the history does.
 func etcdStamp(t time.Time) string { return t.UTC().Format(history.TSFormat) }

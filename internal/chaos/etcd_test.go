@@ -12,6 +12,7 @@ import (
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/history"
+	"github.com/seed764c596d/mastership/internal/logtest"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -325,11 +326,11 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 	mm := r.Join(prefix, "m", eps)
 	r.Wait("m is master", 10*time.Second, func() bool { return r.Has(mm.Inc, events.InitMaster) })
 	w := r.Join(prefix, "w", eps)
-	logs := &etcdLog{}
+	logs := &logtest.Recorder{}
 	// A long TTL keeps x registered while it is cut off, so that it
 	// resynchronises its watch rather than registers anew.
 	const xTTL = 10 * time.Second
-	x := r.Join(prefix, "x", []string{p.Endpoint}, selector.WithTTL(xTTL), selector.WithLogger(logs.logger()))
+	x := r.Join(prefix, "x", []string{p.Endpoint}, selector.WithTTL(xTTL), selector.WithLogger(logs.Logger()))
 	r.Wait("m, w and x see each other", 10*time.Second, func() bool {
 		return etcdSees(r, []string{"m", "w", "x"}, mm.Inc, w.Inc, x.Inc)
 	})
@@ -397,13 +398,13 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 		}
 	}
 	compacted := false
-	for _, lr := range logs.find("watch ended; resynchronising") {
-		if rev, _ := lr.attrs["compactRevision"].(int64); rev > 0 {
+	for _, lr := range logs.Find("watch ended; resynchronising") {
+		if rev, _ := lr.Attrs["compactRevision"].(int64); rev > 0 {
 			compacted = true
 		}
 	}
 	if !compacted {
-		t.Errorf("seed %d: x's watch did not fail with ErrCompacted; the scenario did not exercise what it is for (log: %v)", r.Seed, logs.find("watch ended"))
+		t.Errorf("seed %d: x's watch did not fail with ErrCompacted; the scenario did not exercise what it is for (log: %v)", r.Seed, logs.Find("watch ended; resynchronising"))
 	}
 	r.Converge(cli, prefix, 10*time.Second)
 	etcdOneMaster(t, r, cli, prefix, []string{"m", "x", "y"}, mm.Inc, x.Inc, y.Inc)
