@@ -88,12 +88,8 @@ type Event struct {
 // String returns a short human-readable form such as
 // "SLAVE_ADD [b c] (master a)".
 func (e Event) String() string {
-	ids := make([]string, len(e.Nodes))
-	for i, n := range e.Nodes {
-		ids[i] = n.ID
-	}
 	if e.Type == Offline {
 		return e.Type.String()
 	}
-	return fmt.Sprintf("%s %v (master %s)", e.Type, ids, e.View.Master().ID)
+	return fmt.Sprintf("%s %v (master %s)", e.Type, IDs(e.Nodes), e.View.Master().ID)
 }

@@ -89,9 +89,13 @@ func (v View) Slaves() []Node {
 }
 
 // IDs returns the ids of the members in join order.
-func (v View) IDs() []string {
-	ids := make([]string, len(v.Members))
-	for i, n := range v.Members {
+func (v View) IDs() []string { return IDs(v.Members) }
+
+// IDs returns the ids of nodes, in their order. It never returns nil, so
+// that JSON shows an empty list as [] rather than null.
+func IDs(nodes []Node) []string {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
 		ids[i] = n.ID
 	}
 	return ids

@@ -253,7 +253,7 @@ func (s *Selector) emit(evs []events.Event) {
 	now := time.Now()
 	for i := range evs {
 		evs[i].Time = now
-		s.log.Info("event", "type", evs[i].Type, "nodes", nodeIDs(evs[i].Nodes), "master", evs[i].View.Master().ID, "epoch", evs[i].View.Epoch())
+		s.log.Info("event", "type", evs[i].Type, "nodes", events.IDs(evs[i].Nodes), "master", evs[i].View.Master().ID, "epoch", evs[i].View.Epoch())
 	}
 	s.q.Push(evs...)
 }
@@ -320,14 +320,6 @@ func (s *Selector) offline(cause error) {
 		s.log.Warn("registration lost", "cause", cause)
 	}
 	s.emit([]events.Event{{Type: events.Offline}})
-}
-
-func nodeIDs(nodes []events.Node) []string {
-	ids := make([]string, len(nodes))
-	for i, n := range nodes {
-		ids[i] = n.ID
-	}
-	return ids
 }
 
 // errClosing is the cause of a registration context ended by Close.

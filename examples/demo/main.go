@@ -216,11 +216,7 @@ func hasAll(nodes []events.Node, ids []string) bool {
 
 func (d *demo) print(t tagged) {
 	ev := t.ev
-	nodes := make([]string, len(ev.Nodes))
-	for i, n := range ev.Nodes {
-		nodes[i] = n.ID
-	}
-	line := fmt.Sprintf("%8s  %s  %-16s nodes=%v", since(d.start, ev.Time), t.id, ev.Type, nodes)
+	line := fmt.Sprintf("%8s  %s  %-16s nodes=%v", since(d.start, ev.Time), t.id, ev.Type, events.IDs(ev.Nodes))
 	if ev.Type != events.Offline {
 		line += fmt.Sprintf("  master=%s members=%v epoch=%d", ev.View.Master().ID, ev.View.IDs(), ev.View.Epoch())
 	}

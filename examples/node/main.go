@@ -200,9 +200,9 @@ func (p *printer) print(ev events.Event) error {
 		TS:      ev.Time.UTC().Format(tsFormat),
 		Type:    ev.Type.String(),
 		Self:    p.self,
-		Nodes:   ids(ev.Nodes),
+		Nodes:   events.IDs(ev.Nodes),
 		Master:  ev.View.Master().ID,
-		Members: ids(ev.View.Members),
+		Members: ev.View.IDs(),
 		Epoch:   ev.View.Epoch(),
 		State:   selector.Refresh.String(),
 	}
@@ -215,14 +215,4 @@ func (p *printer) print(ev events.Event) error {
 	}
 	_, err = p.w.Write(append(b, '\n'))
 	return err
-}
-
-// ids returns the ids of nodes, never nil, so that JSON shows [] rather than
-// null.
-func ids(nodes []events.Node) []string {
-	out := make([]string, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, n.ID)
-	}
-	return out
 }

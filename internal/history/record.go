@@ -59,9 +59,9 @@ func FromEvent(self string, ev events.Event) Record {
 		TS:      ev.Time,
 		Type:    ev.Type,
 		Self:    self,
-		Nodes:   nodeIDs(ev.Nodes),
+		Nodes:   events.IDs(ev.Nodes),
 		Master:  ev.View.Master().ID,
-		Members: nodeIDs(ev.View.Members),
+		Members: ev.View.IDs(),
 		Epoch:   ev.View.Epoch(),
 		State:   StateRefresh,
 	}
@@ -69,14 +69,6 @@ func FromEvent(self string, ev events.Event) Record {
 		r.State = StateOffline
 	}
 	return r
-}
-
-func nodeIDs(nodes []events.Node) []string {
-	ids := make([]string, 0, len(nodes))
-	for _, n := range nodes {
-		ids = append(ids, n.ID)
-	}
-	return ids
 }
 
 // String formats r on one line for humans, for example
