@@ -1,0 +1,147 @@
+package etcdflags
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// PasswordEnv is the environment variable read for the password when
+// --user is given without --password-file.
+const PasswordEnv = "ETCD_PASSWORD"
+
+// Flags are the etcd connection flags of one program. Register them on a
+// FlagSet, parse it, then call Config or Client.
+type Flags struct {
+	endpoints    string
+	cacert       string
+	cert         string
+	key          string
+	user         string
+	passwordFile string
+	getenv       func(string) string
+}
+
+// Register adds --endpoints, --cacert, --cert, --key, --user and
+// --password-file to fs, with defaultEndpoints as --endpoints' default ("" is
+// allowed: a program may take an empty list to mean "start an embedded etcd").
+func Register(fs *flag.FlagSet, defaultEndpoints string) *Flags {
+	f := &Flags{getenv: os.Getenv}
+	fs.StringVar(&f.endpoints, "endpoints", defaultEndpoints, "etcd endpoints, comma separated")
+	fs.StringVar(&f.cacert, "cacert", "", "PEM file of the CA that signed etcd's server certificate; turns on TLS")
+	fs.StringVar(&f.cert, "cert", "", "PEM file of this client's certificate, for etcd's client-certificate auth (with --key)")
+	fs.StringVar(&f.key, "key", "", "PEM file of this client's private key (with --cert)")
+	fs.StringVar(&f.user, "user", "", "etcd user name; the password comes from --password-file or $"+PasswordEnv)
+	fs.StringVar(&f.passwordFile, "password-file", "", "file holding the etcd user's password (trailing newline ignored)")
+	return f
+}
+
+// Endpoints returns the endpoints given, trimmed, without empty entries.
+func (f *Flags) Endpoints() []string {
+	var eps []string
+	for _, ep := range strings.Split(f.endpoints, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			eps = append(eps, ep)
+		}
+	}
+	return eps
+}
+
+// Config validates the flags and returns a client configuration for them,
+// with the dial and keep-alive settings the examples share. An error names
+// the flag at fault.
+func (f *Flags) Config() (clientv3.Config, error) {
+	c := clientv3.Config{
+		Endpoints:            f.Endpoints(),
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    2 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Logger:               zap.NewNop(),
+	}
+	if len(c.Endpoints) == 0 {
+		return c, errors.New("--endpoints: no endpoint given")
+	}
+	tlsc, err := f.tls()
+	if err != nil {
+		return c, err
+	}
+	c.TLS = tlsc
+	if c.Username, c.Password, err = f.credentials(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Client validates the flags and connects. Connecting does not wait for etcd:
+// the first request does.
+func (f *Flags) Client() (*clientv3.Client, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(c)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(c.Endpoints, ","), err)
+	}
+	return cli, nil
+}
+
+func (f *Flags) tls() (*tls.Config, error) {
+	if (f.cert == "") != (f.key == "") {
+		return nil, errors.New("--cert and --key: give both or neither")
+	}
+	if f.cacert == "" && f.cert == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.cacert != "" {
+		pem, err := os.ReadFile(f.cacert)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate in the file", f.cacert)
+		}
+		c.RootCAs = pool
+	}
+	if f.cert != "" {
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			// LoadX509KeyPair's errors name what is wrong, never the key's bytes.
+			return nil, fmt.Errorf("--cert %s / --key %s: %w", f.cert, f.key, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+func (f *Flags) credentials() (user, password string, err error) {
+	if f.user == "" {
+		if f.passwordFile != "" {
+			return "", "", errors.New("--password-file: given without --user")
+		}
+		return "", "", nil
+	}
+	if f.passwordFile != "" {
+		b, err := os.ReadFile(f.passwordFile)
+		if err != nil {
+			return "", "", fmt.Errorf("--password-file: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	} else {
+		password = f.getenv(PasswordEnv)
+	}
+	if password == "" {
+		return "", "", fmt.Errorf("--user %s: no password: give --password-file or set $%s", f.user, PasswordEnv)
+	}
+	return f.user, password, nil
+}
