@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -34,7 +35,7 @@ type Cluster struct {
 // Member is one embedded etcd server of a Cluster.
 type Member struct {
 	Name      string
-	ClientURL string // http://127.0.0.1:port
+	ClientURL string // http://127.0.0.1:port; https:// in a cluster made by StartSecure
 	PeerURL   string
 
 	// PeerProxy, in a cluster made by NewIsolatable, carries the raft
@@ -52,7 +53,7 @@ type Member struct {
 // New starts a cluster of n members in dir, or in a new temporary directory
 // (removed by Close) when dir is "". It returns once every member is ready.
 func New(dir string, n int) (*Cluster, error) {
-	return newCluster(dir, n, false)
+	return newCluster(dir, n, clusterOpts{})
 }
 
 // NewIsolatable is New for a cluster whose members' peer traffic arrives
@@ -65,10 +66,22 @@ func New(dir string, n int) (*Cluster, error) {
 // run in a directory of its own, such as a temporary one, where the sockets
 // are made. Their names start with the cluster's directory's base name.
 func NewIsolatable(dir string, n int) (*Cluster, error) {
-	return newCluster(dir, n, true)
+	return newCluster(dir, n, clusterOpts{isolatable: true})
 }
 
-func newCluster(dir string, n int, isolatable bool) (*Cluster, error) {
+// clusterOpts are the ways a cluster may differ from the plain one.
+type clusterOpts struct {
+	isolatable bool
+	// tls, when not nil, makes the members serve clients over TLS only.
+	tls *transport.TLSInfo
+}
+
+func newCluster(dir string, n int, o clusterOpts) (*Cluster, error) {
+	isolatable := o.isolatable
+	scheme := "http"
+	if o.tls != nil {
+		scheme = "https"
+	}
 	if n < 1 {
 		return nil, fmt.Errorf("etcdtest: cluster size %d, want at least 1", n)
 	}
@@ -89,7 +102,7 @@ func newCluster(dir string, n int, isolatable bool) (*Cluster, error) {
 		}
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[0]),
 			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		}
 		listenPeer := m.PeerURL
@@ -140,6 +153,13 @@ func newCluster(dir string, n int, isolatable bool) (*Cluster, error) {
 		cfg.ListenPeerUrls = []url.URL{mustURL(m.listenPeer)}
 		cfg.AdvertisePeerUrls = []url.URL{mustURL(m.PeerURL)}
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		if o.tls != nil {
+			cfg.ClientTLSInfo = *o.tls
+			// bcrypt's least cost: every client authenticates on each new
+			// stream, and the default cost takes seconds under the race
+			// detector. Test passwords need no strength.
+			cfg.BcryptCost = 4
+		}
 		m.cfg = cfg
 	}
 	// Members of a multi-member cluster wait for each other, so start them
