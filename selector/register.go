@@ -2,6 +2,7 @@ package selector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
 // sweep is how long etcd may take to delete the keys of a lease past its
@@ -40,6 +42,9 @@ func (s *Selector) register(ctx context.Context, old clientv3.LeaseID) (*registr
 	s.setState(Init)
 	l, err := lease.Grant(ctx, s.cli, s.opts.ttl, s.opts.margin, s.log)
 	if err != nil {
+		if r := s.refused(err, "register %q: grant a lease", s.key); r != nil {
+			return nil, r
+		}
 		return nil, wrapf(err, "register %q", s.key)
 	}
 	if l.TTL != s.opts.ttl {
@@ -72,6 +77,9 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			Else(clientv3.OpGet(s.key)).
 			Commit()
 		if err != nil {
+			if r := s.refused(err, "register"); r != nil {
+				return nil, s.diagnose(ctx, err)
+			}
 			return nil, wrapf(contextCause(ctx, err), "create key %q", s.key)
 		}
 		if resp.Succeeded {
@@ -94,13 +102,21 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			return nil, fmt.Errorf("%w: key %q exists without a lease, so it never expires", ErrDuplicateID, s.key)
 		case holder == old:
 			s.log.Info("revoking this member's previous lease, which still holds its key")
-			if _, err := s.cli.Revoke(ctx, holder); err != nil && ctx.Err() != nil {
-				return nil, wrapf(contextCause(ctx, err), "revoke previous lease")
+			if _, err := s.cli.Revoke(ctx, holder); err != nil {
+				if r := s.refused(err, "revoke this member's previous lease, which holds key %q (etcd asks for write permission on the lease's keys)", s.key); r != nil {
+					return nil, r
+				}
+				if ctx.Err() != nil {
+					return nil, wrapf(contextCause(ctx, err), "revoke previous lease")
+				}
 			}
 			continue
 		}
 		ttl, err := s.cli.TimeToLive(ctx, holder)
 		if err != nil {
+			if r := s.refused(err, "read the TTL of the lease holding key %q (etcd asks for read permission on the lease's keys)", s.key); r != nil {
+				return nil, r
+			}
 			return nil, wrapf(contextCause(ctx, err), "read TTL of the lease holding %q", s.key)
 		}
 		wait := sweep
@@ -117,6 +133,45 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			return nil, wrapf(err, "wait for key %q", s.key)
 		}
 	}
+}
+
+// diagnose tells which permission the registering transaction lacked, which
+// reads the group's range and reads and writes the member's key: a read of
+// the range alone, allowed or not, tells them apart.
+func (s *Selector) diagnose(ctx context.Context, txnErr error) error {
+	end := clientv3.GetPrefixRangeEnd(s.prefix)
+	_, err := s.cli.Get(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	switch {
+	case err == nil:
+		return s.refused(txnErr, "register: write of key %q not permitted", s.key)
+	case refusal.Of(s.cli, err) == refusal.PermissionDenied:
+		return s.refused(txnErr, "register: read of range [%q, %q) not permitted", s.prefix, end)
+	}
+	return s.refused(txnErr, "register: read of range [%q, %q) or write of key %q not permitted", s.prefix, end, s.key)
+}
+
+// ended returns the refusal that ended a registration whose context ended
+// with cause, or nil if it ended otherwise.
+func (s *Selector) ended(cause error) error {
+	if isRefusal(cause) {
+		return cause
+	}
+	if errors.Is(cause, lease.ErrRefused) {
+		if r := s.refused(cause, "keep-alive of the lease holding key %q (etcd asks for write permission on the lease's keys)", s.key); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// fail ends the member after etcd refused it: Err reports cause, and Events
+// closes after the events already queued.
+func (s *Selector) fail(cause error) {
+	s.mu.Lock()
+	s.failed = cause
+	s.mu.Unlock()
+	s.log.Error("etcd refused this member; it ends", "err", cause)
+	s.finish(nil)
 }
 
 // contextCause returns the cause of ctx's end if it ended, else err.

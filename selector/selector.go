@@ -41,6 +41,7 @@ type Selector struct {
 	masterCtx context.Context
 	masterEnd context.CancelFunc
 	masterRev int64 // this member's CreateRevision when its mastership began
+	failed    error // the refusal that ended the member, for Err
 }
 
 // New validates its arguments, registers the member id under prefix and
@@ -54,6 +55,11 @@ type Selector struct {
 // remaining TTL, so that a member restarting after a crash under the same id
 // simply comes back; if the key is still held after that, New returns
 // ErrDuplicateID.
+//
+// If etcd refuses the member's user (it lacks read and write permission on
+// the range of prefix, or its credentials are not accepted), New returns at
+// once an error wrapping ErrPermissionDenied or ErrAuthFailed that names the
+// request and the key or range, without retrying.
 func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...Option) (*Selector, error) {
 	o := options{ttl: DefaultTTL}
 	for _, opt := range opts {
@@ -88,8 +94,9 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 	reg, err := s.register(ctx, 0)
 	for n := 0; err != nil; n++ {
 		// etcd may be unreachable for a moment: retry until ctx ends, but
-		// not a duplicate, which waiting has already confirmed.
-		if errors.Is(err, ErrDuplicateID) {
+		// not a duplicate, which waiting has already confirmed, nor a
+		// refusal, which would only be refused again.
+		if errors.Is(err, ErrDuplicateID) || isRefusal(err) {
 			return nil, err
 		}
 		s.log.Info("register failed; will retry", "err", err)
@@ -111,7 +118,8 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 // the order of the events package. It never blocks the member's keep-alives
 // or its safe deadline: events wait in memory until read. After Close it
 // delivers what is left, ending with Offline, and then closes; read it until
-// it closes, or its goroutine stays blocked.
+// it closes, or its goroutine stays blocked. It also closes, after Offline,
+// when etcd refuses the member (see Err).
 func (s *Selector) Events() <-chan events.Event { return s.q.Out() }
 
 // ID returns this member's id.
@@ -245,6 +253,22 @@ func (s *Selector) Close() error {
 	s.stop()
 	<-s.stopped
 	return s.err
+}
+
+// Err returns why the member ended by itself: nil while it runs, and after
+// Close; once etcd has refused it, an error wrapping ErrPermissionDenied or
+// ErrAuthFailed that names the refused request. A member ends by itself
+// only on such a refusal, which it would only get again if it retried: its
+// user lost a permission on the prefix, was deleted, or had its password
+// changed. etcd checks permissions when a request is made: a keep-alive
+// (write permission on the member's key), a resync, a registration, a
+// Yield. The member then emits Offline, gives its lease back if etcd lets
+// it (or etcd expires it after its TTL), and Events closes; Err is set
+// before Events closes.
+func (s *Selector) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
 
 // emit stamps evs with the time and queues them. The run loop is its only

@@ -44,12 +44,17 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 			return
 		}
 		s.offline(context.Cause(reg.ctx))
+		refused := s.ended(context.Cause(reg.ctx))
 		// Revoking the lease that may still hold the key lets the others
 		// see this member gone at once. When etcd is unreachable it fails,
 		// and register revokes the lease later if it still holds the key.
 		rctx, cancel := context.WithTimeout(runCtx, time.Second)
 		reg.lease.Revoke(rctx)
 		cancel()
+		if refused != nil {
+			s.fail(refused)
+			return
+		}
 		old := reg.lease.ID
 		for n := 0; ; n++ {
 			if err := s.idle(runCtx, backoff.Delay(n)); err != nil {
@@ -61,6 +66,10 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 				reg = next
 				s.start(runCtx, reg)
 				break
+			}
+			if isRefusal(err) {
+				s.fail(err)
+				return
 			}
 			s.log.Warn("register failed; will retry", "err", err)
 			if runCtx.Err() != nil {
@@ -133,6 +142,10 @@ func (s *Selector) refresh(reg *registration) {
 				return
 			}
 			resp, err := s.cli.Get(reg.ctx, s.prefix, clientv3.WithPrefix())
+			if r := s.refused(err, "resync: read range [%q, %q)", s.prefix, clientv3.GetPrefixRangeEnd(s.prefix)); r != nil {
+				reg.cancel(r)
+				return
+			}
 			if err != nil {
 				s.log.Warn("resync read failed", "err", err)
 				continue
@@ -176,6 +189,10 @@ func (s *Selector) watch(reg *registration, rev int64, n *int) (int64, bool) {
 			}
 		case wr, open := <-wch:
 			if !open || wr.Err() != nil {
+				if r := s.refused(wr.Err(), "watch range [%q, %q)", s.prefix, clientv3.GetPrefixRangeEnd(s.prefix)); r != nil {
+					reg.cancel(r)
+					return rev, false
+				}
 				if reg.ctx.Err() == nil {
 					s.log.Info("watch ended; resynchronising", "err", wr.Err(), "compactRevision", wr.CompactRevision)
 				}
@@ -248,6 +265,10 @@ func (s *Selector) yield(reg *registration) error {
 		Then(clientv3.OpDelete(s.key)).
 		Commit()
 	if err != nil {
+		if r := s.refused(err, "yield: delete key %q", s.key); r != nil {
+			reg.cancel(r)
+			return r
+		}
 		// Whether the key is still there is unknown; the mastership has
 		// ended either way, and the watch tells what became of the key.
 		return wrapf(err, "yield: delete key")
@@ -264,6 +285,10 @@ func (s *Selector) yield(reg *registration) error {
 		Commit()
 	if err == nil && !put.Succeeded {
 		err = errors.New("key re-created by someone else")
+	}
+	if r := s.refused(err, "yield: re-create key %q", s.key); r != nil {
+		reg.cancel(r)
+		return r
 	}
 	if err != nil {
 		reg.cancel(wrapf(err, "yield: re-create key"))

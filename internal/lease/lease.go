@@ -9,7 +9,10 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
 // Why a lease ended, as reported by Lease.Err.
@@ -22,6 +25,11 @@ var (
 	ErrExpired = errors.New("lease: etcd reports the lease expired or revoked")
 	// ErrStopped: the holder stopped or revoked the lease.
 	ErrStopped = errors.New("lease: stopped")
+	// ErrRefused: etcd refused a keep-alive for the client's user
+	// (permission denied: etcd asks for write permission on the lease's
+	// keys; or authentication failed). The error that ends the lease wraps
+	// both ErrRefused and etcd's error.
+	ErrRefused = errors.New("lease: keep-alive refused")
 )
 
 // MinMargin is the smallest safety margin DefaultMargin returns.
@@ -121,7 +129,8 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 }
 
 // Context returns a context cancelled the moment the lease ends. Its cause
-// (context.Cause) is ErrDeadline, ErrExpired or ErrStopped.
+// (context.Cause) is ErrDeadline, ErrExpired, ErrStopped, or an error
+// wrapping ErrRefused.
 func (l *Lease) Context() context.Context { return l.ctx }
 
 // Done is closed when the lease has ended, like Context().Done().
@@ -196,6 +205,14 @@ func (l *Lease) keep() {
 	for l.ctx.Err() == nil {
 		err := l.stream()
 		if l.ctx.Err() != nil {
+			return
+		}
+		if refusal.Of(l.cli, err) != refusal.None {
+			// Asking again gets the same answer: end now rather than at
+			// the deadline, so that the holder learns why.
+			// rpctypes.Error turns the stream's gRPC status into etcd's
+			// error value, which errors.Is recognises.
+			l.end(fmt.Errorf("%w: %w", ErrRefused, rpctypes.Error(err)))
 			return
 		}
 		l.log.Debug("keep-alive stream failed; retrying", "err", err)

@@ -1,0 +1,63 @@
+// Package refusal tells etcd's refusals of a request for its user apart
+// from the errors that pass: a refusal (permission denied, authentication
+// failed) stays the same however often the request is repeated, so
+// retrying it would hide it forever, while an unreachable etcd or an
+// expired auth token (which clientv3 renews by itself on the next request)
+// is worth a retry.
+package refusal
+
+import (
+	"errors"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/status"
+)
+
+// Kind is the kind of a refusal.
+type Kind int
+
+// The kinds of refusals.
+const (
+	// None: not a refusal; the request may succeed if repeated.
+	None Kind = iota
+	// PermissionDenied: the user lacks a permission the request needs.
+	PermissionDenied
+	// AuthFailed: etcd did not accept the client's credentials (a wrong
+	// user name or password, a deleted user), or it requires a user and
+	// the client gives none.
+	AuthFailed
+)
+
+// Of returns the kind of refusal err is, for a request made by cli.
+//
+// An invalid auth token (expired, or invalidated when the user's password
+// changed) and an auth revision older than etcd's (a permission changed
+// since the token was issued) are not refusals: clientv3 authenticates
+// again on the next request, which then fails with the true refusal, if
+// any. "User name is empty" is a refusal only for a client that has no
+// user: one that has is asked by clientv3 to authenticate again.
+func Of(cli *clientv3.Client, err error) Kind {
+	if err == nil {
+		return None
+	}
+	// Errors of raw gRPC calls carry a status rather than etcd's error
+	// values; rpctypes.Error turns the one into the other.
+	e := err
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		e = rpctypes.Error(se.GRPCStatus().Err())
+	}
+	is := func(target error) bool { return errors.Is(err, target) || errors.Is(e, target) }
+	switch {
+	case is(rpctypes.ErrPermissionDenied):
+		return PermissionDenied
+	case is(rpctypes.ErrAuthFailed):
+		return AuthFailed
+	case is(rpctypes.ErrUserEmpty):
+		if cli == nil || cli.Username == "" {
+			return AuthFailed
+		}
+	}
+	return None
+}

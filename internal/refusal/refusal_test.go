@@ -1,0 +1,43 @@
+package refusal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func TestOf(t *testing.T) {
+	anon := &clientv3.Client{}
+	user := &clientv3.Client{Username: "alice"}
+	for _, tc := range []struct {
+		name string
+		cli  *clientv3.Client
+		err  error
+		want Kind
+	}{
+		{"nil", user, nil, None},
+		{"permission denied", user, rpctypes.ErrPermissionDenied, PermissionDenied},
+		{"permission denied, wrapped", user, fmt.Errorf("create key: %w", rpctypes.ErrPermissionDenied), PermissionDenied},
+		{"permission denied, gRPC status", user, rpctypes.ErrGRPCPermissionDenied, PermissionDenied},
+		{"permission denied, wrapped gRPC status", user, fmt.Errorf("keep-alive: %w", rpctypes.ErrGRPCPermissionDenied), PermissionDenied},
+		{"auth failed", user, rpctypes.ErrAuthFailed, AuthFailed},
+		{"auth failed, gRPC status", user, rpctypes.ErrGRPCAuthFailed, AuthFailed},
+		{"user empty, client without user", anon, rpctypes.ErrUserEmpty, AuthFailed},
+		{"user empty, client with a user: clientv3 authenticates again", user, rpctypes.ErrUserEmpty, None},
+		{"invalid token: clientv3 renews it", user, rpctypes.ErrInvalidAuthToken, None},
+		{"old auth revision: clientv3 renews the token", user, rpctypes.ErrGRPCAuthOldRevision, None},
+		{"no leader", user, rpctypes.ErrNoLeader, None},
+		{"timeout", user, context.DeadlineExceeded, None},
+		{"other", user, errors.New("connection refused"), None},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Of(tc.cli, tc.err); got != tc.want {
+				t.Errorf("Of(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,229 @@
+package selector
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/etcdtest"
+)
+
+// refusalTime bounds how long New may take to report a refusal: one
+// registration attempt, with no retry.
+const refusalTime = 5 * time.Second
+
+// TestSecure runs members against an etcd with client TLS and auth, whose
+// users may read and write only their own prefix.
+func TestSecure(t *testing.T) {
+	sec := etcdtest.StartSecure(t)
+
+	t.Run("prefix user works fully", func(t *testing.T) {
+		const prefix = "/secure/works"
+		sec.AddPrefixUser(t, "works", "pw-works", prefix)
+		cliA := sec.ClientAs(t, "works", "pw-works")
+		cliB := sec.ClientAs(t, "works", "pw-works")
+		a := join(t, cliA, prefix, "a")
+		expect(t, a, events.InitMaster)
+		b := join(t, cliB, prefix, "b")
+		expect(t, b, events.InitSlave, "a")
+		expect(t, a, events.SlaveAdd, "b")
+
+		// Keep-alives are allowed: both stay registered past two TTLs, with
+		// no event at all.
+		select {
+		case ev := <-a.Events():
+			t.Fatalf("a: unexpected %v while keeping its lease alive", ev)
+		case ev := <-b.Events():
+			t.Fatalf("b: unexpected %v while keeping its lease alive", ev)
+		case <-time.After(2 * testTTL):
+		}
+		if !a.IsMaster() || a.Err() != nil || b.Err() != nil {
+			t.Fatalf("after 2 TTLs: a master %v, a.Err %v, b.Err %v", a.IsMaster(), a.Err(), b.Err())
+		}
+
+		// Yield deletes and re-creates a's key.
+		if err := a.Yield(ctxFor(t, waitTime)); err != nil {
+			t.Fatalf("Yield: %v", err)
+		}
+		// b may see a's key go before it comes back: ChangeToMaster, then
+		// SlaveAdd.
+		waitFor(t, b, events.ChangeToMaster, waitTime)
+		expect(t, a, events.ChangeToSlave, "b")
+		expect(t, a, events.SlaveDel, "b") // b was a slave, and is one no more
+		eventually(t, "b's view [b a]", waitTime, func() bool { return strings.Join(b.View().IDs(), " ") == "b a" })
+
+		// Close revokes the lease, which takes write permission on the key:
+		// a takes over at once, not after the TTL.
+		closed := time.Now()
+		if err := b.Close(); err != nil {
+			t.Fatalf("b.Close: %v", err)
+		}
+		ev := expect(t, a, events.ChangeToMaster)
+		if d := ev.Time.Sub(closed); d > testTTL/2 {
+			t.Errorf("a took over %v after b's Close, want well under the TTL", d)
+		}
+		if b.Err() != nil {
+			t.Errorf("b.Err after Close = %v, want nil", b.Err())
+		}
+	})
+
+	t.Run("user without a role is refused at start", func(t *testing.T) {
+		sec.AddUser(t, "norole", "pw-norole")
+		cli := sec.ClientAs(t, "norole", "pw-norole")
+		start := time.Now()
+		_, err := New(ctxFor(t, 30*time.Second), cli, "/secure/norole", "a", WithTTL(testTTL))
+		if d := time.Since(start); d > refusalTime {
+			t.Errorf("New took %v to report the refusal, want under %v", d, refusalTime)
+		}
+		if !errors.Is(err, ErrPermissionDenied) || !errors.Is(err, rpctypes.ErrPermissionDenied) {
+			t.Fatalf("New = %v, want ErrPermissionDenied wrapping etcd's", err)
+		}
+		for _, want := range []string{`read of range ["/secure/norole/", "/secure/norole0")`, `"norole"`, "readwrite"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %s", err, want)
+			}
+		}
+	})
+
+	t.Run("read-only user is refused the write", func(t *testing.T) {
+		const prefix = "/secure/readonly"
+		sec.AddUser(t, "reader", "pw-reader")
+		root := sec.Root(t)
+		ctx := ctxFor(t, waitTime)
+		key, end := etcdtest.PrefixRange(prefix)
+		if _, err := root.RoleAdd(ctx, "reader-role"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := root.RoleGrantPermission(ctx, "reader-role", key, end, clientv3.PermissionType(clientv3.PermRead)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := root.UserGrantRole(ctx, "reader", "reader-role"); err != nil {
+			t.Fatal(err)
+		}
+		cli := sec.ClientAs(t, "reader", "pw-reader")
+		_, err := New(ctxFor(t, 30*time.Second), cli, prefix, "a", WithTTL(testTTL))
+		if !errors.Is(err, ErrPermissionDenied) || !strings.Contains(err.Error(), `write of key "/secure/readonly/a"`) {
+			t.Fatalf("New = %v, want ErrPermissionDenied naming the write of the key", err)
+		}
+	})
+
+	t.Run("wrong password", func(t *testing.T) {
+		sec.AddPrefixUser(t, "changed", "pw-old", "/secure/changed")
+		cfg, err := sec.Config("changed", "wrong")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// clientv3 authenticates while connecting.
+		if cli, err := clientv3.New(cfg); !errors.Is(err, rpctypes.ErrAuthFailed) {
+			if cli != nil {
+				cli.Close()
+			}
+			t.Fatalf("clientv3.New with a wrong password = %v, want %v", err, rpctypes.ErrAuthFailed)
+		}
+		// A client whose password was right when it connected fails in New
+		// once the password changes: etcd drops the user's tokens, and
+		// clientv3's new authentication fails.
+		cli := sec.ClientAs(t, "changed", "pw-old")
+		if _, err := sec.Root(t).UserChangePassword(ctxFor(t, waitTime), "changed", "pw-new"); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = New(ctxFor(t, 30*time.Second), cli, "/secure/changed", "a", WithTTL(testTTL))
+		if d := time.Since(start); d > refusalTime {
+			t.Errorf("New took %v to report the refusal, want under %v", d, refusalTime)
+		}
+		if !errors.Is(err, ErrAuthFailed) || !errors.Is(err, rpctypes.ErrAuthFailed) || !strings.Contains(err.Error(), `"changed"`) {
+			t.Fatalf("New = %v, want ErrAuthFailed wrapping etcd's, naming the user", err)
+		}
+	})
+
+	t.Run("plain-text client", func(t *testing.T) {
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints:   []string{strings.Replace(sec.Members[0].ClientURL, "https://", "http://", 1)},
+			DialTimeout: time.Second,
+			Logger:      zap.NewNop(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		start := time.Now()
+		_, err = New(ctxFor(t, 3*time.Second), cli, "/secure/plain", "a", WithTTL(testTTL))
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("New returned after %v, want about its 3s context", d)
+		}
+		// etcd never answers: the TLS port drops the plain-text
+		// connection, and clientv3 waits for a connection until the
+		// deadline.
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("New over plain text to a TLS port = %v, want the context's deadline", err)
+		}
+	})
+
+	t.Run("permission revoked while running", func(t *testing.T) {
+		const prefix = "/secure/revoked"
+		sec.AddPrefixUser(t, "revoked", "pw-revoked", prefix)
+		a := join(t, sec.ClientAs(t, "revoked", "pw-revoked"), prefix, "a")
+		expect(t, a, events.InitMaster)
+		master := whenDone(a.MasterContext())
+		sec.RevokePrefix(t, "revoked", prefix)
+		// The next keep-alive is refused: the member ends.
+		expectWithin(t, a, waitTime, events.Offline)
+		master.wait(t, "a's master context", time.Second)
+		drainClosed(t, a)
+		err := a.Err()
+		if !errors.Is(err, ErrPermissionDenied) || !errors.Is(err, rpctypes.ErrPermissionDenied) || !strings.Contains(err.Error(), `"/secure/revoked/a"`) {
+			t.Fatalf("Err = %v, want ErrPermissionDenied naming the key", err)
+		}
+		if a.State() != Offline {
+			t.Errorf("State = %v, want OFFLINE", a.State())
+		}
+		if err := a.Yield(ctxFor(t, waitTime)); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotMaster) {
+			t.Errorf("Yield after the end = %v, want ErrClosed or ErrNotMaster", err)
+		}
+	})
+
+	t.Run("password changed while running", func(t *testing.T) {
+		const prefix = "/secure/repassword"
+		sec.AddPrefixUser(t, "repassword", "pw-1", prefix)
+		a := join(t, sec.ClientAs(t, "repassword", "pw-1"), prefix, "a")
+		expect(t, a, events.InitMaster)
+		if _, err := sec.Root(t).UserChangePassword(ctxFor(t, waitTime), "repassword", "pw-2"); err != nil {
+			t.Fatal(err)
+		}
+		expectWithin(t, a, waitTime, events.Offline)
+		drainClosed(t, a)
+		if err := a.Err(); !errors.Is(err, ErrAuthFailed) {
+			t.Fatalf("Err = %v, want ErrAuthFailed", err)
+		}
+	})
+}
+
+// drainClosed checks that s's events end, with nothing but Offline left,
+// without Close: the member ended by itself.
+func drainClosed(t *testing.T, s *Selector) {
+	t.Helper()
+	timer := time.NewTimer(waitTime)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-s.Events():
+			if !ok {
+				if s.Err() == nil {
+					t.Fatalf("%s: events closed with Err nil", s.ID())
+				}
+				return
+			}
+			t.Fatalf("%s: %v after Offline, want the channel closed", s.ID(), ev)
+		case <-timer.C:
+			t.Fatalf("%s: events not closed within %v after a refusal", s.ID(), waitTime)
+		}
+	}
+}
