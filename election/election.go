@@ -109,7 +109,14 @@ func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error)
 //
 // When ctx is done, Run ends the leadership, if any, deletes its key and
 // revokes its lease so that the next candidate takes over at once, and
-// returns nil. It waits for its etcd calls to end; one abandoned while etcd
+// returns nil.
+//
+// When etcd refuses the candidate's user, which a retry would not change,
+// Run ends the same way and returns an error wrapping ErrPermissionDenied or
+// ErrAuthFailed that names the refused request. A candidate needs read and
+// write permission on the range of its prefix; etcd checks it on every
+// request, keep-alives included, so a permission taken away while Run
+// leads ends the leadership and Run within a keep-alive interval. It waits for its etcd calls to end; one abandoned while etcd
 // was unreachable may keep it until etcd answers or the client is closed.
 func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	if cb.OnStartedLeading == nil {
@@ -122,20 +129,24 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
+	// The observer's refusal ends the run: its cause says why.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 
 	// The observer reports leader changes to OnNewLeader, through a queue so
 	// that a slow callback delays nothing.
 	q := queue.New[Leader]()
 	wg.Go(func() {
 		defer q.Close()
-		follow(ctx, e.cli, e.prefix, e.log, func(l Leader, _ int64) {
+		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader, _ int64) {
 			e.mu.Lock()
 			e.observed = l
 			e.mu.Unlock()
 			q.Push(l)
 		})
+		if err != nil {
+			stop(err)
+		}
 	})
 	wg.Go(func() {
 		for l := range q.Out() {
@@ -151,6 +162,9 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 		}
 		l, err := lease.Grant(ctx, e.cli, e.opts.ttl, e.opts.margin, e.log)
 		if err != nil {
+			if r := e.refused(err, "grant a session lease"); r != nil {
+				return e.fail(r)
+			}
 			e.log.Warn("grant session lease failed; will retry", "err", err)
 			continue
 		}
@@ -162,13 +176,31 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 			e.revoke(l)
 			continue
 		}
-		if e.session(ctx, l, sess, cb, &wg) {
+		closed, err := e.session(ctx, l, sess, cb, &wg)
+		if closed {
 			n = -1 // the session lived to be closed: no backoff
 		}
 		sess.Orphan()
 		e.revoke(l)
+		if err != nil {
+			return e.fail(err)
+		}
+	}
+	if cause := context.Cause(ctx); isRefusal(cause) {
+		return e.fail(cause)
 	}
 	return nil
+}
+
+// refused is refused for this candidate's client and prefix.
+func (e *Election) refused(err error, format string, args ...any) error {
+	return refused(e.cli, e.prefix, err, format, args...)
+}
+
+// fail logs the refusal that ends Run, and returns it.
+func (e *Election) fail(err error) error {
+	e.log.Error("etcd refused this candidate; Run ends", "err", err)
+	return err
 }
 
 // revoke gives a lease back, so that its key goes at once; tidy-up with a
@@ -182,8 +214,9 @@ func (e *Election) revoke(l *lease.Lease) {
 }
 
 // session campaigns on one session until its lease ends or ctx is done. It
-// reports whether ctx ended it (rather than a lost lease).
-func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, wg *sync.WaitGroup) bool {
+// reports whether ctx ended it (rather than a lost lease), and returns a
+// refusal by etcd, which ends Run.
+func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, wg *sync.WaitGroup) (bool, error) {
 	for {
 		// Campaign ends when the lease does: the plain recipe's Campaign
 		// keeps waiting on a dead session and can return a phantom win.
@@ -215,16 +248,25 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 		if err != nil {
 			stopAfter()
 			cancel()
+			if r := e.refused(err, "campaign with a key under %q", e.prefix); r != nil {
+				return false, r
+			}
+			if r := e.refused(l.Err(), "keep the session's lease alive (etcd asks for write permission on its key)"); r != nil {
+				return false, r
+			}
 			if ctx.Err() == nil {
 				e.log.Info("campaign ended", "err", err, "lease", l.Err())
 			}
-			return ctx.Err() != nil
+			return ctx.Err() != nil, nil
 		}
 		e.hold(ctx, l, el, cctx, cb)
 		stopAfter()
 		cancel()
+		if r := e.refused(l.Err(), "keep the session's lease alive (etcd asks for write permission on its key %q)", el.Key()); r != nil {
+			return false, r
+		}
 		if ctx.Err() != nil || l.Err() != nil {
-			return ctx.Err() != nil
+			return ctx.Err() != nil, nil
 		}
 	}
 }

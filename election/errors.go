@@ -1,6 +1,13 @@
 package election
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/internal/refusal"
+)
 
 // Sentinel errors. Errors returned by this package wrap them, so test with
 // errors.Is.
@@ -16,4 +23,49 @@ var (
 	// ErrRunning: Run was called while another Run of the same Election is
 	// going on.
 	ErrRunning = errors.New("election: already running")
+	// ErrPermissionDenied: etcd refused a request because the client's user
+	// lacks a permission on the election's keys. The wrapping error says
+	// which request, on which range, and wraps etcd's own error
+	// (rpctypes.ErrPermissionDenied). A candidate needs read and write
+	// permission on the range of its prefix, and nothing else.
+	ErrPermissionDenied = errors.New("election: permission denied")
+	// ErrAuthFailed: etcd did not accept the client's credentials (a wrong
+	// user name or password, a deleted user), or it requires a user and the
+	// client gives none. The wrapping error wraps etcd's own error
+	// (rpctypes.ErrAuthFailed or rpctypes.ErrUserEmpty).
+	ErrAuthFailed = errors.New("election: authentication failed")
 )
+
+// refused returns err as a refusal by etcd, wrapping ErrPermissionDenied or
+// ErrAuthFailed and etcd's error, with what the candidate was doing; nil
+// when err is no refusal, and so may pass if the request is repeated. An
+// err that is a refusal already is returned as it is.
+func refused(cli *clientv3.Client, prefix string, err error, format string, args ...any) error {
+	if isRefusal(err) {
+		return err
+	}
+	what := fmt.Sprintf(format, args...)
+	switch refusal.Of(cli, err) {
+	case refusal.PermissionDenied:
+		user := fmt.Sprintf("etcd user %q", cli.Username)
+		if cli.Username == "" {
+			// etcd then takes the common name of the client's TLS
+			// certificate as its user.
+			user = "the etcd user of the client's certificate"
+		}
+		return fmt.Errorf("%w: %s: %s needs readwrite permission on range [%q, %q) (etcdctl role grant-permission ROLE readwrite %s --prefix): %w",
+			ErrPermissionDenied, what, user, prefix, clientv3.GetPrefixRangeEnd(prefix), prefix, err)
+	case refusal.AuthFailed:
+		if cli.Username == "" {
+			return fmt.Errorf("%w: %s: etcd requires a user, and the client gives none: %w", ErrAuthFailed, what, err)
+		}
+		return fmt.Errorf("%w: %s: etcd user %q: %w", ErrAuthFailed, what, cli.Username, err)
+	}
+	return nil
+}
+
+// isRefusal reports whether err is a refusal by etcd, which ends Run:
+// repeating the request would get the same answer.
+func isRefusal(err error) bool {
+	return errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrAuthFailed)
+}

@@ -17,7 +17,9 @@ import (
 // change, including "no leader" (the zero Leader) when a leader leaves
 // without a successor, and a change of the leader's value. It does not
 // close on a watch error or a compaction: it reads the election afresh and
-// goes on. It closes when ctx is done.
+// goes on. It closes when ctx is done, or when etcd refuses the read or
+// the watch (the user lacks read permission on the prefix's range, or its
+// credentials are not accepted), which it logs.
 //
 // Leaders wait in memory until read, in order; read the channel until it
 // closes, or its goroutine stays blocked.
@@ -25,7 +27,9 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 	q := queue.New[Leader]()
 	go func() {
 		defer q.Close()
-		follow(ctx, e.cli, e.prefix, e.log, func(l Leader, _ int64) { q.Push(l) })
+		if err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader, _ int64) { q.Push(l) }); err != nil {
+			e.log.Error("etcd refused the observer; it ends", "err", err)
+		}
 	}()
 	return q.Out()
 }
@@ -39,8 +43,9 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 // computes the leader after each watch response as a whole: a response that
 // holds several changes gives one answer, the right one. A watch that fails
 // (a compaction, a lost etcd leader, a closed stream) is replaced by a fresh
-// read.
-func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.Logger, report func(Leader, int64)) {
+// read. It returns nil when ctx ends, or a refusal by etcd, which would
+// come again however often it retried.
+func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.Logger, report func(Leader, int64)) error {
 	var (
 		cur   Leader
 		first = true
@@ -54,9 +59,12 @@ func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.
 	}
 	for n := 0; ctx.Err() == nil; n++ {
 		if n > 0 && backoff.Sleep(ctx, backoff.Delay(n-1)) != nil {
-			return
+			return nil
 		}
 		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+		if r := refused(cli, prefix, err, "observe: read range [%q, %q)", prefix, clientv3.GetPrefixRangeEnd(prefix)); r != nil {
+			return r
+		}
 		if err != nil {
 			log.Debug("election read failed", "err", err)
 			continue
@@ -71,6 +79,10 @@ func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		for wr := range cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
 			if wr.Err() != nil {
+				if r := refused(cli, prefix, wr.Err(), "observe: watch range [%q, %q)", prefix, clientv3.GetPrefixRangeEnd(prefix)); r != nil {
+					cancel()
+					return r
+				}
 				log.Debug("election watch failed; reading afresh", "err", wr.Err())
 				break
 			}
@@ -86,6 +98,7 @@ func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.
 		}
 		cancel()
 	}
+	return nil
 }
 
 // leaderAmong returns the leader among keys: the smallest CreateRevision, ties
