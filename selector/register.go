@@ -201,10 +201,27 @@ func (s *Selector) viewOf(members map[string]events.Node, rev int64) events.View
 }
 
 // idOf returns the member id of a key under the prefix, or false for a key
-// that names no member (the prefix itself).
+// that names no member.
 func (s *Selector) idOf(key []byte) (string, bool) {
-	id := string(key[len(s.prefix):])
-	return id, id != ""
+	return memberID(s.prefix, key)
+}
+
+// memberID decodes a key read from etcd under prefix (which ends in "/")
+// into a member id: the rest of the key after the prefix. Keys are
+// untrusted input, written by whoever may write under the prefix:
+//
+//   - the prefix itself (an empty id), and a key outside the prefix, name
+//     no member;
+//   - a key nested deeper, <prefix>x/y, counts as a member with id "x/y",
+//     as concurrency.Election counts it as a candidate. Its id can never be
+//     that of a member of this package, whose ids have no "/", so it never
+//     takes the place of one in a view;
+//   - any other bytes make an id as they are, each key its own.
+func memberID(prefix string, key []byte) (string, bool) {
+	if len(key) <= len(prefix) || string(key[:len(prefix)]) != prefix {
+		return "", false
+	}
+	return string(key[len(prefix):]), true
 }
 
 func (s *Selector) node(kv *mvccpb.KeyValue) (events.Node, bool) {
