@@ -18,11 +18,21 @@
 // Usage:
 //
 //	node --prefix /services/db --id db-1 [--endpoints 127.0.0.1:2379] [--value addr] [--ttl 5s] [--log-level WARN]
+//	     [--cacert ca.pem] [--cert client.pem --key client-key.pem] [--user name [--password-file file]]
+//
+// The TLS and user flags are those of internal/etcdflags: --cacert turns
+// on TLS; the password comes from --password-file or $ETCD_PASSWORD, never
+// from the command line, and is never printed. The etcd user needs
+// readwrite permission on the range of the prefix (etcdctl role
+// grant-permission ROLE readwrite PREFIX/ --prefix), and nothing else.
 //
 // SIGTERM or SIGINT closes the member, revoking its lease so that a slave
 // takes over at once, prints its OFFLINE event and exits 0. A bad flag, an
-// etcd that cannot be reached within the start-up wait, or a duplicate id
-// prints one line on standard error and exits 1 (2 for a bad flag).
+// etcd that cannot be reached within the start-up wait, a duplicate id, or
+// etcd refusing the user (a missing permission, a wrong password) prints one
+// line on standard error and exits 1 (2 for a bad flag). A refusal while
+// running (a permission taken away) prints the member's OFFLINE event, then
+// one line on standard error, and exits 1.
 package main
 
 import (
@@ -40,9 +50,9 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -58,18 +68,18 @@ func main() {
 }
 
 type config struct {
-	endpoints []string
-	prefix    string
-	id        string
-	value     string
-	ttl       time.Duration
-	logLevel  slog.Level
+	etcd     clientv3.Config
+	prefix   string
+	id       string
+	value    string
+	ttl      time.Duration
+	logLevel slog.Level
 }
 
 func parse(args []string) (config, error) {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	endpoints := fs.String("endpoints", "127.0.0.1:2379", "etcd endpoints, comma separated")
+	etcd := etcdflags.Register(fs, "127.0.0.1:2379")
 	var c config
 	fs.StringVar(&c.prefix, "prefix", "", "the group's prefix in etcd (required)")
 	fs.StringVar(&c.id, "id", "", "this member's id, unique in its group, without \"/\" (required)")
@@ -92,22 +102,16 @@ func parse(args []string) (config, error) {
 	case c.ttl < time.Second || c.ttl%time.Second != 0:
 		return c, fmt.Errorf("--ttl %v: must be a whole number of seconds, at least 1s", c.ttl)
 	}
-	for _, ep := range strings.Split(*endpoints, ",") {
-		if ep = strings.TrimSpace(ep); ep != "" {
-			c.endpoints = append(c.endpoints, ep)
-		}
-	}
-	if len(c.endpoints) == 0 {
-		return c, errors.New("--endpoints: no endpoint given")
-	}
-	return c, nil
+	var err error
+	c.etcd, err = etcd.Config()
+	return c, err
 }
 
 // run is the program, with its signals as ctx; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stderr, "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE] [--ttl 5s] [--log-level WARN]")
+		fmt.Fprintln(stderr, "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE] [--ttl 5s] [--log-level WARN] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]")
 		return 0
 	}
 	if err != nil {
@@ -115,15 +119,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            c.endpoints,
-		DialTimeout:          5 * time.Second,
-		DialKeepAliveTime:    2 * time.Second,
-		DialKeepAliveTimeout: 2 * time.Second,
-		Logger:               zap.NewNop(),
-	})
+	endpoints := strings.Join(c.etcd.Endpoints, ",")
+	// With a user, clientv3 authenticates while connecting: a wrong
+	// password fails here.
+	cli, err := clientv3.New(c.etcd)
 	if err != nil {
-		fmt.Fprintf(stderr, "node: etcd client for %s: %v\n", strings.Join(c.endpoints, ","), err)
+		fmt.Fprintf(stderr, "node: etcd client for %s: %v\n", endpoints, err)
 		return 1
 	}
 	defer cli.Close()
@@ -138,11 +139,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, selector.ErrDuplicateID):
 		fmt.Fprintf(stderr, "node: id %q is taken in group %s by a live member: %v\n", c.id, c.prefix, err)
 		return 1
+	case errors.Is(err, selector.ErrPermissionDenied), errors.Is(err, selector.ErrAuthFailed):
+		fmt.Fprintf(stderr, "node: etcd refused this member: %v\n", err)
+		return 1
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintf(stderr, "node: interrupted before registering: %v\n", err)
 		return 1
 	case err != nil && timedOut:
-		fmt.Fprintf(stderr, "node: etcd at %s unreachable: not registered within %v: %v\n", strings.Join(c.endpoints, ","), wait, err)
+		fmt.Fprintf(stderr, "node: etcd at %s unreachable: not registered within %v: %v\n", endpoints, wait, err)
 		return 1
 	case err != nil:
 		fmt.Fprintf(stderr, "node: %v\n", err)
@@ -150,9 +154,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	closed := make(chan error, 1)
+	ended := make(chan struct{}) // the events ended without a signal
 	go func() {
-		<-ctx.Done()
-		log.Info("signal received; closing")
+		select {
+		case <-ctx.Done():
+			log.Info("signal received; closing")
+		case <-ended:
+		}
 		closed <- s.Close()
 	}()
 	enc := newPrinter(stdout, c.id)
@@ -163,8 +171,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			log.Error("write event", "err", err)
 		}
 	}
-	if err := <-closed; err != nil {
-		log.Warn("close", "err", err)
+	close(ended)
+	closeErr := <-closed
+	if err := s.Err(); err != nil {
+		// etcd refused the member while it ran: it has printed its
+		// OFFLINE event and ended by itself.
+		fmt.Fprintf(stderr, "node: etcd refused this member, which has ended: %v\n", err)
+		return 1
+	}
+	if closeErr != nil {
+		log.Warn("close", "err", closeErr)
 	}
 	return 0
 }

@@ -107,9 +107,15 @@ type process struct {
 
 func startNode(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startNodeEnv(t, nil, args...)
+}
+
+// startNodeEnv is startNode with env added to the environment.
+func startNodeEnv(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{lines: make(chan string, 100)}
 	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(os.Environ(), asNode+"=1")
+	p.cmd.Env = append(append(os.Environ(), asNode+"=1"), env...)
 	p.cmd.Stderr = &p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

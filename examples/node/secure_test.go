@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/seed764c596d/mastership/internal/etcdflags"
+	"github.com/seed764c596d/mastership/internal/etcdtest"
+)
+
+// TestSecureProcesses runs node processes against an etcd with client TLS
+// and auth, as a user that may read and write only the group's prefix, with
+// the password from a file and from the environment. The password never
+// appears in the output.
+func TestSecureProcesses(t *testing.T) {
+	sec := etcdtest.StartSecure(t)
+	const password = "pw-Secret-4c7e"
+	sec.AddPrefixUser(t, "node", password, "/secure-nodes")
+	sec.AddUser(t, "norole", password)
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tlsArgs := []string{"--endpoints", sec.Members[0].ClientURL, "--cacert", sec.CAFile, "--cert", sec.CertFile, "--key", sec.KeyFile}
+	args := func(id string, extra ...string) []string {
+		return append(append(append([]string{}, tlsArgs...), "--prefix", "/secure-nodes", "--id", id, "--ttl", "2s"), extra...)
+	}
+	noSecret := func(what, out string) {
+		t.Helper()
+		if strings.Contains(out, password) {
+			t.Errorf("%s reveals the password: %q", what, out)
+		}
+	}
+
+	a := startNode(t, args("a", "--user", "node", "--password-file", pwFile, "--log-level", "DEBUG")...)
+	expect(t, a.next(t), "INIT_MASTER", "a", []string{}, "a", []string{"a"}, "REFRESH")
+	b := startNodeEnv(t, []string{etcdflags.PasswordEnv + "=" + password}, args("b", "--user", "node", "--log-level", "DEBUG")...)
+	expect(t, b.next(t), "INIT_SLAVE", "b", []string{"a"}, "a", []string{"a", "b"}, "REFRESH")
+	expect(t, a.next(t), "SLAVE_ADD", "a", []string{"b"}, "a", []string{"a", "b"}, "REFRESH")
+
+	// A user without a role, and a wrong password: one line, exit 1.
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no role", args("c", "--user", "norole", "--password-file", pwFile), "permission denied"},
+		{"wrong password", args("c", "--user", "node", "--password-file", writeFile(t, "wrong\n")), "authentication failed"},
+		{"no user", args("c"), "etcd refused this member"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, &stdout, &stderr)
+			msg := stderr.String()
+			if code != 1 || stdout.Len() != 0 || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tc.want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 1, nothing, one line saying %q", code, stdout.String(), msg, tc.want)
+			}
+			noSecret("stderr", msg)
+			t.Logf("stderr: %s", msg)
+		})
+	}
+
+	// SIGTERM: a closes (revoking its lease needs write permission on its
+	// key) and b takes over at once.
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, a.next(t), "OFFLINE", "a", []string{}, "", []string{}, "OFFLINE")
+	if err := a.wait(); err != nil {
+		t.Fatalf("a after SIGTERM: %v, want exit 0; stderr: %s", err, a.stderr.String())
+	}
+	expect(t, b.next(t), "CHANGE_TO_MASTER", "b", []string{}, "b", []string{"b"}, "REFRESH")
+
+	// The permission taken away: b prints OFFLINE, one line on standard
+	// error, and exits 1.
+	sec.RevokePrefix(t, "node", "/secure-nodes")
+	expect(t, b.next(t), "OFFLINE", "b", []string{}, "", []string{}, "OFFLINE")
+	err := b.wait()
+	if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("b after its permission was revoked: %v, want exit 1; stderr: %s", err, b.stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(b.stderr.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "node: etcd refused this member") || !strings.Contains(last, "permission denied") {
+		t.Errorf("b's last line on stderr %q, want the refusal", last)
+	}
+	// Debug logs included, nothing reveals the password.
+	noSecret("a's stderr", a.stderr.String())
+	noSecret("b's stderr", b.stderr.String())
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
