@@ -4,6 +4,11 @@
 //
 //	go run ./examples/demo                      # starts its own etcd
 //	go run ./examples/demo --endpoints 127.0.0.1:2379
+//	go run ./examples/demo --endpoints https://etcd:2379 --cacert ca.pem --user demo --password-file pw
+//
+// The etcd flags (--endpoints, --cacert, --cert, --key, --user,
+// --password-file, or $ETCD_PASSWORD) are those of every example; the user
+// needs readwrite permission on the range of --prefix, and nothing else.
 //
 // With no flags it starts an embedded etcd in a temporary directory, so it
 // needs nothing installed. It exits 0 when the story is told, within a
@@ -12,7 +17,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/etcdflags"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/selector"
 )
@@ -44,7 +49,9 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	endpoints := fs.String("endpoints", "", "etcd endpoints, comma separated; empty starts an embedded etcd")
+	// The etcd flags of every example, TLS and user included; an empty
+	// --endpoints starts an embedded etcd.
+	etcd := etcdflags.Register(fs, "")
 	prefix := fs.String("prefix", fmt.Sprintf("/mastership-demo/%d", time.Now().UnixNano()), "the group's prefix")
 	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL of the members, whole seconds")
 	if err := fs.Parse(args); err != nil {
@@ -56,31 +63,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
-	var eps []string
-	if *endpoints == "" {
+	var cfg clientv3.Config
+	if fs.Lookup("endpoints").Value.String() == "" {
 		fmt.Fprintln(out, "Starting an embedded etcd (no --endpoints given)...")
 		c, err := etcdtest.New("", 1)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		eps = c.Endpoints()
+		cfg = clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
 	} else {
-		for _, ep := range strings.Split(*endpoints, ",") {
-			if ep = strings.TrimSpace(ep); ep != "" {
-				eps = append(eps, ep)
-			}
-		}
-		if len(eps) == 0 {
-			return errors.New("--endpoints: no endpoint given")
+		var err error
+		if cfg, err = etcd.Config(); err != nil {
+			return err
 		}
 	}
+	eps := cfg.Endpoints
 	fmt.Fprintf(out, "etcd at %s, group %s, TTL %v\n\n", strings.Join(eps, ","), *prefix, *ttl)
 
 	d := &demo{out: out, start: time.Now(), evc: make(chan tagged, 64)}
 	defer d.closeAll()
 	for _, id := range []string{"a", "b", "c"} {
-		if err := d.join(ctx, eps, *prefix, id, *ttl); err != nil {
+		if err := d.join(ctx, cfg, *prefix, id, *ttl); err != nil {
 			return err
 		}
 	}
@@ -143,8 +147,8 @@ type demo struct {
 	forward []chan struct{}
 }
 
-func (d *demo) join(ctx context.Context, eps []string, prefix, id string, ttl time.Duration) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+func (d *demo) join(ctx context.Context, cfg clientv3.Config, prefix, id string, ttl time.Duration) error {
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,12 @@
 //
 //	go run ./examples/election --endpoints 127.0.0.1:2379 --name n1
 //
+// The etcd flags (--endpoints, --cacert, --cert, --key, --user,
+// --password-file, or $ETCD_PASSWORD) are those of every example; the user
+// needs readwrite permission on the range of --prefix, and nothing else.
+// A refusal by etcd (a missing permission, a wrong password) ends the
+// candidate with one line on standard error and exit code 1.
+//
 // Or, with no --endpoints, a self-contained run: an embedded etcd, three
 // candidates in this process, the leader's connection to etcd dies, and the
 // output shows who takes over and when.
@@ -22,7 +28,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seed764c596d/mastership/election"
+	"github.com/seed764c596d/mastership/internal/etcdflags"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
 
@@ -46,7 +52,9 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("election", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	endpoints := fs.String("endpoints", "", "etcd endpoints, comma separated; empty runs the self-contained failover")
+	// The etcd flags of every example, TLS and user included; an empty
+	// --endpoints runs the self-contained failover.
+	etcd := etcdflags.Register(fs, "")
 	prefix := fs.String("prefix", "/mastership-election-example", "the election's prefix")
 	name := fs.String("name", "", "this candidate's name (with --endpoints; required there)")
 	ttl := fs.Duration("ttl", 2*time.Second, "session TTL, whole seconds")
@@ -57,19 +65,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	p := &printer{out: out, start: time.Now()}
-	if *endpoints == "" {
+	if fs.Lookup("endpoints").Value.String() == "" {
 		return selfContained(ctx, p, *prefix, *ttl)
 	}
 	if *name == "" {
 		return errors.New("--name is required with --endpoints")
 	}
-	var eps []string
-	for _, ep := range strings.Split(*endpoints, ",") {
-		if ep = strings.TrimSpace(ep); ep != "" {
-			eps = append(eps, ep)
-		}
-	}
-	cli, err := newClient(eps)
+	cli, err := etcd.Client()
 	if err != nil {
 		return err
 	}
