@@ -41,4 +41,26 @@
 // leader's key), and Guard, a comparison that lets an etcd transaction
 // commit only while the leadership lasts. Resign hands over at once; Proclaim
 // changes the leader's value.
+//
+// # Permissions and TLS
+//
+// With etcd's authentication on, a candidate's user needs read and write
+// permission on the range of its prefix, from "<prefix>/" to
+// clientv3.GetPrefixRangeEnd of it, and nothing else:
+//
+//	etcdctl role grant-permission ROLE readwrite <prefix>/ --prefix
+//
+// etcd asks for write permission on a lease's keys to keep the lease alive
+// or revoke it. TLS and credentials are the client's (clientv3.Config).
+//
+// A refusal by etcd is not retried, since it would come again: Run ends and
+// returns an error wrapping ErrPermissionDenied or ErrAuthFailed, and etcd's
+// own error, that names the refused request and its range; Observe closes
+// its channel. This happens at once at start, and within a keep-alive
+// interval when a permission is taken away from a running candidate. An
+// expired or invalidated auth token is no refusal: clientv3 authenticates
+// again by itself.
+//
+// Every key under the prefix, whatever its bytes, counts as a candidate,
+// including keys nested deeper, as in concurrency.Election.
 package election

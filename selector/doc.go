@@ -64,4 +64,37 @@
 // Close revokes the lease, so that a slave takes over at once rather than
 // after the TTL. Yield hands the mastership to the next member and stays in
 // the group as a slave.
+//
+// # Permissions and TLS
+//
+// With etcd's authentication on, a member's user needs read and write
+// permission on the range of its prefix, from "<prefix>/" to
+// clientv3.GetPrefixRangeEnd of it, and nothing else:
+//
+//	etcdctl role grant-permission ROLE readwrite <prefix>/ --prefix
+//
+// Its transactions read and write its own key and read the group; its watch
+// reads the range; etcd asks for write permission on a lease's keys to keep
+// the lease alive or revoke it, and read permission to tell its TTL. TLS and
+// credentials are the client's (clientv3.Config's TLS, Username and
+// Password); this package never sees or logs them.
+//
+// A refusal by etcd is not retried, since it would come again: New returns
+// at once an error wrapping ErrPermissionDenied or ErrAuthFailed, and etcd's
+// own error, that names the refused request and its key or range. A running
+// member refused later (its permission taken away, its user deleted, its
+// password changed) emits Offline, and Events closes; Err says why. etcd
+// checks permissions on each request, keep-alives included, so this
+// happens within a keep-alive interval. An expired or invalidated auth
+// token is no refusal: clientv3 authenticates again by itself, and the
+// member carries on, or meets the true refusal.
+//
+// # Untrusted keys
+//
+// Whoever may write under the prefix may write anything there. Every key
+// under it counts as a member, with the rest of the key as its id, whatever
+// its bytes or size: a key nested deeper, <prefix>x/y, is member "x/y", as
+// concurrency.Election counts it as a candidate, and since a member's own
+// id has no "/", such a key never takes its place. The prefix itself names
+// no member.
 package selector
