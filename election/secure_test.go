@@ -67,6 +67,16 @@ func TestSecure(t *testing.T) {
 				t.Errorf("error %q does not say %s", err, want)
 			}
 		}
+		// Observe cannot read the election: its channel closes.
+		ch := e.Observe(ctxFor(t, 30*time.Second))
+		select {
+		case l, ok := <-ch:
+			if ok {
+				t.Fatalf("Observe delivered %+v to a user without a role", l)
+			}
+		case <-time.After(refusalTime):
+			t.Fatalf("Observe's channel still open %v after the refusal", refusalTime)
+		}
 	})
 
 	t.Run("permission revoked while leading", func(t *testing.T) {
