@@ -13,6 +13,7 @@ import (
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/internal/logtest"
 )
 
 // refusalTime bounds how long New may take to report a refusal: one
@@ -187,6 +188,38 @@ func TestSecure(t *testing.T) {
 		}
 		if err := a.Yield(ctxFor(t, waitTime)); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotMaster) {
 			t.Errorf("Yield after the end = %v, want ErrClosed or ErrNotMaster", err)
+		}
+	})
+
+	t.Run("invalidated token is no refusal", func(t *testing.T) {
+		const prefix = "/secure/token"
+		sec.AddPrefixUser(t, "token", "pw-token", prefix)
+		var logs logtest.Recorder
+		a := join(t, sec.ClientAs(t, "token", "pw-token"), prefix, "a", WithLogger(logs.Logger()))
+		expect(t, a, events.InitMaster)
+		// Setting the same password again drops the user's tokens: the
+		// next keep-alive gets "invalid auth token", clientv3
+		// authenticates again, and the member carries on.
+		if _, err := sec.Root(t).UserChangePassword(ctxFor(t, waitTime), "token", "pw-token"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-a.Events():
+			t.Fatalf("a: %v after its token was invalidated, want nothing", ev)
+		case <-time.After(2 * testTTL):
+		}
+		if !a.IsMaster() || a.Err() != nil {
+			t.Fatalf("after the token was invalidated: master %v, Err %v", a.IsMaster(), a.Err())
+		}
+		// The keep-alive did meet the invalid token, and got over it.
+		invalid := false
+		for _, rec := range logs.Find("keep-alive stream failed; retrying") {
+			if err, ok := rec.Attrs["err"].(error); ok && strings.Contains(err.Error(), rpctypes.ErrGRPCInvalidAuthToken.Error()) {
+				invalid = true
+			}
+		}
+		if !invalid {
+			t.Errorf("no keep-alive met the invalid token: the test did not test it")
 		}
 	})
 
