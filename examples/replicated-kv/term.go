@@ -221,7 +221,9 @@ func (t *term) waitForISR(rec isr) bool {
 				continue
 			}
 			t.s.log.Info("not in sync; yielding to an in-sync member", "in-sync", rec.Members, "alive", id)
-			ctx, cancel := context.WithTimeout(t.ctx, etcdTimeout)
+			// Not under t.ctx: the mastership, and so t.ctx, ends as Yield
+			// takes effect.
+			ctx, cancel := context.WithTimeout(context.Background(), etcdTimeout)
 			err := t.s.sel.Yield(ctx)
 			cancel()
 			if err == nil {
