@@ -140,6 +140,16 @@ func direct(t *testing.T, s *server) (kvClient, kvpb.SyncClient) {
 	return newKVClient(conn, 10*time.Second), kvpb.NewSyncClient(conn)
 }
 
+func mustDial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
