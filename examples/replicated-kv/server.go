@@ -230,7 +230,11 @@ func (s *server) startTerm(slaves []events.Node) {
 	s.term = t
 	s.mu.Unlock()
 	t.addSlaves(slaves)
-	go t.takeOver()
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.takeOver()
+	}()
 }
 
 // endTerm stops the current term, if any: at once for writes, and it
@@ -348,12 +352,36 @@ func (y syncService) Snapshot(ctx context.Context, req *kvpb.SnapshotRequest) (*
 	if err := y.check("Snapshot", req.GetEpoch()); err != nil {
 		return nil, err
 	}
+	if err := y.s.checkMaster(ctx, req.GetMaster(), req.GetEpoch()); err != nil {
+		y.s.log.Warn("snapshot rejected", "from", req.GetMaster(), "err", err)
+		return nil, err
+	}
 	if err := y.s.st.restore(req.GetEpoch(), y.s.sel.Epoch(), req.GetIndex(), req.GetEntries()); err != nil {
 		y.s.log.Warn("snapshot rejected", "from", req.GetMaster(), "err", err)
 		return nil, syncError(err)
 	}
 	y.s.log.Info("snapshot applied", "from", req.GetMaster(), "epoch", req.GetEpoch(), "index", req.GetIndex(), "keys", len(req.GetEntries()))
 	return &kvpb.SyncResponse{Index: req.GetIndex()}, nil
+}
+
+// checkMaster returns nil if the member master holds, in etcd, the key
+// created at revision epoch: then it is the group's master now, since no
+// key created later can come before it. A snapshot replaces all of a
+// slave's data, so the slave checks where it comes from: a deposed master,
+// or any other caller with a made-up epoch, is refused. Writes need no such
+// check: a slave applies them only in the epoch of its last snapshot.
+func (s *server) checkMaster(ctx context.Context, master string, epoch int64) error {
+	key := strings.TrimSuffix(s.cfg.Prefix, "/") + "/" + master
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "replicated-kv: check master %s: %v", master, err)
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != epoch {
+		return status.Errorf(codes.FailedPrecondition, "%v: %s is not the master of epoch %d", errStaleEpoch, master, epoch)
+	}
+	return nil
 }
 
 func (y syncService) Apply(ctx context.Context, req *kvpb.ApplyRequest) (*kvpb.SyncResponse, error) {

@@ -155,6 +155,16 @@ func TestStaleEpochRejected(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("Snapshot with a stale epoch: %v, want FAILED_PRECONDITION", err)
 	}
+	// A snapshot must come from the member whose key has that epoch: a
+	// made-up epoch, even a newer one, is refused.
+	_, err = sync.Snapshot(ctxFor(t, 5*time.Second), &kvpb.SnapshotRequest{Epoch: epoch + 1000, Master: a.id, Index: 1})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("Snapshot with an epoch of no master: %v, want FAILED_PRECONDITION", err)
+	}
+	_, err = sync.Snapshot(ctxFor(t, 5*time.Second), &kvpb.SnapshotRequest{Epoch: epoch, Master: "someone", Index: 1})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("Snapshot from a member that is not master: %v, want FAILED_PRECONDITION", err)
+	}
 	if !hasAll(b.st, 5) {
 		t.Fatal("a stale-epoch call changed the slave's data")
 	}

@@ -84,9 +84,11 @@ func (s *store) restore(epoch, floor, index int64, entries []*kvpb.Entry) error 
 func (s *store) apply(epoch, floor, index int64, op *kvpb.Op) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.fenceLocked(epoch, floor); err != nil {
-		return err
+	if epoch < s.epoch || epoch < floor {
+		return fmt.Errorf("%w: epoch %d, newest seen %d", errStaleEpoch, epoch, max(s.epoch, floor))
 	}
+	// An Apply never raises the epoch: only a snapshot, checked against
+	// etcd, does; so a made-up epoch cannot lock the real master out.
 	if epoch != s.synced || index != s.index+1 {
 		return fmt.Errorf("%w: write %d of epoch %d, have %d of epoch %d", errOutOfOrder, index, epoch, s.index, s.synced)
 	}

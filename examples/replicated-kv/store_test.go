@@ -29,11 +29,12 @@ func TestStoreFencing(t *testing.T) {
 		{"stale epoch", func() error { return st.apply(9, 0, 5, put("c", "3")) }, errStaleEpoch, 4},
 		{"below the view's epoch", func() error { return st.apply(10, 11, 5, put("c", "3")) }, errStaleEpoch, 4},
 		{"newer epoch without a snapshot", func() error { return st.apply(12, 0, 5, put("c", "3")) }, errOutOfOrder, 4},
-		{"old epoch after a newer one was seen", func() error { return st.apply(10, 0, 5, put("c", "3")) }, errStaleEpoch, 4},
-		{"stale snapshot", func() error { return st.restore(10, 0, 9, nil) }, errStaleEpoch, 4},
-		{"stale master's own write", func() error { _, err := st.applyNext(10, put("c", "3")); return err }, errStaleEpoch, 4},
-		{"stale master begins", func() error { return st.begin(11) }, errStaleEpoch, 4},
+		{"which does not fence", func() error { return st.apply(10, 0, 5, put("c", "3")) }, nil, 5},
+		{"stale snapshot", func() error { return st.restore(9, 0, 9, nil) }, errStaleEpoch, 5},
 		{"newer snapshot", func() error { return st.restore(12, 0, 1, []*kvpb.Entry{{Key: "z", Value: []byte("9")}}) }, nil, 1},
+		{"old epoch after it", func() error { return st.apply(10, 0, 6, put("c", "3")) }, errStaleEpoch, 1},
+		{"stale master's own write", func() error { _, err := st.applyNext(10, put("c", "3")); return err }, errStaleEpoch, 1},
+		{"stale master begins", func() error { return st.begin(11) }, errStaleEpoch, 1},
 		{"write after it", func() error { return st.apply(12, 0, 2, put("y", "8")) }, nil, 2},
 	} {
 		err := tc.do()

@@ -142,8 +142,6 @@ func (t *term) delSlaves(nodes []events.Node) {
 // writes are not lost; otherwise the term fences its store with its epoch,
 // sends every slave a snapshot, records the new in-sync set and serves.
 func (t *term) takeOver() {
-	t.wg.Add(1)
-	defer t.wg.Done()
 	log := t.s.log.With("epoch", t.epoch)
 	var rec isr
 	var found bool
