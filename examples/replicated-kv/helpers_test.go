@@ -50,11 +50,16 @@ func newCluster(t *testing.T) *cluster {
 // closed when the test ends (if the test did not close it before).
 func (c *cluster) start(name string, mod func(*config)) *server {
 	c.t.Helper()
+	return c.startWith(etcdtest.Client(c.t, c.etcd.Members[0].ClientURL), name, mod)
+}
+
+// startWith starts a server that reaches etcd with cli.
+func (c *cluster) startWith(cli *clientv3.Client, name string, mod func(*config)) *server {
+	c.t.Helper()
 	cfg := config{Prefix: c.prefix, Name: name, TTL: testTTL, Logger: testLogger(c.t, name)}
 	if mod != nil {
 		mod(&cfg)
 	}
-	cli := etcdtest.Client(c.t, c.etcd.Members[0].ClientURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := newServer(ctx, cli, cfg)

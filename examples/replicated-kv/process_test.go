@@ -251,3 +251,72 @@ func TestKillMaster(t *testing.T) {
 		t.Errorf("in-sync set after the failover: %+v; want it written by %s, without %s", rec, newMaster.id, old.id)
 	}
 }
+
+// A master cut off from etcd stops serving at its safe deadline, while it
+// still runs; a slave in sync takes over with every acknowledged write,
+// and the cut-off master's epoch is fenced off.
+func TestCutOffMaster(t *testing.T) {
+	c := newCluster(t)
+	p := c.etcd.Members[0].NewProxy(t)
+	a := c.startWith(p.Client(t), "a", nil)
+	oldEpoch := waitServing(t, a)
+	b := c.start("b", nil)
+	cc := c.start("c", nil)
+	c.waitISR(a, b, cc)
+
+	conn, err := dialMaster(c.cli, c.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	w := startWriters(newKVClient(conn, 20*time.Second), 2)
+	defer func() { w.stop(); w.wg.Wait() }()
+	waitFor(t, 20*time.Second, "50 acknowledged writes", func() bool { n, _ := w.count(0); return n >= 50 })
+
+	p.Blackhole()
+	defer p.Heal()
+	waitFor(t, 2*testTTL, "a to stop serving", func() bool { tm := a.current(); return tm == nil || tm.serving() != nil })
+	waitFor(t, 30*time.Second, "30 writes acknowledged by a new master", func() bool { n, _ := w.count(oldEpoch); return n >= 30 })
+	w.stop()
+	w.wg.Wait()
+	for _, err := range w.errs {
+		t.Errorf("writer: %v", err)
+	}
+
+	// a still runs, and refuses clients.
+	akv, _ := direct(t, a)
+	_, err = akv.kv.Put(ctxFor(t, 5*time.Second), &kvpb.PutRequest{Key: "late", Value: []byte("x")})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("put on the cut-off master: %v, want UNAVAILABLE", err)
+	}
+	var master *server
+	for _, s := range []*server{b, cc} {
+		if tm := s.current(); tm != nil && tm.serving() == nil {
+			master = s
+		}
+	}
+	if master == nil {
+		t.Fatal("no new master serving")
+	}
+	for _, ack := range w.acks {
+		v, ok, _ := master.st.get(ack.key)
+		if !ok || string(v) != ack.value {
+			t.Fatalf("acknowledged %s=%s lost: new master %s has %q", ack.key, ack.value, master.cfg.Name, v)
+		}
+	}
+	for _, s := range []*server{b, cc} {
+		_, sc := direct(t, s)
+		_, idx, _ := s.st.state()
+		_, err := sc.Apply(ctxFor(t, 5*time.Second), &kvpb.ApplyRequest{Epoch: oldEpoch, Master: a.id, Index: idx + 1,
+			Op: &kvpb.Op{Kind: kvpb.Op_PUT, Key: "late", Value: []byte("x")}})
+		if status.Code(err) != codes.FailedPrecondition {
+			t.Errorf("%s: Apply at the cut-off master's epoch: %v, want FAILED_PRECONDITION", s.cfg.Name, err)
+		}
+		if _, ok, _ := s.st.get("late"); ok {
+			t.Errorf("%s holds a write of the cut-off master", s.cfg.Name)
+		}
+	}
+	if rec := c.isr(); rec.has(a.id) || rec.Master != master.id {
+		t.Errorf("in-sync set %+v; want it written by %s, without a", rec, master.id)
+	}
+}

@@ -379,5 +379,11 @@ func (t *term) write(_ context.Context, op *kvpb.Op) (int64, error) {
 	if err := t.recordLocked(); err != nil {
 		return 0, status.Errorf(codes.Unavailable, "replicated-kv: write %d not acknowledged: %v", idx, err)
 	}
+	// A master acknowledges only while it is master. (Had the term ended
+	// just now, the write would still be on every in-sync member; failing
+	// it is merely the cautious answer.)
+	if t.ctx.Err() != nil {
+		return 0, status.Errorf(codes.Unavailable, "replicated-kv: write %d not acknowledged: %s is no longer master", idx, t.s.id)
+	}
 	return idx, nil
 }
