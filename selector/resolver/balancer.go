@@ -68,7 +68,9 @@ func (b wrapBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) b
 	return w
 }
 
-type noConfig struct{ serviceconfig.LoadBalancingConfig }
+type noConfig struct {
+	serviceconfig.LoadBalancingConfig
+}
 
 func (wrapBuilder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
 	var m map[string]any
