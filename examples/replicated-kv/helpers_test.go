@@ -83,7 +83,7 @@ func (c *cluster) isr() isr {
 }
 
 // waitISR waits until the recorded in-sync set is exactly the given
-// servers, master first in no particular order.
+// servers, recorded by the first of them as master.
 func (c *cluster) waitISR(servers ...*server) isr {
 	c.t.Helper()
 	var want []string
@@ -93,7 +93,7 @@ func (c *cluster) waitISR(servers ...*server) isr {
 	var got isr
 	waitFor(c.t, 15*time.Second, fmt.Sprintf("in-sync set %v", want), func() bool {
 		got = c.isr()
-		if len(got.Members) != len(want) {
+		if len(got.Members) != len(want) || got.Master != want[0] {
 			return false
 		}
 		for _, id := range want {

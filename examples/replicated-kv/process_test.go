@@ -180,9 +180,12 @@ func TestKillMaster(t *testing.T) {
 		procs[p.addr] = p
 	}
 	c := &cluster{t: t, cli: cli, prefix: prefix}
-	var all []*server
+	first := procs[masterAddr(t, cli, prefix)]
+	all := []*server{{id: first.id}}
 	for _, p := range procs {
-		all = append(all, &server{id: p.id})
+		if p != first {
+			all = append(all, &server{id: p.id})
+		}
 	}
 	c.waitISR(all...)
 

@@ -36,6 +36,8 @@ type store struct {
 	// synced is the epoch whose log index counts: the epoch of the last
 	// snapshot, or this member's own as master. An Apply must carry it.
 	synced int64
+	// restores counts the snapshots applied; for tests and logs.
+	restores int
 }
 
 func newStore() *store { return &store{data: map[string][]byte{}} }
@@ -77,6 +79,7 @@ func (s *store) restore(epoch, floor, index int64, entries []*kvpb.Entry) error 
 	}
 	s.index = index
 	s.synced = epoch
+	s.restores++
 	return nil
 }
 
@@ -147,4 +150,11 @@ func (s *store) state() (epoch, synced, index int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.epoch, s.synced, s.index
+}
+
+// snapshots returns how many snapshots the store took.
+func (s *store) snapshots() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores
 }
