@@ -253,6 +253,26 @@ func TestKillMaster(t *testing.T) {
 	if rec.has(old.id) || rec.Master != newMaster.id || rec.Epoch <= oldEpoch {
 		t.Errorf("in-sync set after the failover: %+v; want it written by %s, without %s", rec, newMaster.id, old.id)
 	}
+	// With the writers stopped, every in-sync member is where the master is.
+	ms, err := kvpb.NewSyncClient(mustDial(t, newMaster.addr)).Status(ctxFor(t, 5*time.Second), &kvpb.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms.GetSynced() != rec.Epoch || ms.GetKeys() < int64(len(w.acks)) {
+		t.Errorf("new master's status %v; want epoch %d and at least %d keys", ms, rec.Epoch, len(w.acks))
+	}
+	for _, p := range procs {
+		if p == old || p == newMaster || !rec.has(p.id) {
+			continue
+		}
+		st, err := kvpb.NewSyncClient(mustDial(t, p.addr)).Status(ctxFor(t, 5*time.Second), &kvpb.StatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GetSynced() != ms.GetSynced() || st.GetIndex() != ms.GetIndex() || st.GetKeys() != ms.GetKeys() {
+			t.Errorf("in-sync slave %s at %v, master at %v", p.id, st, ms)
+		}
+	}
 }
 
 // A master cut off from etcd stops serving at its safe deadline, while it

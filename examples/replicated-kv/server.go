@@ -394,3 +394,12 @@ func (y syncService) Apply(ctx context.Context, req *kvpb.ApplyRequest) (*kvpb.S
 	}
 	return &kvpb.SyncResponse{Index: req.GetIndex()}, nil
 }
+
+func (y syncService) Status(ctx context.Context, _ *kvpb.StatusRequest) (*kvpb.StatusResponse, error) {
+	if h := y.s.cfg.syncHook; h != nil {
+		if err := h("Status"); err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+	}
+	return y.s.st.status(), nil
+}

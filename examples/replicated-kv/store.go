@@ -158,3 +158,10 @@ func (s *store) snapshots() int {
 	defer s.mu.Unlock()
 	return s.restores
 }
+
+// status returns the store's fencing state and position.
+func (s *store) status() *kvpb.StatusResponse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &kvpb.StatusResponse{Epoch: s.epoch, Synced: s.synced, Index: s.index, Keys: int64(len(s.data))}
+}

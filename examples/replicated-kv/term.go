@@ -259,6 +259,14 @@ func (t *term) snapshot(sl *slave) error {
 	return err
 }
 
+// probe asks sl for its status.
+func (t *term) probe(sl *slave) error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.s.cfg.ReplicationTimeout)
+	defer cancel()
+	_, err := sl.sync.Status(ctx, &kvpb.StatusRequest{})
+	return err
+}
+
 // catchUpLocked starts sending sl a snapshot, retried until it is in sync,
 // gone, or the term ends. The caller holds t.mu.
 func (t *term) catchUpLocked(sl *slave) {
@@ -270,13 +278,19 @@ func (t *term) catchUpLocked(sl *slave) {
 	go func() {
 		defer t.wg.Done()
 		for n := 0; ; n++ {
+			// Probe first, without holding up writes: a slave that does
+			// not answer would otherwise stall them for a whole
+			// ReplicationTimeout at every attempt.
+			err := t.probe(sl)
 			t.mu.Lock()
 			if sl.gone || t.ctx.Err() != nil {
 				sl.catching = false
 				t.mu.Unlock()
 				return
 			}
-			err := t.snapshot(sl)
+			if err == nil {
+				err = t.snapshot(sl)
+			}
 			if err == nil {
 				sl.inSync = true
 				sl.catching = false

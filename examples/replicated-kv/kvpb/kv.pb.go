@@ -697,6 +697,113 @@ func (x *SyncResponse) GetIndex() int64 {
 	return 0
 }
 
+type StatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_examples_replicated_kv_kvpb_kv_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_examples_replicated_kv_kvpb_kv_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_examples_replicated_kv_kvpb_kv_proto_rawDescGZIP(), []int{11}
+}
+
+type StatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The newest epoch the member has seen.
+	Epoch int64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The epoch of the log its data follows, and its position in it.
+	Synced int64 `protobuf:"varint,2,opt,name=synced,proto3" json:"synced,omitempty"`
+	Index  int64 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	// How many keys it holds.
+	Keys          int64 `protobuf:"varint,4,opt,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusResponse) Reset() {
+	*x = StatusResponse{}
+	mi := &file_examples_replicated_kv_kvpb_kv_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusResponse) ProtoMessage() {}
+
+func (x *StatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_examples_replicated_kv_kvpb_kv_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
+func (*StatusResponse) Descriptor() ([]byte, []int) {
+	return file_examples_replicated_kv_kvpb_kv_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StatusResponse) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetSynced() int64 {
+	if x != nil {
+		return x.Synced
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetIndex() int64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetKeys() int64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
 var File_examples_replicated_kv_kvpb_kv_proto protoreflect.FileDescriptor
 
 const file_examples_replicated_kv_kvpb_kv_proto_rawDesc = "" +
@@ -745,14 +852,21 @@ const file_examples_replicated_kv_kvpb_kv_proto_rawDesc = "" +
 	"\x05index\x18\x03 \x01(\x03R\x05index\x12+\n" +
 	"\x02op\x18\x04 \x01(\v2\x1b.mastership.replicatedkv.OpR\x02op\"$\n" +
 	"\fSyncResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x03R\x05index2\x83\x02\n" +
+	"\x05index\x18\x01 \x01(\x03R\x05index\"\x0f\n" +
+	"\rStatusRequest\"h\n" +
+	"\x0eStatusResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x12\x16\n" +
+	"\x06synced\x18\x02 \x01(\x03R\x06synced\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x03R\x05index\x12\x12\n" +
+	"\x04keys\x18\x04 \x01(\x03R\x04keys2\x83\x02\n" +
 	"\x02KV\x12P\n" +
 	"\x03Put\x12#.mastership.replicatedkv.PutRequest\x1a$.mastership.replicatedkv.PutResponse\x12P\n" +
 	"\x03Get\x12#.mastership.replicatedkv.GetRequest\x1a$.mastership.replicatedkv.GetResponse\x12Y\n" +
-	"\x06Delete\x12&.mastership.replicatedkv.DeleteRequest\x1a'.mastership.replicatedkv.DeleteResponse2\xba\x01\n" +
+	"\x06Delete\x12&.mastership.replicatedkv.DeleteRequest\x1a'.mastership.replicatedkv.DeleteResponse2\x95\x02\n" +
 	"\x04Sync\x12[\n" +
 	"\bSnapshot\x12(.mastership.replicatedkv.SnapshotRequest\x1a%.mastership.replicatedkv.SyncResponse\x12U\n" +
-	"\x05Apply\x12%.mastership.replicatedkv.ApplyRequest\x1a%.mastership.replicatedkv.SyncResponseB@Z>github.com/seed764c596d/mastership/examples/replicated-kv/kvpbb\x06proto3"
+	"\x05Apply\x12%.mastership.replicatedkv.ApplyRequest\x1a%.mastership.replicatedkv.SyncResponse\x12Y\n" +
+	"\x06Status\x12&.mastership.replicatedkv.StatusRequest\x1a'.mastership.replicatedkv.StatusResponseB@Z>github.com/seed764c596d/mastership/examples/replicated-kv/kvpbb\x06proto3"
 
 var (
 	file_examples_replicated_kv_kvpb_kv_proto_rawDescOnce sync.Once
@@ -767,7 +881,7 @@ func file_examples_replicated_kv_kvpb_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_examples_replicated_kv_kvpb_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_examples_replicated_kv_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_examples_replicated_kv_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_examples_replicated_kv_kvpb_kv_proto_goTypes = []any{
 	(Op_Kind)(0),            // 0: mastership.replicatedkv.Op.Kind
 	(*PutRequest)(nil),      // 1: mastership.replicatedkv.PutRequest
@@ -781,6 +895,8 @@ var file_examples_replicated_kv_kvpb_kv_proto_goTypes = []any{
 	(*Op)(nil),              // 9: mastership.replicatedkv.Op
 	(*ApplyRequest)(nil),    // 10: mastership.replicatedkv.ApplyRequest
 	(*SyncResponse)(nil),    // 11: mastership.replicatedkv.SyncResponse
+	(*StatusRequest)(nil),   // 12: mastership.replicatedkv.StatusRequest
+	(*StatusResponse)(nil),  // 13: mastership.replicatedkv.StatusResponse
 }
 var file_examples_replicated_kv_kvpb_kv_proto_depIdxs = []int32{
 	7,  // 0: mastership.replicatedkv.SnapshotRequest.entries:type_name -> mastership.replicatedkv.Entry
@@ -791,13 +907,15 @@ var file_examples_replicated_kv_kvpb_kv_proto_depIdxs = []int32{
 	5,  // 5: mastership.replicatedkv.KV.Delete:input_type -> mastership.replicatedkv.DeleteRequest
 	8,  // 6: mastership.replicatedkv.Sync.Snapshot:input_type -> mastership.replicatedkv.SnapshotRequest
 	10, // 7: mastership.replicatedkv.Sync.Apply:input_type -> mastership.replicatedkv.ApplyRequest
-	2,  // 8: mastership.replicatedkv.KV.Put:output_type -> mastership.replicatedkv.PutResponse
-	4,  // 9: mastership.replicatedkv.KV.Get:output_type -> mastership.replicatedkv.GetResponse
-	6,  // 10: mastership.replicatedkv.KV.Delete:output_type -> mastership.replicatedkv.DeleteResponse
-	11, // 11: mastership.replicatedkv.Sync.Snapshot:output_type -> mastership.replicatedkv.SyncResponse
-	11, // 12: mastership.replicatedkv.Sync.Apply:output_type -> mastership.replicatedkv.SyncResponse
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
+	12, // 8: mastership.replicatedkv.Sync.Status:input_type -> mastership.replicatedkv.StatusRequest
+	2,  // 9: mastership.replicatedkv.KV.Put:output_type -> mastership.replicatedkv.PutResponse
+	4,  // 10: mastership.replicatedkv.KV.Get:output_type -> mastership.replicatedkv.GetResponse
+	6,  // 11: mastership.replicatedkv.KV.Delete:output_type -> mastership.replicatedkv.DeleteResponse
+	11, // 12: mastership.replicatedkv.Sync.Snapshot:output_type -> mastership.replicatedkv.SyncResponse
+	11, // 13: mastership.replicatedkv.Sync.Apply:output_type -> mastership.replicatedkv.SyncResponse
+	13, // 14: mastership.replicatedkv.Sync.Status:output_type -> mastership.replicatedkv.StatusResponse
+	9,  // [9:15] is the sub-list for method output_type
+	3,  // [3:9] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -814,7 +932,7 @@ func file_examples_replicated_kv_kvpb_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_examples_replicated_kv_kvpb_kv_proto_rawDesc), len(file_examples_replicated_kv_kvpb_kv_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -221,6 +221,7 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 const (
 	Sync_Snapshot_FullMethodName = "/mastership.replicatedkv.Sync/Snapshot"
 	Sync_Apply_FullMethodName    = "/mastership.replicatedkv.Sync/Apply"
+	Sync_Status_FullMethodName   = "/mastership.replicatedkv.Sync/Status"
 )
 
 // SyncClient is the client API for Sync service.
@@ -235,6 +236,10 @@ type SyncClient interface {
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SyncResponse, error)
 	// Apply applies one write, the next in the master's log.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*SyncResponse, error)
+	// Status reports the slave's position; it changes nothing. The master
+	// calls it before a snapshot, to find out cheaply whether the slave
+	// answers at all.
+	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
 }
 
 type syncClient struct {
@@ -265,6 +270,16 @@ func (c *syncClient) Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *syncClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatusResponse)
+	err := c.cc.Invoke(ctx, Sync_Status_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SyncServer is the server API for Sync service.
 // All implementations must embed UnimplementedSyncServer
 // for forward compatibility.
@@ -277,6 +292,10 @@ type SyncServer interface {
 	Snapshot(context.Context, *SnapshotRequest) (*SyncResponse, error)
 	// Apply applies one write, the next in the master's log.
 	Apply(context.Context, *ApplyRequest) (*SyncResponse, error)
+	// Status reports the slave's position; it changes nothing. The master
+	// calls it before a snapshot, to find out cheaply whether the slave
+	// answers at all.
+	Status(context.Context, *StatusRequest) (*StatusResponse, error)
 	mustEmbedUnimplementedSyncServer()
 }
 
@@ -292,6 +311,9 @@ func (UnimplementedSyncServer) Snapshot(context.Context, *SnapshotRequest) (*Syn
 }
 func (UnimplementedSyncServer) Apply(context.Context, *ApplyRequest) (*SyncResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Apply not implemented")
+}
+func (UnimplementedSyncServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
 }
 func (UnimplementedSyncServer) mustEmbedUnimplementedSyncServer() {}
 func (UnimplementedSyncServer) testEmbeddedByValue()              {}
@@ -350,6 +372,24 @@ func _Sync_Apply_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sync_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SyncServer).Status(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sync_Status_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SyncServer).Status(ctx, req.(*StatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Sync_ServiceDesc is the grpc.ServiceDesc for Sync service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -364,6 +404,10 @@ var Sync_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Apply",
 			Handler:    _Sync_Apply_Handler,
+		},
+		{
+			MethodName: "Status",
+			Handler:    _Sync_Status_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
