@@ -1,25 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
 
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
-)
-
-// Errors of the store. A Sync call that fails with one of them is answered
-// with FAILED_PRECONDITION.
-var (
-	// errStaleEpoch: the call's epoch is older than the newest this member
-	// has seen. A deposed master gets it, and must not count the write.
-	errStaleEpoch = errors.New("replicated-kv: stale epoch")
-	// errOutOfOrder: an Apply that does not follow this member's state: not
-	// the next index, or from an epoch that has not given it a snapshot. The
-	// master must send a snapshot before more writes.
-	errOutOfOrder = errors.New("replicated-kv: write out of order")
 )
 
 // store is one member's copy of the data, with the fencing state. Every
