@@ -145,7 +145,9 @@ func direct(t *testing.T, s *server) (kvClient, kvpb.SyncClient) {
 	return newKVClient(conn, 10*time.Second), kvpb.NewSyncClient(conn)
 }
 
-func mustDial(t *testing.T, addr string) *grpc.ClientConn {
+func mustDial(t *testing.T, addr string) *grpc.ClientConn { return mustDialB(t, addr) }
+
+func mustDialB(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
