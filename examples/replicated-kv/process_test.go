@@ -166,7 +166,15 @@ func masterAddr(t *testing.T, cli *clientv3.Client, prefix string) string {
 // resolver; the master is killed with SIGKILL; after the failover every
 // acknowledged write is readable from the new master, and the survivors
 // reject the old master's epoch.
-func TestKillMaster(t *testing.T) {
+func TestKillMaster(t *testing.T) { testFailover(t, false) }
+
+// The same with the master frozen (SIGSTOP) until a new master serves, and
+// then thawed (SIGCONT): whatever the old master does when it wakes, no
+// acknowledged write is lost, its epoch is refused, and it comes back as a
+// slave under the same incarnation id, caught up from a snapshot.
+func TestFreezeMaster(t *testing.T) { testFailover(t, true) }
+
+func testFailover(t *testing.T, freeze bool) {
 	e := etcdtest.Start(t)
 	cli := e.Client(t)
 	const prefix = "/pkv"
@@ -199,14 +207,31 @@ func TestKillMaster(t *testing.T) {
 	waitFor(t, 20*time.Second, "150 acknowledged writes", func() bool { n, _ := w.count(0); return n >= 150 })
 
 	old := procs[masterAddr(t, cli, prefix)]
-	if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	sig, name := syscall.SIGKILL, "SIGKILL"
+	if freeze {
+		sig, name = syscall.SIGSTOP, "SIGSTOP"
+	}
+	if err := old.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	<-old.exited
+	if !freeze {
+		<-old.exited
+	}
 	_, oldEpoch := w.count(0)
 	waitFor(t, 30*time.Second, "50 writes acknowledged by a new master", func() bool { n, _ := w.count(oldEpoch); return n >= 50 })
-	t.Logf("writes went on %v after the kill", time.Since(killed))
+	t.Logf("writes went on %v after %s", time.Since(killed), name)
+	if freeze {
+		if err := old.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, "the thawed master back in the in-sync set", func() bool {
+			r := c.isr()
+			return r.Epoch > oldEpoch && r.has(old.id)
+		})
+		n, _ := w.count(oldEpoch)
+		waitFor(t, 20*time.Second, "30 more writes", func() bool { m, _ := w.count(oldEpoch); return m >= n+30 })
+	}
 	w.stop()
 	w.wg.Wait()
 	for _, err := range w.errs {
@@ -233,9 +258,10 @@ func TestKillMaster(t *testing.T) {
 	}
 	t.Logf("%d acknowledged writes, all on the new master", len(w.acks))
 
-	// The old master's epoch is fenced off on every survivor.
+	// The old master's epoch is fenced off on every survivor, and on the
+	// old master itself once thawed.
 	for _, p := range procs {
-		if p == old {
+		if p == old && !freeze {
 			continue
 		}
 		sc := kvpb.NewSyncClient(mustDial(t, p.addr))
@@ -250,7 +276,7 @@ func TestKillMaster(t *testing.T) {
 		}
 	}
 	rec := c.isr()
-	if rec.has(old.id) || rec.Master != newMaster.id || rec.Epoch <= oldEpoch {
+	if rec.has(old.id) != freeze || rec.Master != newMaster.id || rec.Epoch <= oldEpoch {
 		t.Errorf("in-sync set after the failover: %+v; want it written by %s, without %s", rec, newMaster.id, old.id)
 	}
 	// With the writers stopped, every in-sync member is where the master is.
@@ -262,7 +288,7 @@ func TestKillMaster(t *testing.T) {
 		t.Errorf("new master's status %v; want epoch %d and at least %d keys", ms, rec.Epoch, len(w.acks))
 	}
 	for _, p := range procs {
-		if p == old || p == newMaster || !rec.has(p.id) {
+		if p == newMaster || !rec.has(p.id) {
 			continue
 		}
 		st, err := kvpb.NewSyncClient(mustDial(t, p.addr)).Status(ctxFor(t, 5*time.Second), &kvpb.StatusRequest{})
