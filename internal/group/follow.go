@@ -19,25 +19,45 @@ type State struct {
 	// Revision is the etcd revision the state is at.
 	Revision int64
 	// Fresh tells a state read afresh (at the start, after a failed watch,
-	// or on Now) from one updated by a watch response.
+	// or on Resync) from one updated by a watch response.
 	Fresh bool
 }
 
+// Action is what Follow does after serving a request.
+type Action int
+
+// Actions.
+const (
+	// Continue watching.
+	Continue Action = iota
+	// Resync: read the prefix afresh at once, report it, and watch from
+	// there.
+	Resync
+	// Stop: Follow returns.
+	Stop
+)
+
 // Config configures Follow. Client, Prefix and Update are required.
-type Config struct {
+//
+// R is the type of the caller's requests, served on Follow's goroutine
+// between watch responses, so that they see the state as Update last saw
+// it: the resolver's ResolveNow, the selector's Yield.
+type Config[R any] struct {
 	Client *clientv3.Client
 	// Prefix is the key prefix followed, as given to clientv3.WithPrefix.
 	Prefix string
-	// ReadTimeout bounds one read of the prefix; 0 means 5s. A read that
-	// takes longer is a failed read.
+	// ReadTimeout bounds one read of the prefix; 0 means none but ctx. A
+	// read that takes longer is a failed read.
 	ReadTimeout time.Duration
 	// Log gets a record for every failed watch ("watch ended;
 	// resynchronising", with its err and compactRevision) and read. Nil:
 	// no logging.
 	Log *slog.Logger
-	// Now, when it receives, makes Follow read the prefix afresh at once,
-	// whatever it is doing, and report the result. Nil: never.
-	Now <-chan struct{}
+	// Requests are served by Serve while Follow watches (a request made
+	// while it reads or backs off waits until it watches again). Nil: none.
+	Requests <-chan R
+	// Serve serves one request and says what to do next.
+	Serve func(R) Action
 	// Update is called, on Follow's goroutine, with the state after every
 	// read and every watch response that changes something. Follow stops
 	// when it returns false.
@@ -47,7 +67,7 @@ type Config struct {
 	ReadFailed func(error)
 }
 
-// DefaultReadTimeout is the ReadTimeout of a zero Config.
+// DefaultReadTimeout is a ReadTimeout for callers that want one.
 const DefaultReadTimeout = 5 * time.Second
 
 // Read reads the prefix at once, with a linearizable read.
@@ -78,19 +98,19 @@ func kvOf(kv *mvccpb.KeyValue) KV {
 // an etcd member cut off from its cluster fails it rather than serve a
 // stale view. Follow starts from start when start.Revision > 0, without
 // calling Update for it, and otherwise reads first.
-func Follow(ctx context.Context, cfg Config, start State) {
-	f := follower{cfg: cfg}
-	if f.cfg.ReadTimeout <= 0 {
-		f.cfg.ReadTimeout = DefaultReadTimeout
+func Follow[R any](ctx context.Context, cfg Config[R], start State) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if f.cfg.Log == nil {
-		f.cfg.Log = slog.New(slog.DiscardHandler)
+	if start.KVs == nil {
+		start.KVs = map[string]KV{}
 	}
+	f := follower[R]{cfg: cfg}
 	f.run(ctx, start)
 }
 
-type follower struct {
-	cfg Config
+type follower[R any] struct {
+	cfg Config[R]
 }
 
 // outcome of one watch.
@@ -99,20 +119,18 @@ type outcome int
 const (
 	stop   outcome = iota // ctx ended or Update said so
 	failed                // the watch failed: read again after a backoff
-	now                   // Now received: read again at once
+	resync                // Serve asked: read again at once
 )
 
-func (f *follower) run(ctx context.Context, st State) {
+func (f *follower[R]) run(ctx context.Context, st State) {
 	read := st.Revision <= 0
 	fails := 0 // consecutive failures, for the backoff
 	for ctx.Err() == nil {
 		if read {
-			if fails > 0 && !f.wait(ctx, backoff.Delay(fails-1)) {
+			if fails > 0 && backoff.Sleep(ctx, backoff.Delay(fails-1)) != nil {
 				return
 			}
-			rctx, cancel := context.WithTimeout(ctx, f.cfg.ReadTimeout)
-			next, err := Read(rctx, f.cfg.Client, f.cfg.Prefix)
-			cancel()
+			next, err := f.read(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -136,33 +154,27 @@ func (f *follower) run(ctx context.Context, st State) {
 			return
 		case failed:
 			fails++
-		case now:
+		case resync:
 			fails = 0
 		}
 		read = true
 	}
 }
 
-// wait sleeps for d, or less if Now receives. It reports false if ctx
-// ended.
-func (f *follower) wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-f.cfg.Now:
-		return true
-	case <-ctx.Done():
-		return false
+func (f *follower[R]) read(ctx context.Context) (State, error) {
+	if f.cfg.ReadTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.cfg.ReadTimeout)
+		defer cancel()
 	}
+	return Read(ctx, f.cfg.Client, f.cfg.Prefix)
 }
 
-// watch applies watch responses from st.Revision + 1 to st until the watch
-// fails, Now receives, ctx ends or Update returns false. It resets *fails
-// once the watch delivers, so that the backoff counts only consecutive
-// failures.
-func (f *follower) watch(ctx context.Context, st State, fails *int) (State, outcome) {
+// watch applies watch responses from st.Revision + 1 to st, and serves
+// requests, until the watch fails, Serve or Update says to stop or resync,
+// or ctx ends. It resets *fails once the watch delivers, so that the
+// backoff counts only consecutive failures.
+func (f *follower[R]) watch(ctx context.Context, st State, fails *int) (State, outcome) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := f.cfg.Client.Watch(wctx, f.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(st.Revision+1))
@@ -170,9 +182,16 @@ func (f *follower) watch(ctx context.Context, st State, fails *int) (State, outc
 		select {
 		case <-ctx.Done():
 			return st, stop
-		case <-f.cfg.Now:
-			f.cfg.Log.Debug("reading afresh on request")
-			return st, now
+		case req := <-f.cfg.Requests:
+			switch f.cfg.Serve(req) {
+			case Stop:
+				return st, stop
+			case Resync:
+				return st, resync
+			}
+			if ctx.Err() != nil {
+				return st, stop
+			}
 		case wr, open := <-wch:
 			if !open || wr.Err() != nil {
 				if ctx.Err() != nil {

@@ -153,7 +153,7 @@ func NewDirectory(ctx context.Context, cli *clientv3.Client, parent string, opts
 	go d.forward()
 	go func() {
 		defer close(d.followed)
-		group.Follow(fctx, group.Config{
+		group.Follow(fctx, group.Config[struct{}]{
 			Client:      cli,
 			Prefix:      key,
 			ReadTimeout: o.readTimeout,

@@ -27,7 +27,8 @@
 // fails (a compaction, an etcd member that lost its leader), it reads the
 // group afresh after a short backoff and gives gRPC the new state, where
 // etcd's own naming resolver stops updating. ResolveNow, which gRPC calls
-// when a connection fails, makes it read afresh at once.
+// when a connection fails, makes it read afresh (at once, unless it is
+// reading or backing off already).
 //
 // # No master, no slave, no address
 //
@@ -53,9 +54,10 @@
 // # Directory
 //
 // NewDirectory follows every group <parent>/<group>/<id> under a parent
-// prefix: Changes reports groups appearing, disappearing and changing
-// master; Groups is a snapshot; Conn returns a ready connection to a
-// group's master, through a resolver.
+// prefix with the same loop: Changes reports groups appearing,
+// disappearing and changing master, in order and without dropping any;
+// Groups is a snapshot; Conn returns a ready connection to a group's
+// master, through a resolver, which the Directory owns and closes.
 //
 // Logging goes through log/slog (WithLogger) and is off by default.
 package resolver

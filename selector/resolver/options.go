@@ -6,13 +6,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-
-	"github.com/seed764c596d/mastership/internal/group"
 )
 
 // DefaultReadTimeout is how long one read of a group from etcd may take
 // when WithReadTimeout is not given.
-const DefaultReadTimeout = group.DefaultReadTimeout
+const DefaultReadTimeout = 5 * time.Second
 
 // An Option configures a Builder or a Directory. Options are validated by
 // NewBuilder and NewDirectory.

@@ -38,12 +38,16 @@ type groupResolver struct {
 func (r *groupResolver) run() {
 	defer close(r.done)
 	key := group.Key(r.prefix)
-	group.Follow(r.ctx, group.Config{
+	group.Follow(r.ctx, group.Config[struct{}]{
 		Client:      r.cli,
 		Prefix:      key,
 		ReadTimeout: r.read,
 		Log:         r.log,
-		Now:         r.now,
+		Requests:    r.now,
+		Serve: func(struct{}) group.Action {
+			r.log.Debug("reading afresh for ResolveNow")
+			return group.Resync
+		},
 		Update: func(st group.State) bool {
 			r.update(group.Members(key, st.KVs), st)
 			return true
@@ -122,8 +126,9 @@ func (r *groupResolver) addresses(members []events.Node) ([]string, error) {
 }
 
 // ResolveNow makes the resolver read the group afresh and give gRPC the
-// result. It does not block; requests made while one is pending are
-// merged with it.
+// result: at once while it watches the group, after the current read or
+// backoff otherwise. It does not block; requests made while one is pending
+// are merged with it.
 func (r *groupResolver) ResolveNow(resolver.ResolveNowOptions) {
 	select {
 	case r.now <- struct{}{}:

@@ -34,8 +34,10 @@ func TestFailover(t *testing.T) {
 	cc := dial(t, newBuilder(t, cli), "mastership://"+prefix)
 
 	reaches(t, cc, "a")
+	closed := time.Now()
 	a.Close()
 	reaches(t, cc, "b")
+	t.Logf("calls reached the new master %v after the old one's Close returned", time.Since(closed))
 	for i := range 20 {
 		if got, err := who(cc); err != nil || got != "b" {
 			t.Fatalf("call %d after the failover: %q, %v; want b", i, got, err)
@@ -174,7 +176,9 @@ func TestCompaction(t *testing.T) {
 		t.Fatalf("call while cut off: %q, %v; want a, the last master the resolver knew", got, err)
 	}
 	heal()
+	healAt := time.Now()
 	reaches(t, cc, "b")
+	t.Logf("calls reached the new master %v after the proxy healed", time.Since(healAt))
 
 	compacted := false
 	for _, r := range logs.Find("watch ended; resynchronising") {
