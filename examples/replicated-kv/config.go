@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 )
@@ -61,6 +62,11 @@ func (c *config) validate() error {
 		return bad("replication-timeout", "%v: want more than 0", c.ReplicationTimeout)
 	case c.UncleanWait < 0:
 		return bad("unclean-wait", "%v: want 0 or more", c.UncleanWait)
+	}
+	if c.Advertise != "" {
+		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
+			return bad("advertise", "%q: want host:port: %v", c.Advertise, err)
+		}
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:0"

@@ -25,6 +25,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"server", "--prefix", "/kv", "--name", "a", "--unclean-wait", "-1s"}, "unclean-wait"},
 		{[]string{"server", "--prefix", "/kv", "--name", "a", "--endpoints", " , "}, "--endpoints"},
 		{[]string{"server", "--prefix", "/kv", "--name", "a", "extra"}, "extra"},
+		{[]string{"server", "--prefix", "/kv", "--name", "a", "--advertise", "nohost"}, "advertise"},
 		{[]string{"server", "--prefix", "/kv", "--name", "a", "--log-level", "loud"}, "log-level"},
 		{[]string{"put", "k", "v"}, "--prefix"},
 		{[]string{"put", "--prefix", "/kv", "k"}, "2 arguments"},

@@ -63,7 +63,7 @@ func newServer(ctx context.Context, cli *clientv3.Client, cfg config) (*server, 
 	s.log = cfg.Logger.With("id", s.id)
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s.lis = lis
 	s.addr = cfg.Advertise

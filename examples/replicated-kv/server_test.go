@@ -274,6 +274,7 @@ func TestConfigErrors(t *testing.T) {
 		{config{Prefix: "/kv", Name: "a", TTL: 1500 * time.Millisecond}, "ttl"},
 		{config{Prefix: "/kv", Name: "a", ReplicationTimeout: -1}, "replication-timeout"},
 		{config{Prefix: "/kv", Name: "a", UncleanWait: -1}, "unclean-wait"},
+		{config{Prefix: "/kv", Name: "a", Advertise: "localhost"}, "advertise"},
 	} {
 		t.Run(fmt.Sprint(tc.cfg.Prefix, tc.cfg.Name, tc.want), func(t *testing.T) {
 			err := tc.cfg.validate()
