@@ -3,7 +3,8 @@
 # examples/membership-manager, on a free loopback port, in a new temporary
 # directory, and prints the shell lines that point the test at it:
 #
-#   eval "$(bash .ci/postgres.sh $$)"
+#   pg_env=$(bash .ci/postgres.sh $$)
+#   eval "$pg_env"
 #
 # The argument is the process id of the caller, whose server this is: the
 # server outlives this script, and the next run stops and removes every
