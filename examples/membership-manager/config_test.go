@@ -71,7 +71,6 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 	}
 }
 
-
 func TestConfigDefaults(t *testing.T) {
 	c, _, err := parseManager([]string{"--id", "m1", "--target", "sql"}, func(k string) string {
 		if k == dsnEnv {
