@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel})).With("role", args[0], "id", c.id)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel})).With("role", args[0])
 	if err := start(ctx, log); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
 		return 1

@@ -31,6 +31,8 @@ func (m *manager) run(ctx context.Context) error {
 	jctx, cancel := context.WithTimeout(ctx, startWait+2*m.cfg.ttl)
 	s, err := selector.New(jctx, m.cli, managersPrefix(m.cfg.prefix), m.cfg.id,
 		selector.WithTTL(m.cfg.ttl), selector.WithValue(m.cfg.id), selector.WithLogger(m.log))
+	// The selector's logs name the member; ours name it too.
+	m.log = m.log.With("id", m.cfg.id)
 	cancel()
 	if err != nil {
 		return err

@@ -31,7 +31,8 @@ func worker(ctx context.Context, cli *clientv3.Client, c workerConfig, log *slog
 	if err != nil {
 		return err
 	}
-	log.Info("registered", "id", c.id, "node", c.node.String(), "key", s.Key())
+	log = log.With("id", c.id)
+	log.Info("registered", "node", c.node.String(), "key", s.Key())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
