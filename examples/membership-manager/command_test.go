@@ -91,7 +91,9 @@ func TestCommandTarget(t *testing.T) {
 	ep := c.Endpoints()[0]
 	const prefix = "/mm"
 	e := newCommandEnv(t, "10.0.0.99 5432")
-	margs := func(id string) []string { return managerArgs(ep, prefix, id, "--target", "command", "--command", e.command) }
+	margs := func(id string) []string {
+		return managerArgs(ep, prefix, id, "--target", "command", "--command", e.command)
+	}
 
 	t0 := time.Now()
 	m1 := start(t, "m1", e.env, margs("m1")...)
