@@ -27,7 +27,7 @@ func pgDSN(t *testing.T) string {
 	if dsn != "" {
 		return dsn
 	}
-	msg := fmt.Sprintf("no PostgreSQL: set %s to a DSN such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable (`eval \"$(bash .ci/postgres.sh $$)\"` starts a throwaway server and sets it)", pgDSNEnv)
+	msg := fmt.Sprintf("no PostgreSQL: set %s to a DSN such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable (.ci/postgres.sh starts a throwaway server and prints the line that sets it)", pgDSNEnv)
 	if os.Getenv(requirePGEnv) == "1" || os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
