@@ -41,25 +41,37 @@ func (m *manager) run(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// One act at a time, one per mastership: a new one waits for the
+		// last to return, so that two never call the target together, not
+		// even for the moment a cancelled call takes to return.
+		var last context.Context
+		var lastDone chan struct{}
 		for ev := range s.Events() {
 			m.log.Debug("event", "type", ev.Type, "master", ev.View.Master().ID, "managers", ev.View.IDs())
 			switch ev.Type {
 			case events.InitMaster, events.ChangeToMaster:
 				// MasterContext ends with this mastership, whether or not
 				// its event has been read, so a stale event starts nothing:
-				// its context is already cancelled.
+				// its context is already cancelled, or is the one already
+				// acted under.
 				mctx := s.MasterContext()
-				if mctx.Err() != nil {
+				if mctx.Err() != nil || mctx == last {
 					continue
 				}
-				m.log.Info("master: reconciling", "epoch", s.Epoch())
 				guard, err := s.Guard()
 				if err != nil {
 					continue
 				}
+				m.log.Info("master: reconciling", "epoch", s.Epoch())
+				prev, actDone := lastDone, make(chan struct{})
+				last, lastDone = mctx, actDone
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					defer close(actDone)
+					if prev != nil {
+						<-prev
+					}
 					m.act(mctx, guard)
 					m.log.Info("no longer master")
 				}()
@@ -178,6 +190,7 @@ func (m *manager) reconcile(ctx context.Context, guard clientv3.Cmp, missing map
 		return time.Time{}, fmt.Errorf("list the target's nodes: %w", err)
 	}
 	s := plan(live, leaving, registered, missing, time.Now(), m.cfg.grace)
+	m.log.Debug("reconcile", "workers", len(live), "registered", len(registered), "add", len(s.Add), "remove", len(s.Remove), "waiting", len(missing)-len(s.Remove))
 
 	var errs []error
 	for _, n := range s.Add {
