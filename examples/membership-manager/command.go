@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seed764c596d/mastership/internal/etcdflags"
 )
 
 // commandTarget drives anything through one command, run directly, never
@@ -63,6 +67,7 @@ func (t *commandTarget) Close() error { return nil }
 // run runs the command with args and returns its standard output.
 func (t *commandTarget) run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, t.path, args...)
+	cmd.Env = environ()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A command killed at the end of its context may leave children holding
@@ -76,4 +81,13 @@ func (t *commandTarget) run(ctx context.Context, args ...string) ([]byte, error)
 		return nil, fmt.Errorf("%s %s: %w", t.path, strings.Join(args, " "), err)
 	}
 	return stdout.Bytes(), nil
+}
+
+// environ is the manager's environment without its secrets, which the
+// command has no need of.
+func environ() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == dsnEnv || k == etcdflags.PasswordEnv
+	})
 }

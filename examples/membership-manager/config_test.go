@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -90,5 +91,20 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if w.id != "[::1]:5432" || w.node != (Node{"::1", 5432}) {
 		t.Errorf("worker id %q node %v, want [::1]:5432", w.id, w.node)
+	}
+}
+
+func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
+	t.Setenv(dsnEnv, "postgres://u:secret@h/db")
+	t.Setenv("ETCD_PASSWORD", "secret")
+	t.Setenv("MEMBERSHIP_MANAGER_TEST_KEEP", "kept")
+	env := environ()
+	for _, kv := range env {
+		if strings.Contains(kv, "secret") {
+			t.Errorf("the command's environment holds %q", kv)
+		}
+	}
+	if !slices.Contains(env, "MEMBERSHIP_MANAGER_TEST_KEEP=kept") {
+		t.Errorf("the command's environment lost the other variables")
 	}
 }
