@@ -26,20 +26,38 @@ func newCommandEnv(t *testing.T, nodes ...string) *commandEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &commandEnv{
-		dir:     dir,
-		state:   filepath.Join(dir, "state"),
-		calls:   filepath.Join(dir, "calls"),
-		fail:    filepath.Join(dir, "fail"),
-		command: filepath.Join(dir, fakeTarget),
+		dir:   dir,
+		state: filepath.Join(dir, "state"),
+		calls: filepath.Join(dir, "calls"),
+		fail:  filepath.Join(dir, "fail"),
 	}
-	if err := os.Symlink(os.Args[0], e.command); err != nil {
+	cmd, err := filepath.Abs(filepath.Join("testdata", "fake-target.sh"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	e.command = cmd
 	if err := writeState(e.state, nodes); err != nil {
 		t.Fatal(err)
 	}
 	e.env = []string{envState + "=" + e.state, envCalls + "=" + e.calls, envFail + "=" + e.fail}
 	return e
+}
+
+// addByHand adds a node to the fake target behind its lock, as one of its
+// calls would, so that a call of a manager killed mid-way cannot undo it.
+func (e *commandEnv) addByHand(t *testing.T, node string) {
+	t.Helper()
+	lock, err := os.OpenFile(e.state+".lock", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close() // and with it the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeState(e.state, append(readState(e.state), node)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *commandEnv) has(node string) bool { return slices.Contains(readState(e.state), node) }
@@ -153,9 +171,7 @@ func TestCommandTarget(t *testing.T) {
 	// appears in the target behind the managers' backs.
 	tKillM := time.Now()
 	m1.stop(t, syscall.SIGKILL, within)
-	if err := writeState(e.state, append(readState(e.state), "10.0.0.98 5432")); err != nil {
-		t.Fatal(err)
-	}
+	e.addByHand(t, "10.0.0.98 5432")
 	start(t, "w3", nil, workerArgs(ep, prefix, "7003")...)
 	eventually(t, within, "m2 takes over and adds the new worker", func() bool { return e.has("127.0.0.1 7003") })
 	eventually(t, within, "m2 removes the node that has no worker", func() bool { return !e.has("10.0.0.98 5432") })

@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,14 +17,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-// The test binary doubles as the program and as the command target's
-// command: with asMain set it runs main, so that tests run workers and
-// managers as real processes and kill them; run under the name fakeTarget
-// (a symbolic link) it acts as a command target that keeps its nodes in a
-// file and logs every call.
+// The test binary doubles as the program: with asMain set it runs main, so
+// that tests run workers and managers as real processes and kill them. The
+// command target is testdata/fake-target.sh, which keeps its nodes in a file
+// and logs every call.
 const (
-	asMain     = "MEMBERSHIP_MANAGER_TEST_RUN_MAIN"
-	fakeTarget = "fake-target"
+	asMain = "MEMBERSHIP_MANAGER_TEST_RUN_MAIN"
 	// The fake target's files and the manager it reports calls as.
 	envState = "MEMBERSHIP_MANAGER_TEST_STATE"
 	envCalls = "MEMBERSHIP_MANAGER_TEST_CALLS"
@@ -36,9 +31,6 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == fakeTarget {
-		os.Exit(fake(os.Args[1:]))
-	}
 	if os.Getenv(asMain) == "1" {
 		main()
 		return
@@ -46,59 +38,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fake is the command target of the tests. Its nodes are lines "HOST PORT" in
-// the file $envState; every call appends "UNIXNANO WHO CALL ARGS..." to
-// $envCalls; while the file $envFail exists every call fails. A lock file
-// makes calls atomic.
-func fake(args []string) int {
-	state, calls := os.Getenv(envState), os.Getenv(envCalls)
-	lock, err := os.OpenFile(state+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	record := func(what string) {
-		f, err := os.OpenFile(calls, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		if err == nil {
-			fmt.Fprintf(f, "%d %s %s\n", time.Now().UnixNano(), os.Getenv(envWho), what)
-			f.Close()
-		}
-	}
-	if _, err := os.Stat(os.Getenv(envFail)); err == nil {
-		record("fail " + strings.Join(args, " "))
-		fmt.Fprintln(os.Stderr, "injected failure")
-		return 3
-	}
-	nodes := readState(state)
-	switch {
-	case len(args) == 1 && args[0] == "list":
-		record("list")
-		for _, n := range nodes {
-			fmt.Println(n)
-		}
-		return 0
-	case len(args) == 3 && (args[0] == "add" || args[0] == "remove"):
-		record(strings.Join(args, " "))
-		line := args[1] + " " + args[2]
-		nodes = slices.DeleteFunc(nodes, func(s string) bool { return s == line })
-		if args[0] == "add" {
-			nodes = append(nodes, line)
-		}
-		if err := writeState(state, nodes); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return 0
-	}
-	fmt.Fprintf(os.Stderr, "fake-target: bad arguments %q\n", args)
-	return 2
-}
-
+// readState returns the fake target's nodes, "HOST PORT" each.
 func readState(path string) []string {
 	b, _ := os.ReadFile(path)
 	var nodes []string
