@@ -108,3 +108,31 @@ func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
 		t.Errorf("the command's environment lost the other variables")
 	}
 }
+
+// TestCommandTargetOutput checks how the command target reads its command:
+// a good list, a bad line named by number, and a failure with its message.
+func TestCommandTargetOutput(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) *commandTarget {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return &commandTarget{path: path}
+	}
+	ctx := context.Background()
+	nodes, err := script("good", `printf '10.0.0.1 5432\n\n  ::1   6432 \n'`).List(ctx)
+	if err != nil || !slices.Equal(nodes, []Node{{"10.0.0.1", 5432}, {"::1", 6432}}) {
+		t.Errorf("List = %v, %v; want 10.0.0.1:5432 and [::1]:6432", nodes, err)
+	}
+	if _, err := script("bad", `printf '10.0.0.1 5432\n10.0.0.2:5432\n'`).List(ctx); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("List of a bad line: %v, want an error naming line 2", err)
+	}
+	if _, err := script("port", `echo '10.0.0.1 99999'`).List(ctx); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("List of a bad port: %v, want an error naming line 1", err)
+	}
+	err = script("fail", `echo "no such pool: $2" >&2; exit 4`).Add(ctx, Node{"h; rm -rf /", 1})
+	if err == nil || !strings.Contains(err.Error(), "no such pool: h; rm -rf /") || !strings.Contains(err.Error(), "exit status 4") {
+		t.Errorf("Add with a failing command: %v, want its exit status and message, the host passed as one argument", err)
+	}
+}
