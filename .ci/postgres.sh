@@ -32,7 +32,7 @@ bindir() {
 
 cleanup_old() {
   local d
-  for d in "${TMPDIR:-/tmp}"/mastership-pg.*; do
+  for d in /tmp/mastership-pg.*; do
     [ -d "$d" ] || continue
     if [ -f "$d/owner" ] && kill -0 "$(cat "$d/owner")" 2>/dev/null; then
       continue # its caller is still running
@@ -63,7 +63,7 @@ if [ -z "$bin" ]; then
 fi
 
 owner=${1:-$PPID}
-dir=$(mktemp -d "${TMPDIR:-/tmp}/mastership-pg.XXXXXX")
+dir=$(mktemp -d /tmp/mastership-pg.XXXXXX)
 echo "$owner" >"$dir/owner"
 if [ "$(id -u)" = 0 ]; then
   chown postgres: "$dir"
