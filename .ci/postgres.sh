@@ -27,7 +27,7 @@ as_pg() {
 }
 
 bindir() {
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+  ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | xargs -r -n1 dirname | sort -V | tail -n 1
 }
 
 cleanup_old() {
