@@ -38,8 +38,11 @@
 // ErrNoAddress): calls fail at once with codes.Unavailable and a message
 // such as "resolver: no master for /services/db", rather than go to a
 // deposed master; calls made with grpc.WaitForReady(true) wait for a
-// master instead. When a master appears, calls go to it. The service
-// config the resolver gives names two balancers this package registers,
+// master instead. When a master appears, calls go to it. A master that
+// crashed keeps its key, and so its address, until etcd expires its lease
+// (about its TTL); calls meanwhile fail with gRPC's connection errors.
+// The service config the resolver gives names two balancers this package
+// registers,
 // mastership_pick_first and mastership_round_robin, thin wrappers of
 // gRPC's pick_first and round_robin that carry that error to the calls;
 // a client dialled with grpc.WithDisableServiceConfig uses pick_first and
