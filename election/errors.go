@@ -45,6 +45,11 @@ func refused(cli *clientv3.Client, prefix string, err error, format string, args
 		return err
 	}
 	what := fmt.Sprintf(format, args...)
+	if e := refusal.Etcd(cli, err); e != nil && !errors.Is(err, e) {
+		// clientv3 gave etcd's error as text (a failed watch does): wrap
+		// etcd's own value, so that errors.Is recognises it.
+		err = fmt.Errorf("%w (%v)", e, err)
+	}
 	switch refusal.Of(cli, err) {
 	case refusal.PermissionDenied:
 		user := fmt.Sprintf("etcd user %q", cli.Username)

@@ -45,6 +45,11 @@ var (
 // err is no refusal, and so may pass if the request is repeated.
 func (s *Selector) refused(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
+	if e := refusal.Etcd(s.cli, err); e != nil && !errors.Is(err, e) {
+		// clientv3 gave etcd's error as text (a failed watch does): wrap
+		// etcd's own value, so that errors.Is recognises it.
+		err = fmt.Errorf("%w (%v)", e, err)
+	}
 	switch refusal.Of(s.cli, err) {
 	case refusal.PermissionDenied:
 		user := fmt.Sprintf("etcd user %q", s.cli.Username)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
+	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/lease"
 	"github.com/seed764c596d/mastership/internal/refusal"
 )
@@ -217,14 +218,14 @@ func (s *Selector) idOf(key []byte) (string, bool) {
 //     that of a member of this package, whose ids have no "/", so it never
 //     takes the place of one in a view;
 //   - any other bytes make an id as they are, each key its own.
+//
+// It is internal/group's Member, which the watch and the resolver use too,
+// so that the snapshot and the watch decode keys alike.
 func memberID(prefix string, key []byte) (string, bool) {
-	if len(key) <= len(prefix) || string(key[:len(prefix)]) != prefix {
-		return "", false
-	}
-	return string(key[len(prefix):]), true
+	n, ok := group.Member(prefix, group.KV{Key: string(key)})
+	return n.ID, ok
 }
 
 func (s *Selector) node(kv *mvccpb.KeyValue) (events.Node, bool) {
-	id, ok := s.idOf(kv.Key)
-	return events.Node{ID: id, Value: string(kv.Value), CreateRevision: kv.CreateRevision}, ok
+	return group.Member(s.prefix, group.KV{Key: string(kv.Key), Value: string(kv.Value), CreateRevision: kv.CreateRevision})
 }

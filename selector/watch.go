@@ -5,11 +5,11 @@ import (
 	"errors"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
+	"github.com/seed764c596d/mastership/internal/group"
 )
 
 // start makes reg the current registration and emits its first view.
@@ -131,93 +131,46 @@ func (s *Selector) finish(err error) {
 // refresh follows the group while the registration lives: it keeps the
 // view from the snapshot up to date through a watch, resynchronises with a
 // fresh read whenever the watch fails, and serves Yield. It returns when
-// reg.ctx ends.
+// reg.ctx ends. The loop is internal/group's Follow, which the gRPC
+// resolver shares.
 func (s *Selector) refresh(reg *registration) {
-	rev := reg.rev
-	for n := 0; reg.ctx.Err() == nil; n++ {
-		if n > 0 {
-			// The watch failed: read the group afresh and emit only the
-			// difference.
-			if err := backoff.Sleep(reg.ctx, backoff.Delay(n-1)); err != nil {
-				return
-			}
-			resp, err := s.cli.Get(reg.ctx, s.prefix, clientv3.WithPrefix())
-			if r := s.refused(err, "resync: read range [%q, %q)", s.prefix, clientv3.GetPrefixRangeEnd(s.prefix)); r != nil {
-				reg.cancel(r)
-				return
-			}
-			if err != nil {
-				s.log.Warn("resync read failed", "err", err)
-				continue
-			}
-			reg.members = make(map[string]events.Node, len(resp.Kvs))
-			for _, kv := range resp.Kvs {
-				if nd, ok := s.node(kv); ok {
-					reg.members[nd.ID] = nd
-				}
-			}
-			rev = resp.Header.Revision
-			if !s.update(reg, rev) {
-				return
-			}
-		}
-		var ok bool
-		rev, ok = s.watch(reg, rev, &n)
-		if !ok {
-			return
-		}
+	start := group.State{KVs: make(map[string]group.KV, len(reg.members)), Revision: reg.rev}
+	for id, n := range reg.members {
+		start.KVs[s.prefix+id] = group.KV{Key: s.prefix + id, Value: n.Value, CreateRevision: n.CreateRevision}
 	}
-}
-
-// watch applies watch responses from rev+1 until the watch fails (it
-// returns true, to resync) or the registration ends (false). It resets *n
-// once the watch delivers, so that backoff counts only consecutive failures.
-func (s *Selector) watch(reg *registration, rev int64, n *int) (int64, bool) {
-	// WithRequireLeader: a watch on an etcd member cut off from its cluster
-	// fails rather than serve a stale view.
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(reg.ctx))
-	defer cancel()
-	wch := s.cli.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for {
-		select {
-		case <-reg.ctx.Done():
-			return rev, false
-		case reply := <-s.yieldc:
+	group.Follow(reg.ctx, group.Config[chan error]{
+		Client: s.cli,
+		Prefix: s.prefix,
+		Log:    s.log,
+		// Yield runs on this goroutine, between watch responses, so that
+		// update sees the revision of its re-created key.
+		Requests: s.yieldc,
+		Serve: func(reply chan error) group.Action {
 			reply <- s.yield(reg)
 			if reg.ctx.Err() != nil {
-				return rev, false
+				return group.Stop
 			}
-		case wr, open := <-wch:
-			if !open || wr.Err() != nil {
-				if r := s.refused(wr.Err(), "watch range [%q, %q)", s.prefix, clientv3.GetPrefixRangeEnd(s.prefix)); r != nil {
-					reg.cancel(r)
-					return rev, false
-				}
-				if reg.ctx.Err() == nil {
-					s.log.Info("watch ended; resynchronising", "err", wr.Err(), "compactRevision", wr.CompactRevision)
-				}
-				return rev, true
+			return group.Continue
+		},
+		// A refusal by etcd would come again: it ends the registration,
+		// and the member.
+		Fatal: func(err error) bool {
+			if r := s.refused(err, "read or watch range [%q, %q)", s.prefix, clientv3.GetPrefixRangeEnd(s.prefix)); r != nil {
+				reg.cancel(r)
+				return true
 			}
-			*n = 0
-			for _, ev := range wr.Events {
-				nd, ok := s.node(ev.Kv)
-				if !ok {
-					continue
-				}
-				if ev.Type == mvccpb.DELETE {
-					delete(reg.members, nd.ID)
-				} else {
-					reg.members[nd.ID] = nd
+			return false
+		},
+		Update: func(st group.State) bool {
+			reg.members = make(map[string]events.Node, len(st.KVs))
+			for _, kv := range st.KVs {
+				if n, ok := group.Member(s.prefix, kv); ok {
+					reg.members[n.ID] = n
 				}
 			}
-			if wr.Header.Revision > rev {
-				rev = wr.Header.Revision
-			}
-			if !s.update(reg, rev) {
-				return rev, false
-			}
-		}
-	}
+			return s.update(reg, st.Revision)
+		},
+	}, start)
 }
 
 // update publishes the view of reg.members at rev, or ends the

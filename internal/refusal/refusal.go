@@ -8,6 +8,7 @@ package refusal
 
 import (
 	"errors"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -38,26 +39,45 @@ const (
 // any. "User name is empty" is a refusal only for a client that has no
 // user: one that has is asked by clientv3 to authenticate again.
 func Of(cli *clientv3.Client, err error) Kind {
+	k, _ := of(cli, err)
+	return k
+}
+
+// Etcd returns etcd's own error value for the refusal err is
+// (rpctypes.ErrPermissionDenied, rpctypes.ErrAuthFailed or
+// rpctypes.ErrUserEmpty), or nil if err is no refusal. A caller wraps it
+// so that errors.Is recognises etcd's error however clientv3 delivered it:
+// a watch, for one, may hand it over as plain text.
+func Etcd(cli *clientv3.Client, err error) error {
+	_, e := of(cli, err)
+	return e
+}
+
+func of(cli *clientv3.Client, err error) (Kind, error) {
 	if err == nil {
-		return None
+		return None, nil
 	}
 	// Errors of raw gRPC calls carry a status rather than etcd's error
-	// values; rpctypes.Error turns the one into the other.
+	// values; rpctypes.Error turns the one into the other. A failed watch
+	// may give the status's text alone, so the text is matched too, as
+	// rpctypes.Error itself matches descriptions.
 	e := err
 	var se interface{ GRPCStatus() *status.Status }
 	if errors.As(err, &se) {
 		e = rpctypes.Error(se.GRPCStatus().Err())
 	}
-	is := func(target error) bool { return errors.Is(err, target) || errors.Is(e, target) }
+	is := func(target error) bool {
+		return errors.Is(err, target) || errors.Is(e, target) || strings.Contains(err.Error(), target.Error())
+	}
 	switch {
 	case is(rpctypes.ErrPermissionDenied):
-		return PermissionDenied
+		return PermissionDenied, rpctypes.ErrPermissionDenied
 	case is(rpctypes.ErrAuthFailed):
-		return AuthFailed
+		return AuthFailed, rpctypes.ErrAuthFailed
 	case is(rpctypes.ErrUserEmpty):
 		if cli == nil || cli.Username == "" {
-			return AuthFailed
+			return AuthFailed, rpctypes.ErrUserEmpty
 		}
 	}
-	return None
+	return None, nil
 }

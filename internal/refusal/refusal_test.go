@@ -24,6 +24,7 @@ func TestOf(t *testing.T) {
 		{"permission denied, wrapped", user, fmt.Errorf("create key: %w", rpctypes.ErrPermissionDenied), PermissionDenied},
 		{"permission denied, gRPC status", user, rpctypes.ErrGRPCPermissionDenied, PermissionDenied},
 		{"permission denied, wrapped gRPC status", user, fmt.Errorf("keep-alive: %w", rpctypes.ErrGRPCPermissionDenied), PermissionDenied},
+		{"permission denied, as text (a failed watch)", user, errors.New("rpc error: code = PermissionDenied desc = etcdserver: permission denied"), PermissionDenied},
 		{"auth failed", user, rpctypes.ErrAuthFailed, AuthFailed},
 		{"auth failed, gRPC status", user, rpctypes.ErrGRPCAuthFailed, AuthFailed},
 		{"user empty, client without user", anon, rpctypes.ErrUserEmpty, AuthFailed},
@@ -37,6 +38,21 @@ func TestOf(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Of(tc.cli, tc.err); got != tc.want {
 				t.Errorf("Of(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+			e := Etcd(tc.cli, tc.err)
+			switch tc.want {
+			case None:
+				if e != nil {
+					t.Errorf("Etcd(%v) = %v, want nil", tc.err, e)
+				}
+			case PermissionDenied:
+				if !errors.Is(e, rpctypes.ErrPermissionDenied) {
+					t.Errorf("Etcd(%v) = %v, want %v", tc.err, e, rpctypes.ErrPermissionDenied)
+				}
+			case AuthFailed:
+				if !errors.Is(e, rpctypes.ErrAuthFailed) && !errors.Is(e, rpctypes.ErrUserEmpty) {
+					t.Errorf("Etcd(%v) = %v, want an authentication error", tc.err, e)
+				}
 			}
 		})
 	}

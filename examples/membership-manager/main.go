@@ -1,0 +1,138 @@
+// Command membership-manager keeps a cluster's list of worker nodes, such as a
+// Citus coordinator's, equal to the workers that are alive, with redundant
+// managers of which only the master acts.
+//
+// Usage:
+//
+//	membership-manager worker  --host HOST --port PORT [--id ID] [common flags]
+//	membership-manager manager --id ID --target sql     [--dsn-file FILE] [--add-sql S] [--remove-sql S] [--list-sql Q] [manager flags] [common flags]
+//	membership-manager manager --id ID --target command --command PATH [manager flags] [common flags]
+//
+// Common flags: --endpoints, --cacert, --cert, --key, --user, --password-file
+// (etcd), --prefix, --ttl, --log-level. Manager flags: --interval,
+// --grace-left, --grace-expired, --target-timeout.
+//
+// In etcd, under --prefix:
+//
+//	<prefix>/workers/<id>             a worker: a selector member, value host:port
+//	<prefix>/managers/<id>            a manager: a selector member; the first is master
+//	<prefix>/leaving/<host:port>      written by a worker just before it leaves
+//
+// A worker registers and stays until SIGTERM or SIGINT, when it writes its
+// leaving marker and leaves. A manager joins the managers' group; while it is
+// master it reconciles the target with the live workers: at once, every
+// --interval, soon after any change, and when a grace period ends. Nodes are
+// removed only after --grace-left (the worker left) or --grace-expired (its
+// lease ran out, or no worker was ever seen for it). Errors from the target or
+// etcd are logged and retried with a backoff, never fatal.
+//
+// Logs go to standard error. The exit status is 0 after a signal, 1 when the
+// program cannot start (etcd unreachable, a duplicate id) and 2 for a bad
+// flag, which one line on standard error names.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// startWait bounds how long a worker or a manager waits for etcd at
+// start-up, on top of twice its TTL (the longest wait for a crashed holder of
+// its id).
+const startWait = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+}
+
+const usage = "usage: membership-manager worker --host HOST --port PORT [flags] | manager --id ID --target sql|command [flags]; -h after the role lists the flags"
+
+// run is the program, with its signals as ctx; it returns the exit code.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	var (
+		c     *common
+		fs    *flag.FlagSet
+		err   error
+		start func(ctx context.Context, log *slog.Logger) error
+	)
+	switch args[0] {
+	case "worker":
+		var wc workerConfig
+		wc, fs, err = parseWorker(args[1:])
+		c = &wc.common
+		start = func(ctx context.Context, log *slog.Logger) error {
+			cli, err := wc.etcd.Client()
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			return worker(ctx, cli, wc, log)
+		}
+	case "manager":
+		var mc managerConfig
+		mc, fs, err = parseManager(args[1:], os.Getenv)
+		c = &mc.common
+		start = func(ctx context.Context, log *slog.Logger) error {
+			return startManager(ctx, mc, log)
+		}
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stderr, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "membership-manager: unknown role %q: want worker or manager\n", args[0])
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "usage of membership-manager %s:\n", args[0])
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel})).With("role", args[0])
+	if err := start(ctx, log); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// startManager opens the target and etcd and runs the manager until ctx ends.
+func startManager(ctx context.Context, c managerConfig, log *slog.Logger) error {
+	var target Target
+	switch c.target {
+	case "sql":
+		t, err := newSQLTarget(c.dsn, c.add, c.remove, c.list)
+		if err != nil {
+			return err
+		}
+		target = t
+	case "command":
+		target = &commandTarget{path: c.command}
+	}
+	defer target.Close()
+	cli, err := c.etcd.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	m := &manager{cli: cli, cfg: c, target: target, log: log}
+	return m.run(ctx)
+}

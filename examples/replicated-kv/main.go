@@ -1,0 +1,233 @@
+// Command replicated-kv is a small replicated key-value store on a
+// mastership group: the master serves Put, Get and Delete over gRPC and
+// acknowledges a write only once every in-sync slave applied it; slaves
+// serve only the Sync service the master calls. See README.md.
+//
+// Usage:
+//
+//	replicated-kv server --prefix /kv --name a [--listen 127.0.0.1:0] [--advertise ADDR] [--ttl 5s] [--replication-timeout 1s] [--unclean-wait 10s] [--log-level WARN] [etcd flags]
+//	replicated-kv put    --prefix /kv [--retry-for 30s] [etcd flags] KEY VALUE
+//	replicated-kv get    --prefix /kv [--retry-for 30s] [etcd flags] KEY
+//	replicated-kv delete --prefix /kv [--retry-for 30s] [etcd flags] KEY
+//	replicated-kv client --prefix /kv [--count 0] [--key-prefix key-] [--interval 0] [--retry-for 30s] [etcd flags]
+//
+// The etcd flags are --endpoints (default 127.0.0.1:2379), --cacert,
+// --cert, --key, --user and --password-file.
+//
+// server prints one JSON line on standard output once it is registered,
+// {"id":"a#1f2e3d4c","addr":"127.0.0.1:40123"}, and logs on standard error.
+// SIGTERM or SIGINT makes it leave the group (a slave takes over at once)
+// and exit 0.
+//
+// client writes key-0, key-1, ... (forever with --count 0, until SIGINT),
+// each value "value-N", through the resolver, retrying each write on
+// UNAVAILABLE across failovers, and prints one JSON line per acknowledged
+// write: {"key":"key-7","index":8,"epoch":1042}.
+//
+// Exit codes: 0 on success; 1 when an operation failed; 2 for a bad flag.
+// get of a missing key prints nothing on standard output and exits 3.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/seed764c596d/mastership/internal/etcdflags"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = "usage: replicated-kv server|put|get|delete|client --prefix PREFIX [flags] (see --help of each)"
+
+// run is the program, with its signals as ctx; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "server":
+		return runServer(ctx, args, stdout, stderr)
+	case "put", "get", "delete", "client":
+		return runClient(ctx, cmd, args, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stderr, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "replicated-kv: unknown command %q; %s\n", cmd, usage)
+	return 2
+}
+
+// flagError reports a flag problem in one line and returns the exit code.
+func flagError(stderr io.Writer, cmd string, fs *flag.FlagSet, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "usage of replicated-kv %s:\n", cmd)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		return 0
+	}
+	fmt.Fprintf(stderr, "replicated-kv %s: %v\n", cmd, err)
+	return 2
+}
+
+func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	ef := etcdflags.Register(fs, "127.0.0.1:2379")
+	var c config
+	fs.StringVar(&c.Prefix, "prefix", "", "the group's prefix in etcd (required)")
+	fs.StringVar(&c.Name, "name", "", "this server's name, without \"/\" or \"#\" (required)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address to serve gRPC on")
+	fs.StringVar(&c.Advertise, "advertise", "", "address the others dial (default: the address listened on)")
+	fs.DurationVar(&c.TTL, "ttl", defaultTTL, "lease TTL, whole seconds, at least 1s")
+	fs.DurationVar(&c.ReplicationTimeout, "replication-timeout", defaultReplicationTimeout, "bound of each call to a slave")
+	fs.DurationVar(&c.UncleanWait, "unclean-wait", 0, "how long a master not in sync waits for an in-sync member before taking over (default 2×ttl)")
+	level := slog.LevelWarn
+	fs.TextVar(&level, "log-level", level, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
+	if err := fs.Parse(args); err != nil {
+		return flagError(stderr, "server", fs, err)
+	}
+	if fs.NArg() > 0 {
+		return flagError(stderr, "server", fs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if c.TTL < time.Second {
+		return flagError(stderr, "server", fs, fmt.Errorf("ttl: %v: want whole seconds, at least 1s", c.TTL))
+	}
+	if c.ReplicationTimeout <= 0 {
+		return flagError(stderr, "server", fs, fmt.Errorf("replication-timeout: %v: want more than 0", c.ReplicationTimeout))
+	}
+	if c.UncleanWait < 0 {
+		return flagError(stderr, "server", fs, fmt.Errorf("unclean-wait: %v: want 0 or more", c.UncleanWait))
+	}
+	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := c.validate(); err != nil {
+		return flagError(stderr, "server", fs, fixFlagName(err))
+	}
+	cli, err := ef.Client()
+	if err != nil {
+		return flagError(stderr, "server", fs, err)
+	}
+	defer cli.Close()
+
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second+2*c.TTL)
+	s, err := newServer(sctx, cli, c)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "replicated-kv server: %v\n", err)
+		return 1
+	}
+	b, _ := json.Marshal(map[string]string{"id": s.id, "addr": s.addr})
+	fmt.Fprintf(stdout, "%s\n", b)
+	<-ctx.Done()
+	if err := s.Close(); err != nil {
+		c.Logger.Warn("close", "err", err)
+	}
+	return 0
+}
+
+// fixFlagName turns a config error into one that names the flag.
+func fixFlagName(err error) error {
+	return errors.New(strings.TrimPrefix(err.Error(), errInvalidConfig.Error()+": "))
+}
+
+func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	ef := etcdflags.Register(fs, "127.0.0.1:2379")
+	prefix := fs.String("prefix", "", "the group's prefix in etcd (required)")
+	retryFor := fs.Duration("retry-for", 30*time.Second, "how long to retry an operation while there is no master")
+	count := fs.Int("count", 0, "client: how many writes; 0 writes until interrupted")
+	keyPrefix := fs.String("key-prefix", "key-", "client: prefix of the keys written")
+	interval := fs.Duration("interval", 0, "client: pause between writes")
+	if err := fs.Parse(args); err != nil {
+		return flagError(stderr, cmd, fs, err)
+	}
+	want := map[string]int{"put": 2, "get": 1, "delete": 1, "client": 0}[cmd]
+	switch {
+	case *prefix == "":
+		return flagError(stderr, cmd, fs, errors.New("--prefix is required"))
+	case fs.NArg() != want:
+		return flagError(stderr, cmd, fs, fmt.Errorf("want %d arguments, got %d", want, fs.NArg()))
+	case *retryFor <= 0:
+		return flagError(stderr, cmd, fs, fmt.Errorf("--retry-for %v: want more than 0", *retryFor))
+	case *count < 0:
+		return flagError(stderr, cmd, fs, fmt.Errorf("--count %d: want 0 or more", *count))
+	case *interval < 0:
+		return flagError(stderr, cmd, fs, fmt.Errorf("--interval %v: want 0 or more", *interval))
+	}
+	cli, err := ef.Client()
+	if err != nil {
+		return flagError(stderr, cmd, fs, err)
+	}
+	defer cli.Close()
+	conn, err := dialMaster(cli, *prefix)
+	if err != nil {
+		return flagError(stderr, cmd, fs, err)
+	}
+	defer conn.Close()
+	c := newKVClient(conn, *retryFor)
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "replicated-kv %s: %v\n", cmd, err)
+		return 1
+	}
+	switch cmd {
+	case "put":
+		r, err := c.put(ctx, fs.Arg(0), []byte(fs.Arg(1)))
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "OK index=%d epoch=%d\n", r.GetIndex(), r.GetEpoch())
+	case "get":
+		r, err := c.get(ctx, fs.Arg(0))
+		if err != nil {
+			return fail(err)
+		}
+		if !r.GetFound() {
+			fmt.Fprintf(stderr, "replicated-kv get: %q not found\n", fs.Arg(0))
+			return 3
+		}
+		fmt.Fprintf(stdout, "%s\n", r.GetValue())
+	case "delete":
+		r, err := c.delete(ctx, fs.Arg(0))
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "OK index=%d epoch=%d found=%v\n", r.GetIndex(), r.GetEpoch(), r.GetFound())
+	case "client":
+		enc := json.NewEncoder(stdout)
+		for i := 0; *count == 0 || i < *count; i++ {
+			key := fmt.Sprintf("%s%d", *keyPrefix, i)
+			r, err := c.put(ctx, key, fmt.Appendf(nil, "value-%d", i))
+			if ctx.Err() != nil {
+				return 0
+			}
+			if err != nil {
+				return fail(fmt.Errorf("put %s: %w", key, err))
+			}
+			enc.Encode(map[string]any{"key": key, "index": r.GetIndex(), "epoch": r.GetEpoch()})
+			if *interval > 0 {
+				select {
+				case <-ctx.Done():
+					return 0
+				case <-time.After(*interval):
+				}
+			}
+		}
+	}
+	return 0
+}

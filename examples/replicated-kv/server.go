@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
+	"github.com/seed764c596d/mastership/selector"
+)
+
+// server is one member of the replicated store: a gRPC server with the KV
+// service (answered while master) and the Sync service (for the master),
+// a selector, and the housekeeper that follows the selector's events.
+type server struct {
+	cfg  config
+	cli  *clientv3.Client
+	id   string // incarnation id: name#nonce
+	addr string // advertised address
+	st   *store
+	log  *slog.Logger
+
+	lis  net.Listener
+	gs   *grpc.Server
+	sel  *selector.Selector
+	done chan struct{} // closed when the housekeeper returns
+
+	mu    sync.Mutex
+	term  *term // the current mastership, nil while not master
+	stats termStats
+}
+
+// termStats counts what the terms of a server did; for tests and logs.
+type termStats struct {
+	ready   int // terms that served writes
+	yielded int // terms that yielded to an in-sync member
+	unclean int // terms that took over with no in-sync member alive
+}
+
+// newServer listens, registers the member in etcd and starts serving. It
+// returns once the member is registered; ctx bounds only that.
+func newServer(ctx context.Context, cli *clientv3.Client, cfg config) (*server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	var nonce [4]byte
+	rand.Read(nonce[:])
+	s := &server{
+		cfg:  cfg,
+		cli:  cli,
+		id:   cfg.Name + "#" + hex.EncodeToString(nonce[:]),
+		st:   newStore(),
+		done: make(chan struct{}),
+	}
+	s.log = cfg.Logger.With("id", s.id)
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.lis = lis
+	s.addr = cfg.Advertise
+	if s.addr == "" {
+		s.addr = lis.Addr().String()
+	}
+	s.gs = grpc.NewServer()
+	kvpb.RegisterKVServer(s.gs, kvService{s: s})
+	kvpb.RegisterSyncServer(s.gs, syncService{s: s})
+
+	sel, err := selector.New(ctx, cli, cfg.Prefix, s.id,
+		selector.WithValue(s.addr), selector.WithTTL(cfg.TTL), selector.WithLogger(cfg.Logger))
+	if err != nil {
+		lis.Close()
+		return nil, err
+	}
+	s.sel = sel
+	// Serve only now that the services can use the selector: the listener
+	// holds early connections until then.
+	go s.gs.Serve(lis)
+	go s.housekeep()
+	return s, nil
+}
+
+// Close leaves the group (a slave takes over at once), stops serving and
+// waits for the housekeeper.
+func (s *server) Close() error {
+	err := s.sel.Close()
+	<-s.done
+	s.gs.Stop()
+	return err
+}
+
+// housekeep follows the selector's events until they end: it starts and
+// stops the master's term, and tells the term which slaves come and go.
+func (s *server) housekeep() {
+	defer close(s.done)
+	defer s.endTerm()
+	for ev := range s.sel.Events() {
+		s.log.Info("event", "event", ev.String(), "epoch", ev.View.Epoch())
+		switch ev.Type {
+		case events.InitMaster, events.ChangeToMaster:
+			s.endTerm()
+			s.startTerm(ev.Nodes)
+		case events.SlaveAdd:
+			if t := s.current(); t != nil {
+				t.addSlaves(ev.Nodes)
+			}
+		case events.SlaveDel:
+			if t := s.current(); t != nil {
+				t.delSlaves(ev.Nodes)
+			}
+		case events.ChangeToSlave, events.Offline, events.InitSlave, events.MasterChange:
+			// Writes stopped already: the term runs under MasterContext,
+			// which the selector cancelled when the mastership ended.
+			s.endTerm()
+		}
+	}
+}
+
+func (s *server) current() *term {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.term
+}
+
+// startTerm starts a mastership under the selector's MasterContext, unless
+// it has ended already.
+func (s *server) startTerm(slaves []events.Node) {
+	ctx := s.sel.MasterContext()
+	epoch := s.sel.Epoch()
+	if ctx.Err() != nil {
+		return // the mastership is over already; its end event follows
+	}
+	t := newTerm(s, ctx, epoch)
+	s.mu.Lock()
+	s.term = t
+	s.mu.Unlock()
+	t.addSlaves(slaves)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.takeOver()
+	}()
+}
+
+// endTerm stops the current term, if any: at once for writes, and it
+// closes the clients to the slaves.
+func (s *server) endTerm() {
+	s.mu.Lock()
+	t := s.term
+	s.term = nil
+	s.mu.Unlock()
+	if t != nil {
+		t.stop()
+	}
+}
+
+func (s *server) statsNow() termStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}

@@ -1,0 +1,106 @@
+package group
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/seed764c596d/mastership/internal/etcdtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Follow reports the initial read, then each change; a request answered
+// with Resync brings a fresh read; Update returning false ends Follow.
+func TestFollow(t *testing.T) {
+	cluster := etcdtest.Start(t)
+	cli := cluster.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "/g/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	states := make(chan State)
+	reqs := make(chan string)
+	served := make(chan string, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Follow(ctx, Config[string]{
+			Client:   cli,
+			Prefix:   "/g/",
+			Requests: reqs,
+			Serve: func(r string) Action {
+				served <- r
+				return Resync
+			},
+			Update: func(st State) bool {
+				cp := st
+				cp.KVs = map[string]KV{}
+				for k, v := range st.KVs {
+					cp.KVs[k] = v
+				}
+				select {
+				case states <- cp:
+				case <-ctx.Done():
+				}
+				return len(st.KVs) < 3
+			},
+		}, State{})
+	}()
+	next := func(what string) State {
+		t.Helper()
+		select {
+		case st := <-states:
+			return st
+		case <-ctx.Done():
+			t.Fatalf("no state: %s", what)
+			return State{}
+		}
+	}
+	st := next("initial read")
+	if !st.Fresh || len(st.KVs) != 1 || st.KVs["/g/a"].Value != "1" {
+		t.Fatalf("initial state %+v", st)
+	}
+	put, err := cli.Put(ctx, "/g/b", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = next("put b")
+	if st.Fresh || len(st.KVs) != 2 || st.Revision != put.Header.Revision || st.KVs["/g/b"].CreateRevision != put.Header.Revision {
+		t.Fatalf("state after put %+v, want b at revision %d", st, put.Header.Revision)
+	}
+	other, err := cli.Put(ctx, "/other", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs <- "now"
+	if r := <-served; r != "now" {
+		t.Fatalf("served %q", r)
+	}
+	st = next("resync")
+	if !st.Fresh || st.Revision < other.Header.Revision || len(st.KVs) != 2 {
+		t.Fatalf("state after Resync %+v, want a fresh read at revision %d or later", st, other.Header.Revision)
+	}
+	if _, err := cli.Delete(ctx, "/g/a"); err != nil {
+		t.Fatal(err)
+	}
+	if st = next("delete a"); len(st.KVs) != 1 {
+		t.Fatalf("state after delete %+v", st)
+	}
+	for _, k := range []string{"/g/c", "/g/d"} {
+		if _, err := cli.Put(ctx, k, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for len(st.KVs) < 3 {
+		st = next("puts c, d")
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("Follow did not return when Update returned false")
+	}
+}
