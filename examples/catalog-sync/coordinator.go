@@ -14,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -319,6 +320,9 @@ func (c *Coordinator) finishDrops(ctx context.Context) {
 			}
 		}
 		cancel()
+		// A watch that fails at once (no etcd leader) is not retried in a
+		// tight loop.
+		backoff.Sleep(ctx, 100*time.Millisecond)
 	}
 }
 
