@@ -20,7 +20,8 @@ import (
 
 // Coordinator serves the catalog API. Coordinators form a group; its master
 // alone writes catalogs and finishes drops, the others redirect writes to
-// it. Any coordinator answers reads, from etcd.
+// it. Any coordinator answers reads, from etcd. Its methods are safe for
+// concurrent use.
 type Coordinator struct {
 	cli  *clientv3.Client
 	keys layout

@@ -203,7 +203,9 @@ func TestTableConverges(t *testing.T) {
 		t.Errorf("c left with reason %v, want expired", l.Reason)
 	}
 	if since := time.Since(cutAt); since < ttl-time.Second {
-		// A safe-deadline margin aside, etcd cannot expire it before its TTL.
+		// etcd expires the lease a TTL after the last keep-alive it
+		// processed, which came at most one keep-alive interval (a
+		// quarter of the TTL or so) before the cut.
 		t.Errorf("c expired %v after the cut, before its TTL %v", since, ttl)
 	}
 	if got := converge(t, a, changes, cli); ids(got) != "a" {
