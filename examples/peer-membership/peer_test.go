@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/internal/logtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -407,4 +408,115 @@ func TestProgram(t *testing.T) {
 	if l.Reason != Graceful {
 		t.Errorf("program left with reason %v, want graceful", l.Reason)
 	}
+}
+
+// TestTableResyncsAfterCompaction: a node cut off from etcd for longer
+// than its TTL, while the group changes and the history it missed is
+// compacted, reads the group afresh once the cut heals and reports the
+// difference: a member gone unseen as unknown, a new one as a join, new
+// metadata as an update.
+func TestTableResyncsAfterCompaction(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	cli := etcd.Client(t)
+	x := start(t, cli, "x", nil)
+	z := start(t, cli, "z", map[string]string{"v": "1"})
+	px := etcd.Members[0].NewProxy(t)
+	var rec logtest.Recorder
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o, err := Start(ctx, px.Client(t), "/peers", "o", nil, ttl, rec.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := listen(t, o)
+	t.Cleanup(px.Heal) // before o leaves
+	seen := listen(t, z)
+	waitFor(t, ch, time.Second, "SNAPSHOT", func(c Change) bool { return c.Kind == Snapshot })
+
+	px.Blackhole()
+	x.close() // no marker, and o does not see it go
+	y := start(t, cli, "y", nil)
+	if err := z.SetMeta(context.Background(), map[string]string{"v": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, seen, ttl+5*time.Second, "o expired", is(Leave, "o"))
+	resp, err := cli.Get(context.Background(), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(context.Background(), resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	px.Heal()
+
+	var got []string
+	for len(got) < 3 {
+		c := waitFor(t, ch, 25*time.Second, "the missed changes", func(c Change) bool { return c.Member.ID != "o" })
+		got = append(got, c.String())
+	}
+	if want := "LEAVE x (unknown)|JOIN y|UPDATE z {v=2}"; strings.Join(got, "|") != want {
+		t.Errorf("changes after the heal: %s, want %s", strings.Join(got, "|"), want)
+	}
+	if got := converge(t, o, ch, cli); ids(got) != "z,y,o" || got[1].Incarnation != y.Incarnation() {
+		t.Errorf("table %s, want z,y,o", format(got))
+	}
+	compacted := false
+	for _, r := range rec.Find("watch ended; resynchronising") {
+		// The selector logs the same message for its own watch.
+		compacted = compacted || (r.Attrs["table"] == "/peers/" && r.Attrs["compactRevision"] != int64(0))
+	}
+	if !compacted {
+		t.Errorf("no resync of the table after a compaction: %v", rec.Find("watch ended; resynchronising"))
+	}
+}
+
+// FuzzDiff: the changes diff reports, applied to the old table, give the
+// new one, and a member is reported at most twice (leave and join again).
+func FuzzDiff(f *testing.F) {
+	f.Add([]byte{1, 2, 3}, []byte{2, 3, 4})
+	f.Add([]byte{0x81, 5}, []byte{1, 0x45})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		// Each byte is a member: id from the low 3 bits, registration from
+		// the next 2, metadata from the next, leaving from the top.
+		table := func(bs []byte) map[string]Member {
+			out := map[string]Member{}
+			for _, x := range bs {
+				id := string(rune('a' + x&7))
+				out[id] = Member{ID: id, CreateRevision: int64(x>>3&3) + 1,
+					Meta: map[string]string{"m": fmt.Sprint(x >> 5 & 1)}, Leaving: x&0x80 != 0}
+			}
+			return out
+		}
+		old, next := table(a), table(b)
+		cur := maps.Clone(old)
+		count := map[string]int{}
+		for _, c := range diff(old, next, 1) {
+			count[c.Member.ID]++
+			switch c.Kind {
+			case Leave:
+				if _, ok := cur[c.Member.ID]; !ok {
+					t.Fatalf("%v: not in the table", c)
+				}
+				if (c.Reason == Graceful) != c.Member.Leaving {
+					t.Fatalf("%v: reason does not match the marker", c)
+				}
+				delete(cur, c.Member.ID)
+			case Join:
+				if _, ok := cur[c.Member.ID]; ok {
+					t.Fatalf("%v: already in the table", c)
+				}
+				cur[c.Member.ID] = c.Member
+			default:
+				cur[c.Member.ID] = c.Member
+			}
+		}
+		for id, n := range count {
+			if n > 2 {
+				t.Fatalf("%s reported %d times", id, n)
+			}
+		}
+		if !maps.EqualFunc(cur, next, func(x, y Member) bool { return x.CreateRevision == y.CreateRevision && sameContent(x, y) }) {
+			t.Fatalf("diff applied to %v gives %v, want %v", old, cur, next)
+		}
+	})
 }

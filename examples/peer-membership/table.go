@@ -129,7 +129,7 @@ func NewTable(ctx context.Context, cli *clientv3.Client, prefix string, log *slo
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	t := &Table{cli: cli, prefix: prefix, log: log, done: make(chan struct{})}
+	t := &Table{cli: cli, prefix: prefix, log: log.With("table", prefix), done: make(chan struct{})}
 	members, rev, err := t.read(ctx)
 	if err != nil {
 		return nil, err
