@@ -118,10 +118,21 @@ func (c Catalog) encode() string {
 func decodeCatalog(name string, value []byte, rev int64) (Catalog, error) {
 	c := Catalog{Name: name, Revision: rev}
 	if err := json.Unmarshal(value, &c); err != nil {
-		// The error of json names a position, never the value's content.
-		return c, fmt.Errorf("catalog %q at revision %d: %w", name, rev, err)
+		return c, fmt.Errorf("catalog %q at revision %d: %w", name, rev, jsonErr(err))
 	}
 	return c, nil
+}
+
+// jsonErr returns a JSON decoding error that shows nothing of the text
+// decoded, which may hold secrets: a syntax error's message quotes the
+// character at fault, so only its offset is kept. Type errors name a field
+// and types, never a value, and are kept as they are.
+func jsonErr(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("not valid JSON (at byte %d)", se.Offset)
+	}
+	return err
 }
 
 // workerRecord is the value of a worker's member key.

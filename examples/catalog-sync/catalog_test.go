@@ -126,3 +126,12 @@ func TestBadArgs(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeErrorsShowNoValue(t *testing.T) {
+	for _, v := range []string{`{"properties":{"password":"hunter2`, `hunter2`, `{"connector":"x","properties":{"password":7}}`} {
+		_, err := decodeCatalog("pg", []byte(v), 3)
+		if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "'h'") {
+			t.Errorf("decode %q: %v, want an error that shows nothing of the value", v, err)
+		}
+	}
+}

@@ -196,8 +196,7 @@ func (c *Coordinator) put(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		// json's errors name a field or position, never a value.
-		reply(w, http.StatusBadRequest, apiError{Error: "body: " + err.Error()})
+		reply(w, http.StatusBadRequest, apiError{Error: "body: " + jsonErr(err).Error()})
 		return
 	}
 	cat := Catalog{Name: r.PathValue("name"), Connector: req.Connector, Properties: req.Properties}

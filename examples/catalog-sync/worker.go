@@ -292,7 +292,13 @@ func (w *Worker) resync(ctx context.Context) error {
 func (w *Worker) put(ctx context.Context, c Catalog) bool {
 	old, had := w.Catalogs()[c.Name]
 	if c.Dropping {
-		if had && !old.Dropping {
+		if !had {
+			// First seen while being dropped (this worker started or came
+			// back meanwhile): there is nothing to stop, and it must not
+			// be used.
+			return true
+		}
+		if !old.Dropping {
 			w.conn.Stop(c.Name)
 			w.log.Info("catalog stopped: no new use (drop, phase 1)", "catalog", c)
 		}
