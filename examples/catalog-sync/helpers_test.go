@@ -125,7 +125,7 @@ func (c *conn) log() []string {
 	return slices.Clone(c.calls)
 }
 
-func startCoord(t *testing.T, cli *clientv3.Client, id string, log *slog.Logger) *Coordinator {
+func startCoord(t testing.TB, cli *clientv3.Client, id string, log *slog.Logger) *Coordinator {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -137,7 +137,7 @@ func startCoord(t *testing.T, cli *clientv3.Client, id string, log *slog.Logger)
 	return c
 }
 
-func startWorker(t *testing.T, cli *clientv3.Client, id string, cn Connector, log *slog.Logger) *Worker {
+func startWorker(t testing.TB, cli *clientv3.Client, id string, cn Connector, log *slog.Logger) *Worker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -150,7 +150,7 @@ func startWorker(t *testing.T, cli *clientv3.Client, id string, cn Connector, lo
 }
 
 // call sends one API request and decodes the answer into out (if not nil).
-func call(t *testing.T, method, url string, body any, out any) int {
+func call(t testing.TB, method, url string, body any, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -176,7 +176,7 @@ func call(t *testing.T, method, url string, body any, out any) int {
 	return resp.StatusCode
 }
 
-func put(t *testing.T, c *Coordinator, name, connector string, props Properties) int64 {
+func put(t testing.TB, c *Coordinator, name, connector string, props Properties) int64 {
 	t.Helper()
 	var w written
 	if code := call(t, http.MethodPut, c.URL()+"/v1/catalogs/"+name, putRequest{Connector: connector, Properties: props}, &w); code != http.StatusOK {

@@ -23,7 +23,7 @@ const ttl = 2 * time.Second
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func start(t *testing.T, cli *clientv3.Client, id string, meta map[string]string) *Peer {
+func start(t testing.TB, cli *clientv3.Client, id string, meta map[string]string) *Peer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -49,7 +49,7 @@ func listen(t *testing.T, p *Peer) <-chan Change {
 
 // waitFor reads ch until a change matching ok arrives, or fails the test
 // after d.
-func waitFor(t *testing.T, ch <-chan Change, d time.Duration, what string, ok func(Change) bool) Change {
+func waitFor(t testing.TB, ch <-chan Change, d time.Duration, what string, ok func(Change) bool) Change {
 	t.Helper()
 	timeout := time.After(d)
 	for {
