@@ -87,9 +87,6 @@ func (p Properties) LogValue() slog.Value { return slog.StringValue(p.String()) 
 // nameRE is what Trino accepts as a catalog name, lower case.
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,63}$`)
 
-// errInvalid marks a bad catalog in a request.
-var errInvalid = errors.New("invalid catalog")
-
 // validate checks a catalog given to create or update; the error names the
 // field.
 func (c Catalog) validate() error {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -31,12 +30,6 @@ type Connector interface {
 	// Release is the second phase: free what the catalog holds.
 	Release(name string)
 }
-
-// Sentinel errors of Worker.Use.
-var (
-	ErrUnknownCatalog = errors.New("catalog-sync: no such catalog")
-	ErrDropping       = errors.New("catalog-sync: catalog is being dropped")
-)
 
 // Worker keeps a connector in step with the catalogs in etcd, and records
 // the revision it has applied on its member key. Its methods are safe for
@@ -162,7 +155,7 @@ func (w *Worker) recorder(ctx context.Context) {
 		case <-w.dirty:
 		}
 		for ctx.Err() == nil {
-			self, ok := selfNode(w.sel.View())
+			self, ok := w.sel.View().Node(w.sel.ID())
 			applied := w.Applied()
 			if !ok || (self.CreateRevision == lastRev && applied <= lastApplied) {
 				break // not registered (an Init event signals), or up to date
@@ -185,15 +178,6 @@ func (w *Worker) recorder(ctx context.Context) {
 			n++
 		}
 	}
-}
-
-func selfNode(v events.View) (events.Node, bool) {
-	for _, n := range v.Members {
-		if n.ID == v.Self {
-			return n, true
-		}
-	}
-	return events.Node{}, false
 }
 
 // run follows the catalogs from the loaded revision until ctx ends:

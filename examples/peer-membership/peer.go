@@ -17,11 +17,6 @@ import (
 	"github.com/seed764c596d/mastership/selector"
 )
 
-// ErrNotRegistered: the node is not registered right now (it lost its
-// registration and is registering again), so its metadata could not be
-// written. The new metadata is kept and written when it registers again.
-var ErrNotRegistered = errors.New("peer: not registered; metadata kept for the next registration")
-
 // Peer is one node of the group: a member, registered through selector with
 // its own lease, and a Table of every member. Its methods are safe for
 // concurrent use.
@@ -86,7 +81,7 @@ func (p *Peer) follow() {
 			p.mu.Lock()
 			rec := p.rec
 			p.mu.Unlock()
-			if self, ok := selfNode(ev.View); ok && self.Value != rec.encode() {
+			if self, ok := ev.View.Node(ev.View.Self); ok && self.Value != rec.encode() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				if err := p.write(ctx); err != nil && !errors.Is(err, ErrNotRegistered) {
 					p.log.Warn("rewrite metadata after registering again", "err", err)
@@ -97,15 +92,6 @@ func (p *Peer) follow() {
 			p.log.Info("registration lost; registering again")
 		}
 	}
-}
-
-func selfNode(v events.View) (events.Node, bool) {
-	for _, n := range v.Members {
-		if n.ID == v.Self {
-			return n, true
-		}
-	}
-	return events.Node{}, false
 }
 
 // SetMeta sets (or, with an empty value, deletes) metadata keys and writes
@@ -134,7 +120,7 @@ func (p *Peer) SetMeta(ctx context.Context, kv map[string]string) error {
 func (p *Peer) write(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	self, ok := selfNode(p.sel.View())
+	self, ok := p.sel.View().Node(p.sel.ID())
 	if !ok {
 		return ErrNotRegistered
 	}
