@@ -58,10 +58,11 @@ type conn struct {
 	calls    []string
 	hold     map[string]chan struct{}
 	returned map[string]bool
+	fail     map[string]int // Apply of a catalog fails this many more times
 }
 
 func newConn() *conn {
-	return &conn{applied: map[string]Catalog{}, hold: map[string]chan struct{}{}, returned: map[string]bool{}}
+	return &conn{applied: map[string]Catalog{}, hold: map[string]chan struct{}{}, returned: map[string]bool{}, fail: map[string]int{}}
 }
 
 // holdApply makes Apply of name wait until the returned function is called.
@@ -87,6 +88,11 @@ func (c *conn) Apply(ctx context.Context, cat Catalog) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.fail[cat.Name] > 0 {
+		c.fail[cat.Name]--
+		c.calls = append(c.calls, "fail "+cat.Name)
+		return fmt.Errorf("connection refused by %s", cat.Properties)
+	}
 	c.applied[cat.Name] = cat
 	c.calls = append(c.calls, fmt.Sprintf("apply %s@%d", cat.Name, cat.Revision))
 	c.returned[cat.Name] = true

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -281,5 +282,35 @@ func TestSecretsNeverShown(t *testing.T) {
 		if IsSecret(k) && strings.Contains(shown, v) {
 			t.Errorf("secret of %s shown:\n%s", k, shown)
 		}
+	}
+}
+
+// TestFailedApplyRetried: an Apply that fails is retried with backoff; the
+// worker records nothing past it meanwhile, so the catalog, and the one
+// written after it, stay pending until it succeeds. The error is logged
+// with the catalog's secrets redacted.
+func TestFailedApplyRetried(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	cli := etcd.Client(t)
+	co := startCoord(t, cli, "c1", quiet)
+	cn := newConn()
+	cn.fail["f"] = 3
+	var lg logs
+	w := startWorker(t, cli, "w1", cn, lg.logger())
+	rev := put(t, co, "f", "memory", Properties{"password": "pw-77x"})
+	revNext := put(t, co, "next", "memory", nil)
+	if s, _ := status(t, co, "next"); s.State != StatePending {
+		t.Errorf("next is %s while f has not applied", s.State)
+	}
+	waitStatus(t, co, "next", 10*time.Second, "ready", ready)
+	if w.Applied() < rev {
+		t.Errorf("applied %d, below f's revision %d", w.Applied(), rev)
+	}
+	want := "fail f|fail f|fail f|apply f@" + fmt.Sprint(rev) + "|apply next@" + fmt.Sprint(revNext)
+	if got := strings.Join(cn.log(), "|"); got != want {
+		t.Errorf("connector calls %s, want %s", got, want)
+	}
+	if l := lg.String(); strings.Count(l, "apply failed; will retry") != 3 || strings.Contains(l, "pw-77x") {
+		t.Errorf("logs: want three retries logged, and no password:\n%s", l)
 	}
 }
