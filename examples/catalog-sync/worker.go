@@ -157,8 +157,18 @@ func (w *Worker) recorder(ctx context.Context) {
 		for ctx.Err() == nil {
 			self, ok := w.sel.View().Node(w.sel.ID())
 			applied := w.Applied()
-			if !ok || (self.CreateRevision == lastRev && applied <= lastApplied) {
-				break // not registered (an Init event signals), or up to date
+			if !ok {
+				break // not registered: the Init event of the next registration signals
+			}
+			if self.CreateRevision != lastRev {
+				// A new registration: its key holds the record given at
+				// start, or one written since.
+				var rec workerRecord
+				json.Unmarshal([]byte(self.Value), &rec)
+				lastRev, lastApplied = self.CreateRevision, rec.Applied
+			}
+			if applied <= lastApplied {
+				break // up to date
 			}
 			key := w.sel.Key()
 			resp, err := w.cli.Txn(ctx).
