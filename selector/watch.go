@@ -144,6 +144,7 @@ func (s *Selector) refresh(reg *registration) {
 				}
 			}
 			rev = resp.Header.Revision
+			s.stats.resyncs.Add(1)
 			if !s.update(reg, rev) {
 				return
 			}
