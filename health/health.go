@@ -18,6 +18,8 @@ func invalid(field, format string, args ...any) error {
 // Source is what the health checks read: a *selector.Selector, or anything
 // that takes the same snapshots.
 type Source interface {
+	// Stats returns a snapshot of the member; it must be cheap and safe
+	// for concurrent use, as Selector.Stats is.
 	Stats() selector.Stats
 }
 

@@ -15,6 +15,8 @@ var ErrNilSource = errors.New("metrics: nil source")
 // Source is what a Collector reads: a *selector.Selector, or anything that
 // takes the same snapshots.
 type Source interface {
+	// Stats returns a snapshot of the member; it must be cheap and safe
+	// for concurrent use, as Selector.Stats is.
 	Stats() selector.Stats
 }
 
