@@ -2,6 +2,7 @@ package selector
 
 import (
 	"testing"
+	"time"
 
 	"github.com/seed764c596d/mastership/events"
 )
@@ -117,4 +118,59 @@ func TestStats(t *testing.T) {
 		t.Errorf("b: Role %v, Epoch %d, Members %d; want MASTER, %d, 1", sb.Role, sb.Epoch, sb.Members, ev.View.Epoch())
 	}
 	wantTransitions(t, "b", sb, map[events.Type]uint64{events.InitSlave: 1, events.ChangeToMaster: 1})
+}
+
+// A master cut off from etcd: its last keep-alive ages, the time left
+// before its safe deadline runs out, and Stats says NONE from the moment
+// the mastership ends, the deadline having come no earlier than the last
+// acknowledged keep-alive allows. After the heal it registers again.
+func TestStatsCutOff(t *testing.T) {
+	t.Parallel()
+	prefix := prefixOf(t)
+	p := newProxy(t, shared.Members[0])
+	a := join(t, p.Client(t), prefix, "a")
+	expect(t, a, events.InitMaster)
+	margin := a.reg.lease.Margin
+	before := a.Stats()
+	checkLive(t, "a", before)
+
+	p.Blackhole()
+	var last Stats // the last snapshot taken while a was master
+	eventually(t, "a leaves the master role", 2*testTTL, func() bool {
+		st := a.Stats()
+		if st.Role == Master {
+			if last.Role == Master && st.UntilDeadline > last.UntilDeadline && st.LastKeepAlive.Equal(last.LastKeepAlive) {
+				t.Errorf("a: the time left before the deadline grew from %v to %v without a keep-alive", last.UntilDeadline, st.UntilDeadline)
+			}
+			last = st
+			return false
+		}
+		off := st
+		if off.State == Refresh || off.Epoch != 0 || off.Members != 0 || off.UntilDeadline != 0 || !off.SafeDeadline.IsZero() {
+			t.Errorf("a out of its role: State %v, Epoch %d, Members %d, SafeDeadline %v (%v); want not REFRESH, no view, no deadline",
+				off.State, off.Epoch, off.Members, off.SafeDeadline, off.UntilDeadline)
+		}
+		// The deadline came at the earliest TTL - margin after the last
+		// acknowledged keep-alive was sent.
+		if age, least := off.Time.Sub(off.LastKeepAlive), off.TTL-margin-off.KeepAliveRTT; age < least {
+			t.Errorf("a lost its role %v after its last acknowledged keep-alive, earlier than the %v its deadline allows", age, least)
+		}
+		return true
+	})
+	if last.Role != Master || last.UntilDeadline <= 0 {
+		t.Errorf("a's last snapshot as master: %v, %v left; want MASTER with time left", last.Role, last.UntilDeadline)
+	}
+	expectWithin(t, a, 2*testTTL, events.Offline)
+	if n := a.Stats().Transitions[events.Offline]; n != 1 {
+		t.Errorf("a: %d OFFLINE counted, want 1", n)
+	}
+
+	p.Heal()
+	expectWithin(t, a, 20*time.Second, events.InitMaster)
+	st := a.Stats()
+	checkLive(t, "a", st)
+	if st.Role != Master || !st.LastKeepAlive.After(before.LastKeepAlive) {
+		t.Errorf("a after the heal: Role %v, LastKeepAlive %v (before the cut %v); want MASTER, a newer keep-alive", st.Role, st.LastKeepAlive, before.LastKeepAlive)
+	}
+	wantTransitions(t, "a", st, map[events.Type]uint64{events.InitMaster: 2, events.Offline: 1})
 }
