@@ -35,8 +35,9 @@ func (r Role) String() string {
 }
 
 // Stats is a snapshot of a member's state and counters, taken by
-// Selector.Stats, for metrics and health checks. Its fields are consistent
-// with one another: they are read at one instant, Time.
+// Selector.Stats, for metrics and health checks. Role, State, Epoch,
+// Members and the lease's fields agree with one another: they are read
+// together, at Time. The counters are read just before.
 type Stats struct {
 	// Prefix is the group's prefix, with its trailing "/".
 	Prefix string
