@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -9,8 +10,14 @@ import (
 	"github.com/seed764c596d/mastership/selector"
 )
 
-// ErrNilSource is returned by NewCollector when given no source.
-var ErrNilSource = errors.New("metrics: nil source")
+// Errors of the constructors.
+var (
+	// ErrNilSource: NewCollector or NewElectionCollector was given no
+	// source.
+	ErrNilSource = errors.New("metrics: nil source")
+	// ErrEmptyID: NewElectionCollector was given an empty id.
+	ErrEmptyID = errors.New("metrics: empty id")
+)
 
 // Source is what a Collector reads: a *selector.Selector, or anything that
 // takes the same snapshots.
@@ -28,6 +35,15 @@ type Collector struct {
 	role, state, epoch, members, transitions, resyncs,
 	ttl, rtt, age, remaining *prometheus.Desc
 }
+
+// The help of the metrics that members and candidates share. A registry
+// wants one help text per metric name.
+const (
+	helpTTL       = "Lease TTL etcd granted to the current or last registration or session."
+	helpRTT       = "Round trip of the last acknowledged keep-alive."
+	helpAge       = "Seconds since the last acknowledged keep-alive."
+	helpRemaining = "Seconds left before the safe deadline, when the registration or session ends unless a keep-alive is acknowledged; 0 while there is none."
+)
 
 // roles and states are every value of the role and state labels, so that
 // each has a series, 0 or 1, and a change of role shows as two changes of
@@ -56,10 +72,10 @@ func NewCollector(src Source) (*Collector, error) {
 		members:     desc("members", "Members in the member's view, itself included; 0 while not registered."),
 		transitions: desc("transitions_total", "Events the member emitted, by type.", "type"),
 		resyncs:     desc("resyncs_total", "Times the member read its group afresh after its watch failed."),
-		ttl:         desc("lease_ttl_seconds", "Lease TTL etcd granted to the member's current or last registration."),
-		rtt:         desc("keepalive_rtt_seconds", "Round trip of the member's last acknowledged keep-alive."),
-		age:         desc("keepalive_age_seconds", "Seconds since the member's last acknowledged keep-alive."),
-		remaining:   desc("safe_deadline_remaining_seconds", "Seconds left before the member's safe deadline, when it goes offline unless a keep-alive is acknowledged; 0 while not registered."),
+		ttl:         desc("lease_ttl_seconds", helpTTL),
+		rtt:         desc("keepalive_rtt_seconds", helpRTT),
+		age:         desc("keepalive_age_seconds", helpAge),
+		remaining:   desc("safe_deadline_remaining_seconds", helpRemaining),
 	}, nil
 }
 
@@ -85,14 +101,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.transitions, prometheus.CounterValue, float64(st.Transitions[t]), t.String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.resyncs, prometheus.CounterValue, float64(st.Resyncs))
-	ch <- prometheus.MustNewConstMetric(c.ttl, prometheus.GaugeValue, st.TTL.Seconds())
-	ch <- prometheus.MustNewConstMetric(c.rtt, prometheus.GaugeValue, st.KeepAliveRTT.Seconds())
+	lease{c.ttl, c.rtt, c.age, c.remaining}.collect(ch, st.TTL, st.KeepAliveRTT, st.LastKeepAlive, st.UntilDeadline, st.Time)
+}
+
+// lease are the descriptors of the lease metrics.
+type lease struct{ ttl, rtt, age, remaining *prometheus.Desc }
+
+func (l lease) collect(ch chan<- prometheus.Metric, ttl, rtt time.Duration, last time.Time, remaining time.Duration, now time.Time) {
+	ch <- prometheus.MustNewConstMetric(l.ttl, prometheus.GaugeValue, ttl.Seconds())
+	ch <- prometheus.MustNewConstMetric(l.rtt, prometheus.GaugeValue, rtt.Seconds())
 	age := 0.0
-	if !st.LastKeepAlive.IsZero() {
-		age = st.Time.Sub(st.LastKeepAlive).Seconds()
+	if !last.IsZero() {
+		age = now.Sub(last).Seconds()
 	}
-	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age)
-	ch <- prometheus.MustNewConstMetric(c.remaining, prometheus.GaugeValue, st.UntilDeadline.Seconds())
+	ch <- prometheus.MustNewConstMetric(l.age, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(l.remaining, prometheus.GaugeValue, remaining.Seconds())
 }
 
 func one(b bool) float64 {

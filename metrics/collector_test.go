@@ -86,7 +86,7 @@ func exposition(prefix, id, role, state string, epoch int64, members int, transi
 	var b strings.Builder
 	l := fmt.Sprintf(`id=%q,prefix=%q`, id, prefix)
 	fmt.Fprintf(&b, "# HELP mastership_epoch Epoch of the current master in the member's view (its key's CreateRevision); 0 while not registered.\n# TYPE mastership_epoch gauge\nmastership_epoch{%s} %d\n", l, epoch)
-	fmt.Fprintf(&b, "# HELP mastership_lease_ttl_seconds Lease TTL etcd granted to the member's current or last registration.\n# TYPE mastership_lease_ttl_seconds gauge\nmastership_lease_ttl_seconds{%s} %g\n", l, ttl.Seconds())
+	fmt.Fprintf(&b, "# HELP mastership_lease_ttl_seconds Lease TTL etcd granted to the current or last registration or session.\n# TYPE mastership_lease_ttl_seconds gauge\nmastership_lease_ttl_seconds{%s} %g\n", l, ttl.Seconds())
 	fmt.Fprintf(&b, "# HELP mastership_members Members in the member's view, itself included; 0 while not registered.\n# TYPE mastership_members gauge\nmastership_members{%s} %d\n", l, members)
 	fmt.Fprintf(&b, "# HELP mastership_resyncs_total Times the member read its group afresh after its watch failed.\n# TYPE mastership_resyncs_total counter\nmastership_resyncs_total{%s} 0\n", l)
 	b.WriteString("# HELP mastership_role 1 for the member's current role (MASTER, SLAVE or NONE), 0 for the others.\n# TYPE mastership_role gauge\n")
@@ -106,7 +106,7 @@ func exposition(prefix, id, role, state string, epoch int64, members int, transi
 
 var exact = []string{"mastership_epoch", "mastership_lease_ttl_seconds", "mastership_members", "mastership_resyncs_total", "mastership_role", "mastership_state", "mastership_transitions_total"}
 
-// gauge returns the value of the named metric of member id.
+// gauge returns the value of the named gauge or counter of member id.
 func gauge(t *testing.T, reg *prometheus.Registry, name, id string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -119,6 +119,9 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, id string) float64 {
 		}
 		for _, m := range mf.GetMetric() {
 			if labelOf(m, "id") == id {
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
 				return m.GetGauge().GetValue()
 			}
 		}

@@ -1,4 +1,5 @@
-// Package metrics exports a selector member's Stats as Prometheus metrics.
+// Package metrics exports a selector member's Stats, or an election
+// candidate's, as Prometheus metrics.
 //
 // It is a package of its own so that importing selector, election or
 // events does not pull in the Prometheus client: only programs that import
@@ -26,6 +27,11 @@
 //	mastership_keepalive_rtt_seconds             round trip of the last acknowledged keep-alive
 //	mastership_keepalive_age_seconds             time since the last acknowledged keep-alive
 //	mastership_safe_deadline_remaining_seconds   time left before the safe deadline; 0 while not registered
+//
+// NewElectionCollector does the same for a candidate of the election
+// package, with metrics of its own (mastership_election_leader, _epoch,
+// _observed_epoch, _terms_total, _sessions_total) and the lease metrics
+// above.
 //
 // An alert on mastership_keepalive_age_seconds approaching
 // mastership_lease_ttl_seconds, or on
