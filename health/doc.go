@@ -24,6 +24,10 @@
 //	if err != nil { ... }
 //	healthpb.RegisterHealthServer(grpcServer, hs)
 //
+// FromElection makes a candidate of the election package a source too: it
+// is registered while its Run has a live session, and master while it
+// leads.
+//
 // A health check tells a router where the master was when it last looked:
 // it cannot make two members' views agree at every instant, so it is no
 // substitute for MasterContext, Guard and the epoch where writes must be

@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/seed764c596d/mastership/election"
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/health"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
@@ -327,4 +328,94 @@ func TestServer(t *testing.T) {
 		t.Errorf("the unknown service's Watch after Shutdown: %v, want the end of the stream", err)
 	}
 	checkStatus(t, cb, "", notServing)
+}
+
+// FromElection: a leader is healthy in both modes, a follower only while
+// registered, and a candidate whose Run has returned in neither.
+func TestElection(t *testing.T) {
+	if health.FromElection(nil) != nil {
+		t.Errorf("FromElection(nil) is not nil")
+	}
+	c := etcdtest.Start(t)
+	cli := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type cand struct {
+		e    *election.Election
+		stop func()
+	}
+	run := func(id string) cand {
+		e, err := election.New(cli, "/health-election", election.WithTTL(ttl), election.WithValue(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e.Run(rctx, election.Callbacks{OnStartedLeading: func(context.Context) {}})
+		}()
+		once := func() { stop(); <-done }
+		t.Cleanup(once)
+		return cand{e, once}
+	}
+	code := func(src health.Source, m health.Mode) int {
+		t.Helper()
+		h, err := health.NewHandler(src, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		return rec.Code
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.NewTimer(waitTime)
+		defer deadline.Stop()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for !cond() {
+			select {
+			case <-tick.C:
+			case <-deadline.C:
+				t.Fatalf("%s: not within %v", what, waitTime)
+			}
+		}
+	}
+
+	a := run("a")
+	waitUntil("a leads", a.e.IsLeader)
+	b := run("b")
+	sb := health.FromElection(b.e)
+	waitUntil("b's session", func() bool { return sb.Stats().State == selector.Refresh })
+	sa := health.FromElection(a.e)
+	st := sa.Stats()
+	if st.Role != selector.Master || st.Epoch != a.e.Epoch() || st.UntilDeadline <= 0 {
+		t.Errorf("a: %v, epoch %d (want %d), %v left; want MASTER with time left", st.Role, st.Epoch, a.e.Epoch(), st.UntilDeadline)
+	}
+	for _, c := range []struct {
+		who  string
+		src  health.Source
+		mode health.Mode
+		want int
+	}{
+		{"a", sa, health.Registered, 200},
+		{"a", sa, health.MasterOnly, 200},
+		{"b", sb, health.Registered, 200},
+		{"b", sb, health.MasterOnly, 503},
+	} {
+		if got := code(c.src, c.mode); got != c.want {
+			t.Errorf("%s %v: %d, want %d", c.who, c.mode, got, c.want)
+		}
+	}
+
+	a.stop()
+	if got := code(sa, health.Registered); got != 503 {
+		t.Errorf("a after Run returned: %d, want 503", got)
+	}
+	waitUntil("b leads", b.e.IsLeader)
+	if got := code(sb, health.MasterOnly); got != 200 {
+		t.Errorf("b leading, master-only: %d, want 200", got)
+	}
 }
