@@ -13,7 +13,9 @@ import (
 type Stats struct {
 	// Prefix is the election's prefix, with its trailing "/".
 	Prefix string
-	// Leader reports whether this candidate is leader, as IsLeader does.
+	// Leader reports whether this candidate is leader, as IsLeader does,
+	// except that it is false once the safe deadline has passed, even in
+	// the microseconds before its timer ends the leadership.
 	Leader bool
 	// Epoch is this candidate's leadership's epoch, as Epoch returns it; 0
 	// when it is not leader.
@@ -80,8 +82,14 @@ func (e *Election) Stats() Stats {
 		st.LastKeepAlive, st.KeepAliveRTT = l.LastAck()
 		if l.Err() == nil {
 			st.SafeDeadline = l.Deadline()
-			st.UntilDeadline = max(st.SafeDeadline.Sub(st.Time), 0)
+			st.UntilDeadline = st.SafeDeadline.Sub(st.Time)
 		}
+	}
+	if st.UntilDeadline <= 0 {
+		// No session, or one past its deadline whose timer is about to
+		// end it, and the leadership with it: it has ended already.
+		st.SafeDeadline, st.UntilDeadline = time.Time{}, 0
+		st.Leader, st.Epoch = false, 0
 	}
 	return st
 }

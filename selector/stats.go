@@ -43,9 +43,13 @@ type Stats struct {
 	Prefix string
 	// ID is this member's id.
 	ID string
-	// Role is this member's role: Master exactly when IsMaster is true.
+	// Role is this member's role: Master while IsMaster is true and the
+	// safe deadline has not passed. Between the deadline and the moment
+	// its timer ends the mastership, IsMaster may still be true for a few
+	// microseconds; Stats is the stricter of the two.
 	Role Role
-	// State is the state of the registration, as State returns it.
+	// State is the state of the registration, as State returns it, except
+	// that it is Offline once the safe deadline has passed (see Role).
 	State State
 	// Epoch is the current master's epoch in this member's view, as Epoch
 	// returns it; 0 while not registered.
@@ -118,11 +122,16 @@ func (s *Selector) Stats() Stats {
 		st.LastKeepAlive, st.KeepAliveRTT = l.LastAck()
 		if st.State == Refresh {
 			st.SafeDeadline = l.Deadline()
-			st.UntilDeadline = max(st.SafeDeadline.Sub(st.Time), 0)
+			st.UntilDeadline = st.SafeDeadline.Sub(st.Time)
+			if st.UntilDeadline <= 0 {
+				// The deadline has passed and its timer is about to end
+				// the registration: it has ended already.
+				st.State, st.SafeDeadline, st.UntilDeadline = Offline, time.Time{}, 0
+			}
 		}
 	}
 	switch {
-	case s.masterCtx != nil && s.masterCtx.Err() == nil:
+	case st.State == Refresh && s.masterCtx != nil && s.masterCtx.Err() == nil:
 		st.Role = Master
 	case st.State == Refresh && s.view.Registered():
 		st.Role = Slave
