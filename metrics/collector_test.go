@@ -248,3 +248,40 @@ func merge(text string) string {
 	}
 	return b.String()
 }
+
+// BenchmarkGather measures one scrape of one member's metrics.
+func BenchmarkGather(b *testing.B) {
+	c, err := etcdtest.New("", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cli, err := etcdtest.NewClient(c.Endpoints()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := selector.New(ctx, cli, "/bench", "a", selector.WithTTL(ttl))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		s.Close()
+		for range s.Events() {
+		}
+	}()
+	col, err := metrics.NewCollector(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(col)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,10 +1,12 @@
 package selector
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
 
 func TestRoleString(t *testing.T) {
@@ -173,4 +175,31 @@ func TestStatsCutOff(t *testing.T) {
 		t.Errorf("a after the heal: Role %v, LastKeepAlive %v (before the cut %v); want MASTER, a newer keep-alive", st.Role, st.LastKeepAlive, before.LastKeepAlive)
 	}
 	wantTransitions(t, "a", st, map[events.Type]uint64{events.InitMaster: 2, events.Offline: 1})
+}
+
+// BenchmarkStats measures a snapshot, which health checks and metric
+// scrapes take as often as they like.
+func BenchmarkStats(b *testing.B) {
+	cli, err := etcdtest.NewClient(shared.Endpoints()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := New(ctx, cli, "/bench-stats", "a", WithTTL(testTTL))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		s.Close()
+		for range s.Events() {
+		}
+	}()
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.Stats().State != Refresh {
+			b.Fatal("not registered")
+		}
+	}
 }
