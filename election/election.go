@@ -46,6 +46,7 @@ type Election struct {
 	log    *slog.Logger
 
 	running atomic.Bool
+	stats   counters // for Stats
 
 	mu       sync.Mutex
 	value    string
@@ -184,6 +185,7 @@ func (e *Election) revoke(l *lease.Lease) {
 // session campaigns on one session until its lease ends or ctx is done. It
 // reports whether ctx ended it (rather than a lost lease).
 func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, wg *sync.WaitGroup) bool {
+	e.setSession(l)
 	for {
 		// Campaign ends when the lease does: the plain recipe's Campaign
 		// keeps waiting on a dead session and can return a phantom win.
@@ -236,6 +238,7 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 	e.mu.Lock()
 	e.lead = ld
 	e.mu.Unlock()
+	e.stats.terms.Add(1)
 	e.log.Info("started leading", "key", ld.key, "epoch", ld.rev)
 	go cb.OnStartedLeading(lctx)
 	gone, watched := make(chan struct{}), make(chan struct{})
