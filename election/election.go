@@ -46,6 +46,7 @@ type Election struct {
 	log    *slog.Logger
 
 	running atomic.Bool
+	stats   counters // for Stats
 
 	mu       sync.Mutex
 	value    string
@@ -217,6 +218,7 @@ func (e *Election) revoke(l *lease.Lease) {
 // reports whether ctx ended it (rather than a lost lease), and returns a
 // refusal by etcd, which ends Run.
 func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, wg *sync.WaitGroup) (bool, error) {
+	e.setSession(l)
 	for {
 		// Campaign ends when the lease does: the plain recipe's Campaign
 		// keeps waiting on a dead session and can return a phantom win.
@@ -278,6 +280,7 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 	e.mu.Lock()
 	e.lead = ld
 	e.mu.Unlock()
+	e.stats.terms.Add(1)
 	e.log.Info("started leading", "key", ld.key, "epoch", ld.rev)
 	go cb.OnStartedLeading(lctx)
 	gone, watched := make(chan struct{}), make(chan struct{})

@@ -48,6 +48,9 @@ func TestWatchResyncAfterCompaction(t *testing.T) {
 	shutdown(t, v)
 	checkView(t, expect(t, x, events.SlaveDel, "v"), "m", "w", "x")
 
+	if n := x.Stats().Resyncs; n != 0 {
+		t.Fatalf("x counts %d resyncs before its watch failed", n)
+	}
 	p.PauseAccept()
 	p.ModifyRx(func(b []byte) []byte { return bytes.Repeat([]byte{0xff}, len(b)) })
 	healed := false
@@ -100,6 +103,9 @@ func TestWatchResyncAfterCompaction(t *testing.T) {
 	checkView(t, ev, "m", "x", "y")
 	t.Logf("x resynchronised %v after the proxy healed", ev.Time.Sub(healAt))
 	checkView(t, expect(t, x, events.SlaveAdd, "y"), "m", "x", "y")
+	if n := x.Stats().Resyncs; n == 0 {
+		t.Errorf("x resynchronised, but Stats counts no resync")
+	}
 	// Nothing twice: x's next event is the next change.
 	shutdown(t, y)
 	checkView(t, expect(t, x, events.SlaveDel, "y"), "m", "x")

@@ -97,4 +97,14 @@
 // concurrency.Election counts it as a candidate, and since a member's own
 // id has no "/", such a key never takes its place. The prefix itself names
 // no member.
+//
+// # Observing a member
+//
+// Stats returns a snapshot of a member: its role, state, epoch and number of
+// members, its counts of events by type and of resyncs, the round trip and
+// the time of its last acknowledged keep-alive, and the time left before its
+// safe deadline. The metrics package exports it to Prometheus, and the
+// health package serves it as an HTTP health check and as gRPC's health
+// service; this package imports neither Prometheus nor either of them.
+// Logs go to the slog.Logger given with WithLogger, and nowhere by default.
 package selector

@@ -26,6 +26,7 @@ type Selector struct {
 	opts   options
 	log    *slog.Logger
 	q      *queue.Queue[events.Event]
+	stats  counters // for Stats
 
 	stop    context.CancelFunc // ends the run loop
 	stopped chan struct{}      // closed when the run loop has exited
@@ -277,6 +278,7 @@ func (s *Selector) emit(evs []events.Event) {
 	now := time.Now()
 	for i := range evs {
 		evs[i].Time = now
+		s.stats.transitions[evs[i].Type].Add(1)
 		s.log.Info("event", "type", evs[i].Type, "nodes", events.IDs(evs[i].Nodes), "master", evs[i].View.Master().ID, "epoch", evs[i].View.Epoch())
 	}
 	s.q.Push(evs...)

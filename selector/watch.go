@@ -162,6 +162,10 @@ func (s *Selector) refresh(reg *registration) {
 			return false
 		},
 		Update: func(st group.State) bool {
+			if st.Fresh {
+				// Follow reads afresh only after its watch failed.
+				s.stats.resyncs.Add(1)
+			}
 			reg.members = make(map[string]events.Node, len(st.KVs))
 			for _, kv := range st.KVs {
 				if n, ok := group.Member(s.prefix, kv); ok {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -39,7 +38,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	nodeBin = filepath.Join(dir, "node")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", nodeBin, "github.com/seed764c596d/mastership/examples/node")
+	// go test puts its own go command first in PATH.
+	build := exec.Command("go", "build", "-o", nodeBin, "github.com/seed764c596d/mastership/examples/node")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build the node program:", err)

@@ -222,7 +222,12 @@ func (f *follower[R]) watch(ctx context.Context, st State, fails *int) (State, o
 					st.KVs[string(ev.Kv.Key)] = kvOf(ev.Kv)
 				}
 			}
-			st.Revision = max(st.Revision, wr.Header.Revision)
+			// The revision reached is the last event's, not the header's: a
+			// watch catching up gets its events in batches that all carry
+			// etcd's current revision while more are still to come
+			// (mvcc's syncWatchers), and a state must not claim a revision
+			// whose events it has not seen yet.
+			st.Revision = max(st.Revision, wr.Events[len(wr.Events)-1].Kv.ModRevision)
 			st.Fresh = false
 			if !f.cfg.Update(st) {
 				return st, stop

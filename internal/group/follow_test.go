@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -102,5 +103,46 @@ func TestFollow(t *testing.T) {
 	case <-done:
 	case <-ctx.Done():
 		t.Fatal("Follow did not return when Update returned false")
+	}
+}
+
+// TestFollowCatchingUp starts Follow far behind etcd, so that etcd sends
+// the missed events in batches of at most 1000 revisions, each stamped with
+// etcd's current revision while more are still to come. Every state
+// reported must hold exactly the keys written up to its revision: a state
+// that claimed the header's revision would be ahead of its own keys.
+func TestFollowCatchingUp(t *testing.T) {
+	cluster := etcdtest.Start(t)
+	cli := cluster.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start, err := Read(ctx, cli, "/g/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2500 // more than two batches
+	for i := range n {
+		if _, err := cli.Put(ctx, fmt.Sprintf("/g/k%04d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var updates int
+	Follow(ctx, Config[struct{}]{
+		Client: cli,
+		Prefix: "/g/",
+		Update: func(st State) bool {
+			updates++
+			// Each put is one revision and one new key.
+			if want := int(st.Revision - start.Revision); len(st.KVs) != want {
+				t.Errorf("update %d: revision %d (start %d) with %d keys, want %d", updates, st.Revision, start.Revision, len(st.KVs), want)
+			}
+			return len(st.KVs) < n
+		},
+	}, start)
+	if ctx.Err() != nil {
+		t.Fatalf("Follow did not reach %d keys in time", n)
+	}
+	if updates < 2 {
+		t.Errorf("%d updates: the catch-up came in one batch, so the test proves nothing", updates)
 	}
 }

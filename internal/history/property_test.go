@@ -29,7 +29,6 @@ type sim struct {
 	keys  []events.Node // live keys, in join order
 	procs []*proc
 	runs  map[string]int // incarnations started per member id
-	h     *History
 }
 
 // proc is one incarnation.

@@ -64,6 +64,8 @@ type Lease struct {
 	mu       sync.Mutex
 	deadline time.Time
 	timer    *time.Timer
+	acked    time.Time     // when the last keep-alive (or the grant) was answered
+	rtt      time.Duration // its round trip
 }
 
 // Grant asks etcd for a lease of the given TTL (whole seconds) and starts
@@ -122,6 +124,8 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 	// timer set.
 	l.mu.Lock()
 	l.deadline = deadline
+	l.acked = time.Now()
+	l.rtt = l.acked.Sub(sent)
 	l.timer = time.AfterFunc(time.Until(deadline), func() { l.end(ErrDeadline) })
 	l.mu.Unlock()
 	go l.keep()
@@ -149,6 +153,14 @@ func (l *Lease) Deadline() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.deadline
+}
+
+// LastAck returns when etcd last answered a keep-alive of this lease, and
+// that keep-alive's round trip. The grant counts as the first answer.
+func (l *Lease) LastAck() (at time.Time, rtt time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.acked, l.rtt
 }
 
 // Stop ends the lease without revoking it: etcd expires it after its TTL.
@@ -184,8 +196,10 @@ func (l *Lease) end(cause error) {
 // the lease has ended.
 func (l *Lease) extend(sent time.Time) {
 	d := sent.Add(l.TTL - l.Margin)
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.acked, l.rtt = now, now.Sub(sent)
 	if !d.After(l.deadline) || l.ctx.Err() != nil {
 		return
 	}

@@ -44,6 +44,10 @@ func TestGrantKeepsAliveAndRaisesTTL(t *testing.T) {
 		t.Fatalf("margin %v, want %v", l.Margin, MinMargin)
 	}
 	first := l.Deadline()
+	granted, grantRTT := l.LastAck()
+	if granted.IsZero() || grantRTT <= 0 || grantRTT > l.TTL {
+		t.Fatalf("after the grant LastAck = %v, %v; want the grant's answer and round trip", granted, grantRTT)
+	}
 	// Outlive the TTL twice over: the keep-alives must hold the lease, and
 	// move the deadline.
 	timer := time.NewTimer(2 * l.TTL)
@@ -58,6 +62,18 @@ func TestGrantKeepsAliveAndRaisesTTL(t *testing.T) {
 	}
 	if d := time.Until(l.Deadline()); d <= 0 || d > l.TTL-l.Margin {
 		t.Fatalf("deadline is %v away, want within (0, TTL-margin]", d)
+	}
+	// Keep-alives go every quarter of TTL-margin: the last answer is newer
+	// than the grant's and at most about one interval old.
+	acked, rtt := l.LastAck()
+	if !acked.After(granted) || rtt <= 0 || rtt > l.TTL {
+		t.Fatalf("LastAck = %v (rtt %v), want an answer after the grant's %v", acked, rtt, granted)
+	}
+	if age := time.Since(acked); age > l.TTL-l.Margin {
+		t.Fatalf("last keep-alive answered %v ago, more than the deadline allows", age)
+	}
+	if want := acked.Add(-rtt).Add(l.TTL - l.Margin); l.Deadline().Before(want.Add(-time.Millisecond)) {
+		t.Fatalf("deadline %v is before the last answered keep-alive's %v", l.Deadline(), want)
 	}
 	ttl, err := cli.TimeToLive(ctx, l.ID)
 	if err != nil || ttl.TTL <= 0 {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/internal/etcdtest"
+)
+
+// BenchmarkPutToReady measures a catalog change from the API call to the
+// moment every one of three workers has applied it and recorded that in
+// etcd, as seen by a watch on the workers' keys: what "ready" waits for.
+func BenchmarkPutToReady(b *testing.B) {
+	etcd := etcdtest.Start(b)
+	cli := etcd.Client(b)
+	co := startCoord(b, cli, "c1", quiet)
+	ids := []string{"w1", "w2", "w3"}
+	for _, id := range ids {
+		startWorker(b, cli, id, newConn(), quiet)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wch := cli.Watch(ctx, newLayout(prefix).workers(), clientv3.WithPrefix())
+	applied := map[string]int64{}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rev := put(b, co, fmt.Sprintf("c%d", i%10), "memory", Properties{"i": fmt.Sprint(i)})
+		for done := false; !done; {
+			wr := <-wch
+			if wr.Err() != nil {
+				b.Fatal(wr.Err())
+			}
+			for _, ev := range wr.Events {
+				var r workerRecord
+				json.Unmarshal(ev.Kv.Value, &r)
+				applied[string(ev.Kv.Key)] = r.Applied
+			}
+			done = true
+			for _, id := range ids {
+				if applied[newLayout(prefix).workers()+id] < rev {
+					done = false
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,182 @@
+// Command peer-membership is one node of a group whose every node keeps the
+// same member list, with no multicast: the list lives in etcd, each member's
+// key attached to its own lease, and each node follows it with a watch.
+// It is modelled on Apache Tomcat's Tribes membership service.
+//
+// The node prints its table on standard output each time it changes, and
+// reads metadata updates from standard input, one "key=value" per line (an
+// empty value deletes the key). SIGTERM or SIGINT leaves gracefully: the
+// node marks its record as leaving, then revokes its lease, so that the
+// others report a graceful leave rather than an expiry.
+//
+// Usage:
+//
+//	peer-membership --prefix /tribes/cluster-1 --id node-1 [--meta zone=eu --meta port=4000] [--ttl 5s] [etcd flags]
+//
+// A bad flag or an unreachable etcd prints one line on standard error and
+// exits non-zero (2 for a bad flag).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/seed764c596d/mastership/internal/etcdflags"
+	"github.com/seed764c596d/mastership/selector"
+)
+
+// startWait bounds how long the node waits for etcd at start-up, on top of
+// twice its TTL (the longest wait for a crashed holder of its id).
+var startWait = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+type metaFlag map[string]string
+
+func (m metaFlag) String() string { return metaString(m) }
+func (m metaFlag) Set(s string) error {
+	k, v, err := parseMeta(s)
+	if err != nil {
+		return err
+	}
+	m[k] = v
+	return nil
+}
+
+type config struct {
+	etcd     *etcdflags.Flags
+	prefix   string
+	id       string
+	meta     metaFlag
+	ttl      time.Duration
+	logLevel slog.Level
+}
+
+func parse(args []string) (config, error) {
+	fs := flag.NewFlagSet("peer-membership", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := config{etcd: etcdflags.Register(fs, "127.0.0.1:2379"), meta: metaFlag{}, logLevel: slog.LevelWarn}
+	fs.StringVar(&c.prefix, "prefix", "", "the group's prefix in etcd (required)")
+	fs.StringVar(&c.id, "id", "", "this node's id, unique in its group, without \"/\" (required)")
+	fs.Var(c.meta, "meta", "metadata key=value; repeat for more")
+	fs.DurationVar(&c.ttl, "ttl", selector.DefaultTTL, "lease TTL, whole seconds, at least 1s: an expiry is seen after about this long")
+	fs.TextVar(&c.logLevel, "log-level", c.logLevel, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case c.prefix == "":
+		return c, errors.New("--prefix is required")
+	case c.id == "":
+		return c, errors.New("--id is required")
+	case strings.Contains(c.id, "/"):
+		return c, fmt.Errorf("--id %q: must not contain \"/\"", c.id)
+	case c.ttl < time.Second || c.ttl%time.Second != 0:
+		return c, fmt.Errorf("--ttl %v: must be a whole number of seconds, at least 1s", c.ttl)
+	}
+	if _, err := c.etcd.Config(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stderr, "usage: peer-membership --prefix PREFIX --id ID [--meta k=v]... [--ttl 5s] [--endpoints HOST:PORT,...] [--log-level WARN]")
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "peer-membership: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
+	cli, err := c.etcd.Client()
+	if err != nil {
+		fmt.Fprintf(stderr, "peer-membership: %v\n", err)
+		return 1
+	}
+	defer cli.Close()
+
+	sctx, cancel := context.WithTimeout(ctx, startWait+2*c.ttl)
+	p, err := Start(sctx, cli, c.prefix, c.id, c.meta, c.ttl, log)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "peer-membership: join %s as %q: %v\n", c.prefix, c.id, err)
+		return 1
+	}
+	changes := p.Table().Listen()
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		for ch := range changes {
+			printTable(stdout, p.ID(), ch)
+		}
+	}()
+	go readMeta(ctx, p, stdin, log)
+
+	<-ctx.Done()
+	lctx, cancel := context.WithTimeout(context.Background(), c.ttl)
+	defer cancel()
+	if err := p.Leave(lctx); err != nil {
+		log.Warn("leave", "err", err)
+	}
+	<-printed
+	return 0
+}
+
+// readMeta applies "key=value" lines from r until it ends or ctx does.
+func readMeta(ctx context.Context, p *Peer, r io.Reader, log *slog.Logger) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() && ctx.Err() == nil {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		k, v, err := parseMeta(line)
+		if err != nil {
+			log.Warn("ignored input line", "err", err)
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := p.SetMeta(wctx, map[string]string{k: v}); err != nil {
+			log.Warn("metadata update", "err", err)
+		}
+		cancel()
+	}
+}
+
+// printTable prints the table after one change, in one Write.
+func printTable(w io.Writer, self string, ch Change) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s at revision %d; %d members:\n", self, ch, ch.Revision, len(ch.Table))
+	for _, m := range ch.Table {
+		mark := " "
+		if m.ID == self {
+			mark = "*"
+		}
+		state := "up"
+		if m.Leaving {
+			state = "leaving"
+		}
+		fmt.Fprintf(&b, "%s %-12s %-7s incarnation %s alive since %s meta %s\n",
+			mark, m.ID, state, m.Incarnation, m.Since.Format(time.RFC3339), metaString(m.Meta))
+	}
+	io.WriteString(w, b.String())
+}

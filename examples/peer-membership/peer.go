@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/selector"
+)
+
+// Peer is one node of the group: a member, registered through selector with
+// its own lease, and a Table of every member. Its methods are safe for
+// concurrent use.
+type Peer struct {
+	cli   *clientv3.Client
+	sel   *selector.Selector
+	table *Table
+	log   *slog.Logger
+	done  chan struct{} // closed when the selector's events are drained
+
+	mu     sync.Mutex // serialises writes of the member's value
+	rec    record
+	closed bool
+}
+
+// Start registers id in the group under prefix with the given metadata and
+// TTL, and starts following the group. ctx bounds the registration.
+//
+// The member's key holds its record (incarnation, start time, metadata) and
+// is attached to the lease selector keeps alive; metadata updates rewrite
+// the value in place with the lease kept (etcd's ignore_lease), so that the
+// metadata lives and dies with the membership.
+func Start(ctx context.Context, cli *clientv3.Client, prefix, id string, meta map[string]string, ttl time.Duration, log *slog.Logger) (*Peer, error) {
+	inc := make([]byte, 8)
+	rand.Read(inc) // never fails, per crypto/rand's documentation
+	p := &Peer{cli: cli, log: log, done: make(chan struct{}),
+		rec: record{Incarnation: hex.EncodeToString(inc), Since: time.Now().UTC(), Meta: maps.Clone(meta)}}
+	var err error
+	p.sel, err = selector.New(ctx, cli, prefix, id,
+		selector.WithValue(p.rec.encode()), selector.WithTTL(ttl), selector.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	p.table, err = NewTable(ctx, cli, prefix, log)
+	if err != nil {
+		p.sel.Close()
+		for range p.sel.Events() {
+		}
+		return nil, err
+	}
+	go p.follow()
+	return p, nil
+}
+
+// ID returns this node's id.
+func (p *Peer) ID() string { return p.sel.ID() }
+
+// Incarnation returns the random id this node drew at start.
+func (p *Peer) Incarnation() string { return p.rec.Incarnation }
+
+// Table returns this node's table of the group.
+func (p *Peer) Table() *Table { return p.table }
+
+// follow reads the selector's events. A new registration (after the member
+// lost its lease) re-creates the key with the value given at Join, so the
+// current record is written again over it.
+func (p *Peer) follow() {
+	defer close(p.done)
+	for ev := range p.sel.Events() {
+		switch ev.Type {
+		case events.InitMaster, events.InitSlave:
+			p.mu.Lock()
+			rec := p.rec
+			p.mu.Unlock()
+			if self, ok := ev.View.Node(ev.View.Self); ok && self.Value != rec.encode() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := p.write(ctx); err != nil && !errors.Is(err, ErrNotRegistered) {
+					p.log.Warn("rewrite metadata after registering again", "err", err)
+				}
+				cancel()
+			}
+		case events.Offline:
+			p.log.Info("registration lost; registering again")
+		}
+	}
+}
+
+// SetMeta sets (or, with an empty value, deletes) metadata keys and writes
+// the record in place. It returns ErrNotRegistered, keeping the change,
+// while the node is between registrations.
+func (p *Peer) SetMeta(ctx context.Context, kv map[string]string) error {
+	p.mu.Lock()
+	meta := maps.Clone(p.rec.Meta)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	for k, v := range kv {
+		if v == "" {
+			delete(meta, k)
+		} else {
+			meta[k] = v
+		}
+	}
+	p.rec.Meta = meta
+	p.mu.Unlock()
+	return p.write(ctx)
+}
+
+// write puts the current record on the member's key, keeping its lease,
+// only if the key is still this registration's.
+func (p *Peer) write(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	self, ok := p.sel.View().Node(p.sel.ID())
+	if !ok {
+		return ErrNotRegistered
+	}
+	key := p.sel.Key()
+	resp, err := p.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", self.CreateRevision)).
+		Then(clientv3.OpPut(key, p.rec.encode(), clientv3.WithIgnoreLease())).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("peer: write record of %q: %w", p.ID(), err)
+	}
+	if !resp.Succeeded {
+		return ErrNotRegistered
+	}
+	return nil
+}
+
+// Leave leaves gracefully: it marks the record as leaving, so that every
+// node tells this leave from an expiry, then closes the member, which
+// revokes its lease.
+//
+// Later calls write nothing, wait for the close and return its result.
+func (p *Peer) Leave(ctx context.Context) error {
+	p.mu.Lock()
+	first := !p.closed
+	p.closed = true
+	p.rec.Leaving = true
+	p.mu.Unlock()
+	if !first {
+		return p.close()
+	}
+	werr := p.write(ctx)
+	if werr != nil {
+		p.log.Warn("leaving marker not written; the others will see an expiry", "err", werr)
+	}
+	return p.close()
+}
+
+// close closes the member without a marker, then the table.
+func (p *Peer) close() error {
+	err := p.sel.Close()
+	<-p.done
+	p.table.Close()
+	return err
+}

@@ -1,0 +1,66 @@
+package health
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/seed764c596d/mastership/selector"
+)
+
+// ErrInvalidConfig: an argument or option of NewHandler or NewServer is
+// invalid. The wrapping error names the field.
+var ErrInvalidConfig = errors.New("health: invalid config")
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+}
+
+// Source is what the health checks read: a *selector.Selector, or anything
+// that takes the same snapshots.
+type Source interface {
+	// Stats returns a snapshot of the member; it must be cheap and safe
+	// for concurrent use, as Selector.Stats is.
+	Stats() selector.Stats
+}
+
+// Mode says when a member is healthy.
+type Mode int
+
+// The modes.
+const (
+	// Registered: healthy while registered in its group, master or slave.
+	Registered Mode = iota
+	// MasterOnly: healthy only while master.
+	MasterOnly
+)
+
+// String returns "registered" or "master-only".
+func (m Mode) String() string {
+	switch m {
+	case Registered:
+		return "registered"
+	case MasterOnly:
+		return "master-only"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+func (m Mode) validate() error {
+	if m != Registered && m != MasterOnly {
+		return invalid("mode", "%v is neither Registered nor MasterOnly", m)
+	}
+	return nil
+}
+
+// Healthy reports whether a member with the snapshot st is healthy in mode
+// m: registered (State REFRESH) for Registered, master for MasterOnly. An
+// unknown mode is never healthy.
+func Healthy(st selector.Stats, m Mode) bool {
+	switch m {
+	case Registered:
+		return st.State == selector.Refresh
+	case MasterOnly:
+		return st.Role == selector.Master
+	}
+	return false
+}
