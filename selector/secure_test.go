@@ -162,9 +162,26 @@ func TestSecure(t *testing.T) {
 		}
 		// etcd never answers: the TLS port drops the plain-text
 		// connection, and clientv3 waits for a connection until the
-		// deadline.
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("New over plain text to a TLS port = %v, want the context's deadline", err)
+		// deadline. The error says why it never connected.
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connection to etcd") || !strings.Contains(err.Error(), "server preface") {
+			t.Fatalf("New over plain text to a TLS port = %v, want the context's deadline and the connection's error", err)
+		}
+	})
+
+	t.Run("client that does not trust the server", func(t *testing.T) {
+		cfg, err := sec.Config("", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS.RootCAs = nil // the system's CAs, which never signed the test's server
+		cli, err := clientv3.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		_, err = New(ctxFor(t, 3*time.Second), cli, "/secure/untrusted", "a", WithTTL(testTTL))
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "x509") {
+			t.Fatalf("New with an untrusted server certificate = %v, want the deadline and the certificate's error", err)
 		}
 	})
 

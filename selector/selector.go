@@ -14,6 +14,7 @@ import (
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/queue"
+	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
 // Selector is one member of a group. Create it with New; its methods are
@@ -48,8 +49,9 @@ type Selector struct {
 // New validates its arguments, registers the member id under prefix and
 // returns once it is registered, with its first event (InitMaster or
 // InitSlave) waiting on Events. While etcd cannot be reached it retries,
-// until ctx is done; ctx bounds only the registration, not the Selector's
-// life, which lasts until Close.
+// until ctx is done, and its error then says why the connection failed when
+// gRPC knows (a TLS mismatch, an untrusted certificate). ctx bounds only the
+// registration, not the Selector's life, which lasts until Close.
 //
 // The member's key is prefix + "/" + id (a prefix ending in "/" is taken as
 // it is). If the key is held by another lease, New waits for that lease's
@@ -102,6 +104,11 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		}
 		s.log.Info("register failed; will retry", "err", err)
 		if serr := backoff.Sleep(ctx, backoff.Delay(n)); serr != nil {
+			// clientv3 reports only the deadline when it never connected:
+			// ask the connection why (a TLS mismatch, say).
+			if cerr := refusal.Unreachable(cli, 500*time.Millisecond); cerr != nil {
+				return nil, fmt.Errorf("%w (last error: %v; connection to etcd: %v)", serr, err, cerr)
+			}
 			return nil, fmt.Errorf("%w (last error: %v)", serr, err)
 		}
 		reg, err = s.register(ctx, 0)

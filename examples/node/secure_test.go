@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/seed764c596d/mastership/internal/etcdflags"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
@@ -64,6 +65,21 @@ func TestSecureProcesses(t *testing.T) {
 			t.Logf("stderr: %s", msg)
 		})
 	}
+
+	// A plain-text client at the TLS port: one line that says why it
+	// never connected, after the bounded start-up wait.
+	t.Run("plain text", func(t *testing.T) {
+		old := startWait
+		startWait = time.Second
+		t.Cleanup(func() { startWait = old })
+		var stdout, stderr bytes.Buffer
+		plain := strings.Replace(sec.Members[0].ClientURL, "https://", "http://", 1)
+		code := run(context.Background(), []string{"--endpoints", plain, "--prefix", "/secure-nodes", "--id", "c", "--ttl", "1s"}, &stdout, &stderr)
+		msg := stderr.String()
+		if code != 1 || stdout.Len() != 0 || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "unreachable") || !strings.Contains(msg, "server preface") {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want 1, nothing, one line saying etcd is unreachable, and why", code, stdout.String(), msg)
+		}
+	})
 
 	// SIGTERM: a closes (revoking its lease needs write permission on its
 	// key) and b takes over at once.

@@ -3,15 +3,19 @@
 // failed) stays the same however often the request is repeated, so
 // retrying it would hide it forever, while an unreachable etcd or an
 // expired auth token (which clientv3 renews by itself on the next request)
-// is worth a retry.
+// is worth a retry. Unreachable says why a client never connected.
 package refusal
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 )
 
@@ -80,4 +84,17 @@ func of(cli *clientv3.Client, err error) (Kind, error) {
 		}
 	}
 	return None, nil
+}
+
+// Unreachable returns why cli cannot reach etcd at the moment, or nil if it
+// can: the gRPC connection's own error, such as a TLS handshake that failed
+// ("certificate signed by unknown authority") or a plain-text client at a
+// TLS port ("error reading server preface"). clientv3's requests wait for a
+// connection until their deadline and then report only the deadline; this
+// asks once without waiting, bounded by wait, to say why.
+func Unreachable(cli *clientv3.Client, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Status(ctx, &pb.StatusRequest{}, grpc.WaitForReady(false))
+	return err
 }
