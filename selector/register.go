@@ -201,12 +201,6 @@ func (s *Selector) viewOf(members map[string]events.Node, rev int64) events.View
 	return v
 }
 
-// idOf returns the member id of a key under the prefix, or false for a key
-// that names no member.
-func (s *Selector) idOf(key []byte) (string, bool) {
-	return memberID(s.prefix, key)
-}
-
 // memberID decodes a key read from etcd under prefix (which ends in "/")
 // into a member id: the rest of the key after the prefix. Keys are
 // untrusted input, written by whoever may write under the prefix:
@@ -227,5 +221,6 @@ func memberID(prefix string, key []byte) (string, bool) {
 }
 
 func (s *Selector) node(kv *mvccpb.KeyValue) (events.Node, bool) {
-	return group.Member(s.prefix, group.KV{Key: string(kv.Key), Value: string(kv.Value), CreateRevision: kv.CreateRevision})
+	id, ok := memberID(s.prefix, kv.Key)
+	return events.Node{ID: id, Value: string(kv.Value), CreateRevision: kv.CreateRevision}, ok
 }
