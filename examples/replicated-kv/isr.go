@@ -29,8 +29,6 @@ type isr struct {
 
 func (r isr) has(id string) bool { return slices.Contains(r.Members, id) }
 
-func (r isr) equal(members []string) bool { return slices.Equal(r.Members, members) }
-
 // readISR reads the group's in-sync set; found is false when the group has
 // never recorded one (a new group: no write was ever acknowledged).
 func readISR(ctx context.Context, cli *clientv3.Client, prefix string) (r isr, found bool, err error) {

@@ -128,7 +128,11 @@ func (w *wrapBalancer) fail(err error) {
 	w.cc.UpdateState(balancer.State{ConnectivityState: connectivity.TransientFailure, Picker: errPicker{err}})
 }
 
+// UpdateSubConnState is deprecated in gRPC but still part of the Balancer
+// interface; passing it on keeps the wrapper transparent for a child that
+// creates SubConns without a StateListener.
 func (w *wrapBalancer) UpdateSubConnState(sc balancer.SubConn, s balancer.SubConnState) {
+	//lint:ignore SA1019 the Balancer interface still requires this method.
 	w.child.UpdateSubConnState(sc, s)
 }
 
