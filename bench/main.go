@@ -31,12 +31,14 @@ import (
 // config is what the flags choose.
 type config struct {
 	measures   map[string]bool
-	trials     int           // trials of each measure for each contender
-	slowTrials int           // trials of client-go with its defaults, whose trials take 2-30s
-	parallel   int           // cut-off trials run at once
-	fanout     []int         // group sizes
-	scale      [][2]int      // groups × members per group
-	rest       time.Duration // how long members rest in a scale run
+	trials     int             // trials of each measure for each contender
+	slowTrials int             // trials of client-go with its defaults, whose trials take 2-30s
+	parallel   int             // cut-off trials run at once
+	fanout     []int           // group sizes
+	scale      [][2]int        // groups × members per group
+	rest       time.Duration   // how long members rest in a scale run
+	settle     time.Duration   // how long members settle before the rest
+	ttls       []time.Duration // TTLs of the crash measure; partition takes the first
 }
 
 var allMeasures = []string{"handover", "crash", "partition", "fanout", "scale"}
@@ -69,7 +71,8 @@ func parseFlags(args []string) (config, string, error) {
 	if fs.NArg() > 0 {
 		return config{}, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg := config{measures: map[string]bool{}, trials: *trials, slowTrials: *slow, parallel: *par, rest: *rest}
+	cfg := config{measures: map[string]bool{}, trials: *trials, slowTrials: *slow, parallel: *par, rest: *rest,
+		settle: 3 * time.Second, ttls: []time.Duration{2 * time.Second, 5 * time.Second}}
 	for _, m := range strings.Split(*measures, ",") {
 		m = strings.TrimSpace(m)
 		ok := false
@@ -247,9 +250,9 @@ func (b *bench) runAll() error {
 	var cuts []contender
 	var ttls []time.Duration
 	if m["crash"] {
-		ttls = []time.Duration{2 * time.Second, 5 * time.Second}
+		ttls = b.cfg.ttls
 	} else if m["partition"] {
-		ttls = []time.Duration{2 * time.Second}
+		ttls = b.cfg.ttls[:1]
 	}
 	for _, ttl := range ttls {
 		cuts = append(cuts, cutContenders(ttl)...)
@@ -288,7 +291,7 @@ func (b *bench) runAll() error {
 		for _, c := range []contender{mastershipC(5 * time.Second), electionC(5 * time.Second), clientGoDefault()} {
 			for _, gm := range b.cfg.scale {
 				b.progress("scale: %s, %d groups × %d, rest %v", c.name, gm[0], gm[1], b.cfg.rest)
-				r, err := b.scale(c, gm[0], gm[1], b.cfg.rest)
+				r, err := b.scale(c, gm[0], gm[1])
 				if err != nil {
 					return fmt.Errorf("scale, %s, %dx%d: %w", c.name, gm[0], gm[1], err)
 				}

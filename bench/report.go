@@ -115,7 +115,7 @@ func (b *bench) report(args []string) string {
 
 	if len(b.scales) > 0 {
 		p("### At rest\n\n")
-		p("Members in a child process (so that its memory, goroutines and CPU are theirs alone), on one client per 100 members (at most 10), after a 3 s settle, resting %v. Requests: gRPC messages etcd received during the rest, per member per second, by method (a keep-alive is one message on a LeaseKeepAlive stream). CPU: the child's, per member; etcd's: the parent process's, which is etcd's and the idle benchmark's.\n\n", b.cfg.rest)
+		p("Members in a child process (so that its memory, goroutines and CPU are theirs alone), on one client per 100 members (at most 10), after a %v settle, resting %v. Requests: gRPC messages etcd received during the rest, per member per second, by method (a keep-alive is one message on a LeaseKeepAlive stream). CPU: the child's, per member; etcd's: the parent process's, which is etcd's and the idle benchmark's.\n\n", b.cfg.settle, b.cfg.rest)
 		p("| | groups × members | goroutines / member | heap KiB / member | goroutines after rest − before | requests / member / s | by method | client CPU µs / member / s | etcd CPU ms / s |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range b.scales {
 			n := float64(r.members())

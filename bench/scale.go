@@ -23,12 +23,14 @@ const childEnv = "MASTERSHIP_BENCH_CHILD"
 
 // scaleSpec is what the parent asks of a child.
 type scaleSpec struct {
-	Contender contender
-	Groups    int
-	PerGroup  int
-	Endpoint  string
-	Rest      time.Duration
-	Prefix    string
+	Name, Kind        string
+	TTL, Renew, Retry time.Duration
+	Groups            int
+	PerGroup          int
+	Endpoint          string
+	Settle            time.Duration
+	Rest              time.Duration
+	Prefix            string
 }
 
 // scaleReport is one line a child writes on standard output.
@@ -53,8 +55,9 @@ type scaleResult struct {
 func (r *scaleResult) members() int { return r.groups * r.perGroup }
 
 // scale runs one child with the given members and measures them at rest.
-func (b *bench) scale(c contender, groups, perGroup int, rest time.Duration) (*scaleResult, error) {
-	spec := scaleSpec{Contender: c, Groups: groups, PerGroup: perGroup, Endpoint: b.cluster.Members[0].ClientURL, Rest: rest, Prefix: b.prefix("scale")}
+func (b *bench) scale(c contender, groups, perGroup int) (*scaleResult, error) {
+	rest := b.cfg.rest
+	spec := scaleSpec{Name: c.name, Kind: c.kind, TTL: c.ttl, Renew: c.renew, Retry: c.retry, Groups: groups, PerGroup: perGroup, Endpoint: b.cluster.Members[0].ClientURL, Settle: b.cfg.settle, Rest: rest, Prefix: b.prefix("scale")}
 	js, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -160,6 +163,7 @@ func runChild(js string) {
 		fail(err)
 	}
 	n := spec.Groups * spec.PerGroup
+	con := contender{name: spec.Name, kind: spec.Kind, ttl: spec.TTL, renew: spec.Renew, retry: spec.Retry}
 	nc := min(max(n/100, 1), 10)
 	clis := make([]*clientv3.Client, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -191,7 +195,7 @@ func runChild(js string) {
 	_, err := parallel(n, 20, func() (struct{}, error) {
 		i := <-next
 		g := i / spec.PerGroup
-		c, err := startCandidate(ctx, spec.Contender, clis[i%nc], fmt.Sprintf("%s/g%03d", spec.Prefix, g), fmt.Sprintf("m%04d", i))
+		c, err := startCandidate(ctx, con, clis[i%nc], fmt.Sprintf("%s/g%03d", spec.Prefix, g), fmt.Sprintf("m%04d", i))
 		cands[i] = c
 		return struct{}{}, err
 	})
@@ -199,7 +203,7 @@ func runChild(js string) {
 		fail(err)
 	}
 	// Settle: the last joins are seen, the first renewals made.
-	time.Sleep(3 * time.Second)
+	time.Sleep(spec.Settle)
 	enc.Encode(sample("settled"))
 	time.Sleep(spec.Rest)
 	enc.Encode(sample("done"))
