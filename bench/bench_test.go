@@ -113,6 +113,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-scale", "10"}, "-scale"},
 		{[]string{"-scale", "0x10"}, "-scale"},
 		{[]string{"-rest", "10ms"}, "-rest"},
+		{[]string{"-settle", "-1s"}, "-settle"},
 		{[]string{"extra"}, "extra"},
 	} {
 		_, _, err := parseFlags(c.args)

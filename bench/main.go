@@ -64,6 +64,7 @@ func parseFlags(args []string) (config, string, error) {
 	fanout := fs.String("fanout", "10,100,1000", "group sizes of the fan-out measure")
 	scale := fs.String("scale", "1x10,1x100,1x1000,100x10", "groups x members per group of the scale measure")
 	rest := fs.Duration("rest", 20*time.Second, "how long members rest in a scale run")
+	settle := fs.Duration("settle", 3*time.Second, "how long members settle before their rest in a scale run")
 	out := fs.String("out", "", "also write the report to this file")
 	if err := fs.Parse(args); err != nil {
 		return config{}, "", err
@@ -72,7 +73,7 @@ func parseFlags(args []string) (config, string, error) {
 		return config{}, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg := config{measures: map[string]bool{}, trials: *trials, slowTrials: *slow, parallel: *par, rest: *rest,
-		settle: 3 * time.Second, ttls: []time.Duration{2 * time.Second, 5 * time.Second}}
+		settle: *settle, ttls: []time.Duration{2 * time.Second, 5 * time.Second}}
 	for _, m := range strings.Split(*measures, ",") {
 		m = strings.TrimSpace(m)
 		ok := false
@@ -93,6 +94,8 @@ func parseFlags(args []string) (config, string, error) {
 		return config{}, "", fmt.Errorf("-parallel: %d, want at least 1", cfg.parallel)
 	case cfg.rest < time.Second:
 		return config{}, "", fmt.Errorf("-rest: %v, want at least 1s", cfg.rest)
+	case cfg.settle < 0:
+		return config{}, "", fmt.Errorf("-settle: %v, want at least 0", cfg.settle)
 	}
 	for _, f := range strings.Split(*fanout, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
