@@ -139,7 +139,7 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	q := queue.New[Leader]()
 	wg.Go(func() {
 		defer q.Close()
-		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader, _ int64) {
+		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader) {
 			e.mu.Lock()
 			e.observed = l
 			e.mu.Unlock()
@@ -390,7 +390,6 @@ func (e *Election) watchKey(ctx context.Context, ld *leadership) bool {
 					return true
 				}
 			}
-			rev = wr.Header.Revision + 1
 		}
 		cancel()
 	}
@@ -489,5 +488,5 @@ func (e *Election) Leader(ctx context.Context) (Leader, error) {
 		return Leader{}, ErrNoLeader
 	}
 	kv := resp.Kvs[0]
-	return leaderOf(kv.Key, kv.Value, kv.CreateRevision), nil
+	return leaderOf(string(kv.Key), string(kv.Value), kv.CreateRevision), nil
 }
