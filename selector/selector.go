@@ -218,6 +218,12 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 // this member sees its key re-created, which may be after the successor's
 // ChangeToMaster: a history that must show when the mastership ended takes
 // that time from MasterContext, not from the event.
+//
+// When etcd does not delete the key (an error other than a refusal), Yield
+// returns that error with the mastership ended all the same. The member
+// then reads its group afresh: if its key is still the first, it is master
+// again, in a new mastership, and emits Offline then InitMaster, as after
+// a new registration.
 func (s *Selector) Yield(ctx context.Context) error {
 	select {
 	case <-s.stopped:

@@ -1,10 +1,13 @@
 package selector
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,4 +175,103 @@ func expectOneOf(t *testing.T, s *Selector, evs []events.Event, want ...string) 
 	if !slices.Contains(want, got) {
 		t.Fatalf("%s: events %q, want one of %q", s.ID(), got, want)
 	}
+}
+
+// A Yield whose delete fails, with the key left in place, must not leave
+// the group without a master. Yield ends the mastership before it sends the
+// delete, so when etcd answers the delete with an error the member is no
+// longer master while its key is still the first: every other member sees
+// it as master. Nothing changes in etcd after that, so a member that
+// waited for its watch to tell it what became of its key would wait
+// forever; it must read its group afresh and take up the mastership again.
+//
+// The fault: a's client reaches etcd through a proxy that flags the gRPC
+// message of the delete as compressed, which etcd's gRPC server refuses
+// (codes.Internal) without running it, and without breaking the
+// connection: a's keep-alives and watch go on.
+func TestYieldFailedDelete(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	prefix := prefixOf(t)
+	p := newProxy(t, shared.Members[0])
+	a := join(t, p.Client(t), prefix, "a")
+	expect(t, a, events.InitMaster)
+	b := join(t, cli, prefix, "b")
+	expect(t, b, events.InitSlave, "a")
+	expect(t, a, events.SlaveAdd, "b")
+	createRev, _, ok := keyOf(t, cli, a.Key())
+	if !ok {
+		t.Fatal("a's key missing")
+	}
+
+	var (
+		mu       sync.Mutex
+		armed    = true
+		spoiled  int
+		keyBytes = []byte(a.Key())
+	)
+	p.ModifyTx(func(data []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if !armed || !bytes.Contains(data, keyBytes) {
+			return data
+		}
+		if i := grpcMessage(data, keyBytes); i >= 0 {
+			armed = false
+			spoiled++
+			data = slices.Clone(data)
+			data[i] = 1 // the compressed flag, with no compression agreed
+		}
+		return data
+	})
+	err := a.Yield(ctxFor(t, waitTime))
+	p.UnmodifyTx()
+	mu.Lock()
+	n := spoiled
+	mu.Unlock()
+	if n != 1 || err == nil {
+		t.Fatalf("Yield: %v after %d spoiled requests; want an error after one", err, n)
+	}
+	t.Logf("Yield: %v", err)
+	if rev, _, ok := keyOf(t, cli, a.Key()); !ok || rev != createRev {
+		t.Fatalf("a's key after the failed Yield: revision %d, present %v; want it untouched at %d", rev, ok, createRev)
+	}
+	if a.IsMaster() {
+		t.Error("a is master right after its Yield failed; its mastership should have ended before the delete")
+	}
+	// a's key is still the first: a must be master again, soon, with a new
+	// mastership (a fresh master context), and say so.
+	expect(t, a, events.Offline)
+	checkView(t, expect(t, a, events.InitMaster, "b"), "a", "b")
+	if !a.IsMaster() || a.Epoch() != createRev {
+		t.Errorf("a after the failed Yield: IsMaster %v, epoch %d; want master with epoch %d", a.IsMaster(), a.Epoch(), createRev)
+	}
+	if b.IsMaster() {
+		t.Error("b is master while a's key is first")
+	}
+	if n := a.Stats().Resyncs; n != 0 {
+		t.Errorf("a: %d resyncs; a read after a failed Yield is none", n)
+	}
+}
+
+// grpcMessage returns the index of the compressed flag of the gRPC message
+// that holds key in data, a chunk of HTTP/2 frames from client to server, or
+// -1: the flag byte, then the message's length (4 bytes, big-endian), then
+// the message, at the start of a DATA frame's payload.
+func grpcMessage(data, key []byte) int {
+	for i := 9; i+5 <= len(data); i++ {
+		frame := data[i-9:]
+		frameLen := int(frame[0])<<16 | int(frame[1])<<8 | int(frame[2])
+		if frame[3] != 0 || data[i] != 0 { // DATA frame; not compressed
+			continue
+		}
+		msgLen := int(binary.BigEndian.Uint32(data[i+1 : i+5]))
+		if frameLen != msgLen+5 || i+5+msgLen > len(data) {
+			continue
+		}
+		if bytes.Contains(data[i+5:i+5+msgLen], key) {
+			return i
+		}
+	}
+	return -1
 }
