@@ -45,17 +45,17 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 // it retried.
 func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.Logger, report func(Leader)) error {
 	var (
-		cur     Leader
-		first   = true
-		refusal error
+		cur    Leader
+		first  = true
+		denied error
 	)
 	group.Follow(ctx, group.Config[struct{}]{
 		Client: cli,
 		Prefix: prefix,
 		Log:    log,
 		Fatal: func(err error) bool {
-			refusal = refused(cli, prefix, err, "observe: read or watch range [%q, %q)", prefix, clientv3.GetPrefixRangeEnd(prefix))
-			return refusal != nil
+			denied = refused(cli, prefix, err, "observe: read or watch range [%q, %q)", prefix, clientv3.GetPrefixRangeEnd(prefix))
+			return denied != nil
 		},
 		Update: func(st group.State) bool {
 			if l := leaderAmong(st.KVs); first || l != cur {
@@ -65,7 +65,7 @@ func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.
 			return true
 		},
 	}, group.State{})
-	return refusal
+	return denied
 }
 
 // leaderAmong returns the leader among keys: the smallest CreateRevision,
