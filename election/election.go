@@ -80,6 +80,9 @@ type request struct {
 func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error) {
 	o := options{ttl: DefaultTTL}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, invalid("Option", "nil")
+		}
 		opt.apply(&o)
 	}
 	switch {

@@ -66,6 +66,9 @@ type Selector struct {
 func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...Option) (*Selector, error) {
 	o := options{ttl: DefaultTTL}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, invalid("Option", "nil")
+		}
 		opt.apply(&o)
 	}
 	switch {
