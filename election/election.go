@@ -120,8 +120,10 @@ func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error)
 // ErrAuthFailed that names the refused request. A candidate needs read and
 // write permission on the range of its prefix; etcd checks it on every
 // request, keep-alives included, so a permission taken away while Run
-// leads ends the leadership and Run within a keep-alive interval. It waits for its etcd calls to end; one abandoned while etcd
-// was unreachable may keep it until etcd answers or the client is closed.
+// leads ends the leadership and Run within a keep-alive interval.
+//
+// Run waits for its etcd calls to end; one abandoned while etcd was
+// unreachable may keep it until etcd answers or the client is closed.
 func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	if cb.OnStartedLeading == nil {
 		return invalid("OnStartedLeading", "nil")
