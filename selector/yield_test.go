@@ -224,6 +224,7 @@ func TestYieldFailedDelete(t *testing.T) {
 		}
 		return data
 	})
+	before := a.MasterContext()
 	err := a.Yield(ctxFor(t, waitTime))
 	p.UnmodifyTx()
 	mu.Lock()
@@ -236,15 +237,15 @@ func TestYieldFailedDelete(t *testing.T) {
 	if rev, _, ok := keyOf(t, cli, a.Key()); !ok || rev != createRev {
 		t.Fatalf("a's key after the failed Yield: revision %d, present %v; want it untouched at %d", rev, ok, createRev)
 	}
-	if a.IsMaster() {
-		t.Error("a is master right after its Yield failed; its mastership should have ended before the delete")
+	if before.Err() == nil {
+		t.Error("a's mastership lives on after its Yield failed; it should have ended before the delete")
 	}
 	// a's key is still the first: a must be master again, soon, with a new
 	// mastership (a fresh master context), and say so.
 	expect(t, a, events.Offline)
 	checkView(t, expect(t, a, events.InitMaster, "b"), "a", "b")
-	if !a.IsMaster() || a.Epoch() != createRev {
-		t.Errorf("a after the failed Yield: IsMaster %v, epoch %d; want master with epoch %d", a.IsMaster(), a.Epoch(), createRev)
+	if !a.IsMaster() || a.Epoch() != createRev || a.MasterContext() == before {
+		t.Errorf("a after the failed Yield: IsMaster %v, epoch %d; want master with epoch %d, in a new master context", a.IsMaster(), a.Epoch(), createRev)
 	}
 	if b.IsMaster() {
 		t.Error("b is master while a's key is first")
