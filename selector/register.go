@@ -32,7 +32,6 @@ type registration struct {
 	rev         int64                  // revision of snapshot
 	members     map[string]events.Node // the group now, by id; run loop only
 	yieldRev    int64                  // revision of the last Yield's re-creation of the key; run loop only
-	reread      bool                   // a failed Yield asked for the read Follow makes next; run loop only
 }
 
 // register runs INIT: it grants a lease and creates this member's key in a

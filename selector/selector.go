@@ -222,11 +222,11 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 // ChangeToMaster: a history that must show when the mastership ended takes
 // that time from MasterContext, not from the event.
 //
-// When etcd does not delete the key (an error other than a refusal), Yield
-// returns that error with the mastership ended all the same. The member
-// then reads its group afresh: if its key is still the first, it is master
-// again, in a new mastership, and emits Offline then InitMaster, as after
-// a new registration.
+// When etcd fails to delete or re-create the key (an error other than a
+// refusal), Yield returns that error with the mastership ended all the
+// same, and the member gives up its registration as if it had lost it: it
+// emits Offline, revokes its lease, so that the next member takes over,
+// and registers again, behind the others.
 func (s *Selector) Yield(ctx context.Context) error {
 	select {
 	case <-s.stopped:

@@ -146,13 +146,11 @@ func (s *Selector) refresh(reg *registration) {
 		// update sees the revision of its re-created key.
 		Requests: s.yieldc,
 		Serve: func(reply chan error) group.Action {
-			next, err := s.yield(reg)
-			reply <- err
+			reply <- s.yield(reg)
 			if reg.ctx.Err() != nil {
 				return group.Stop
 			}
-			reg.reread = next == group.Resync
-			return next
+			return group.Continue
 		},
 		// A refusal by etcd would come again: it ends the registration,
 		// and the member.
@@ -164,12 +162,10 @@ func (s *Selector) refresh(reg *registration) {
 			return false
 		},
 		Update: func(st group.State) bool {
-			if st.Fresh && !reg.reread {
-				// Follow reads afresh after its watch failed, or when a
-				// failed Yield asked it to, which is no resync.
+			if st.Fresh {
+				// Follow reads afresh only after its watch failed.
 				s.stats.resyncs.Add(1)
 			}
-			reg.reread = false
 			reg.members = make(map[string]events.Node, len(st.KVs))
 			for _, kv := range st.KVs {
 				if n, ok := group.Member(s.prefix, kv); ok {
@@ -202,21 +198,17 @@ func (s *Selector) update(reg *registration, rev int64) bool {
 }
 
 // yield serves Yield in the run loop: it ends the mastership, then deletes
-// and re-creates this member's key, which puts it behind the others. It
-// returns what Follow does next: Resync when the mastership has ended but
-// the delete failed, since the key may still be the first, and then no
-// watch event would ever tell this member, or anyone, to take up the
-// mastership again.
-func (s *Selector) yield(reg *registration) (group.Action, error) {
+// and re-creates this member's key, which puts it behind the others.
+func (s *Selector) yield(reg *registration) error {
 	s.mu.Lock()
 	view := s.view
 	if s.masterCtx == nil || s.masterCtx.Err() != nil || !view.IsMaster() {
 		s.mu.Unlock()
-		return group.Continue, ErrNotMaster
+		return ErrNotMaster
 	}
 	if len(view.Members) < 2 {
 		s.mu.Unlock()
-		return group.Continue, ErrNoSuccessor
+		return ErrNoSuccessor
 	}
 	// The mastership ends before the key goes, so that the successor, which
 	// starts when it sees the key go, never overlaps with it.
@@ -232,16 +224,22 @@ func (s *Selector) yield(reg *registration) (group.Action, error) {
 	if err != nil {
 		if r := s.refused(err, "yield: delete key %q", s.key); r != nil {
 			reg.cancel(r)
-			return group.Stop, r
+			return r
 		}
 		// Whether the key is still there is unknown, and the mastership
-		// has ended either way: a fresh read tells. If the key is still
-		// the first, this member is master again, in a new mastership.
-		return group.Resync, wrapf(err, "yield: delete key")
+		// has ended either way. A key still there would still be the
+		// first: every member would see this one as master, and no change
+		// in etcd would ever tell it to be master again. Giving up the
+		// registration, as when the re-creation below fails, revokes the
+		// lease, so that the next member takes over, and this one
+		// registers again behind it.
+		err = wrapf(err, "yield: delete key")
+		reg.cancel(err)
+		return err
 	}
 	if !del.Succeeded {
 		reg.cancel(ErrKeyDeleted)
-		return group.Stop, wrapf(ErrKeyDeleted, "yield")
+		return wrapf(ErrKeyDeleted, "yield")
 	}
 	// A key cannot be deleted and created in one transaction, so the
 	// re-creation is a second one; views from before it are not published.
@@ -254,13 +252,13 @@ func (s *Selector) yield(reg *registration) (group.Action, error) {
 	}
 	if r := s.refused(err, "yield: re-create key %q", s.key); r != nil {
 		reg.cancel(r)
-		return group.Stop, r
+		return r
 	}
 	if err != nil {
 		reg.cancel(wrapf(err, "yield: re-create key"))
-		return group.Stop, wrapf(err, "yield: re-create key")
+		return wrapf(err, "yield: re-create key")
 	}
 	reg.createRev = put.Header.Revision
 	reg.yieldRev = put.Header.Revision
-	return group.Continue, nil
+	return nil
 }
