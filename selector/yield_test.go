@@ -1,13 +1,10 @@
 package selector
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -206,32 +203,10 @@ func TestYieldFailedDelete(t *testing.T) {
 		t.Fatal("a's key missing")
 	}
 
-	var (
-		mu       sync.Mutex
-		armed    = true
-		spoiled  int
-		keyBytes = []byte(a.Key())
-	)
-	p.ModifyTx(func(data []byte) []byte {
-		mu.Lock()
-		defer mu.Unlock()
-		if !armed || !bytes.Contains(data, keyBytes) {
-			return data
-		}
-		if i := grpcMessage(data, keyBytes); i >= 0 {
-			armed = false
-			spoiled++
-			data = slices.Clone(data)
-			data[i] = 1 // the compressed flag, with no compression agreed
-		}
-		return data
-	})
+	spoil := p.SpoilNext([]byte(a.Key()))
 	before := a.MasterContext()
 	err := a.Yield(ctxFor(t, waitTime))
-	p.UnmodifyTx()
-	mu.Lock()
-	n := spoiled
-	mu.Unlock()
+	n := spoil()
 	if n != 1 || err == nil {
 		t.Fatalf("Yield: %v after %d spoiled requests; want an error after one", err, n)
 	}
@@ -251,26 +226,4 @@ func TestYieldFailedDelete(t *testing.T) {
 	if a.IsMaster() || !b.IsMaster() {
 		t.Errorf("after the failed Yield: a master %v, b master %v; want b alone", a.IsMaster(), b.IsMaster())
 	}
-}
-
-// grpcMessage returns the index of the compressed flag of the gRPC message
-// that holds key in data, a chunk of HTTP/2 frames from client to server, or
-// -1: the flag byte, then the message's length (4 bytes, big-endian), then
-// the message, at the start of a DATA frame's payload.
-func grpcMessage(data, key []byte) int {
-	for i := 9; i+5 <= len(data); i++ {
-		frame := data[i-9:]
-		frameLen := int(frame[0])<<16 | int(frame[1])<<8 | int(frame[2])
-		if frame[3] != 0 || data[i] != 0 { // DATA frame; not compressed
-			continue
-		}
-		msgLen := int(binary.BigEndian.Uint32(data[i+1 : i+5]))
-		if frameLen != msgLen+5 || i+5+msgLen > len(data) {
-			continue
-		}
-		if bytes.Contains(data[i+5:i+5+msgLen], key) {
-			return i
-		}
-	}
-	return -1
 }
