@@ -266,7 +266,7 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 			}
 			return ctx.Err() != nil, nil
 		}
-		e.hold(ctx, l, el, cctx, cb)
+		resignErr := e.hold(ctx, l, el, cctx, cb)
 		stopAfter()
 		cancel()
 		if r := e.refused(l.Err(), "keep the session's lease alive (etcd asks for write permission on its key %q)", el.Key()); r != nil {
@@ -275,11 +275,23 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 		if ctx.Err() != nil || l.Err() != nil {
 			return ctx.Err() != nil, nil
 		}
+		if resignErr != nil {
+			if r := e.refused(resignErr, "resign: delete key %q", el.Key()); r != nil {
+				return false, r
+			}
+			// The key may still be there, and the first: campaigning again
+			// on this session would find it and lead again at once, under
+			// the epoch just given up. Ending the session revokes its
+			// lease, so that the next candidate takes over.
+			e.log.Warn("resign failed; ending the session to hand over", "err", resignErr)
+			return false, nil
+		}
 	}
 }
 
-// hold holds one leadership until it ends, serving Resign and Proclaim.
-func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Election, cctx context.Context, cb Callbacks) {
+// hold holds one leadership until it ends, serving Resign and Proclaim. It
+// returns the error of a Resign that failed to delete the key.
+func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Election, cctx context.Context, cb Callbacks) error {
 	lctx, end := context.WithCancel(cctx)
 	ld := &leadership{ctx: lctx, cancel: end, key: el.Key(), rev: el.Rev(), reqs: make(chan request)}
 	e.mu.Lock()
@@ -320,11 +332,11 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 				el.Resign(rctx)
 				cancel()
 			}
-			return
+			return nil
 		case <-gone:
 			e.log.Warn("leader key deleted from outside", "key", ld.key)
 			stopped()
-			return
+			return nil
 		case r := <-ld.reqs:
 			if lctx.Err() != nil {
 				r.reply <- ErrNotLeader
@@ -334,8 +346,9 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 				// Leadership ends before the key goes, so that the successor,
 				// which starts when it sees the key go, never overlaps.
 				stopped()
-				r.reply <- el.Resign(r.ctx)
-				return
+				err := el.Resign(r.ctx)
+				r.reply <- err
+				return err
 			}
 			err := el.Proclaim(r.ctx, r.value)
 			if err == nil {
@@ -403,7 +416,11 @@ func (e *Election) watchKey(ctx context.Context, ld *leadership) bool {
 
 // Resign ends this candidate's leadership at once and deletes its key, so
 // that the next candidate takes over; Run then campaigns again behind it.
-// It returns ErrNotLeader if this candidate is not leader.
+// It returns ErrNotLeader if this candidate is not leader. When the delete
+// fails, Resign returns its error with the leadership ended all the same,
+// and Run ends the session and revokes its lease, which deletes the key, so
+// that the next candidate still takes over, with a larger epoch; Run then
+// campaigns again on a new session.
 func (e *Election) Resign(ctx context.Context) error {
 	return e.request(ctx, request{resign: true})
 }
