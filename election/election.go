@@ -219,9 +219,10 @@ func (e *Election) revoke(l *lease.Lease) {
 	}
 }
 
-// session campaigns on one session until its lease ends or ctx is done. It
-// reports whether ctx ended it (rather than a lost lease), and returns a
-// refusal by etcd, which ends Run.
+// session campaigns on one session until its lease ends, ctx is done, or a
+// Resign fails to delete the key. It reports whether ctx ended it (rather
+// than a lost lease or a failed Resign), and returns a refusal by etcd,
+// which ends Run.
 func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, wg *sync.WaitGroup) (bool, error) {
 	e.setSession(l)
 	for {
