@@ -127,13 +127,13 @@ func TestObserveSurvivesCompaction(t *testing.T) {
 	}
 
 	compacted := false
-	for _, ev := range r.find(0, logs("o", "election watch failed; reading afresh")) {
+	for _, ev := range r.find(0, logs("o", "watch ended; resynchronising")) {
 		if err, _ := ev.attrs["err"].(error); errors.Is(err, rpctypes.ErrCompacted) {
 			compacted = true
 		}
 	}
 	if !compacted {
 		t.Errorf("the observer's watch did not fail with ErrCompacted; the test did not exercise what it is for (logs: %v)",
-			r.find(0, logs("o", "election watch failed; reading afresh")))
+			r.find(0, logs("o", "watch ended; resynchronising")))
 	}
 }

@@ -34,6 +34,7 @@ func TestInvalidConfig(t *testing.T) {
 		{"margin over 2/3 TTL", cli, "/p", []Option{WithTTL(2 * time.Second), WithSafetyMargin(1500 * time.Millisecond)}, "SafetyMargin"},
 		{"margin over 2/3 default TTL", cli, "/p", []Option{WithSafetyMargin(DefaultTTL)}, "SafetyMargin"},
 		{"nil logger", cli, "/p", []Option{WithLogger(nil)}, "Logger"},
+		{"nil option", cli, "/p", []Option{nil}, "Option"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := New(tc.cli, tc.prefix, tc.opts...)

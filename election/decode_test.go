@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
+	"github.com/seed764c596d/mastership/internal/group"
 )
 
 // FuzzDecodeLeader feeds keys as someone else may write them under an
@@ -18,8 +18,8 @@ func FuzzDecodeLeader(f *testing.F) {
 	f.Add([]byte("\x04/e/a\x06/e/x/y\x04/e/\xff\x03/e/"))
 	f.Add([]byte("\x00\x01/\x02//"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		keys := map[string]*mvccpb.KeyValue{}
-		var first *mvccpb.KeyValue
+		keys := map[string]group.KV{}
+		var first *group.KV
 		for rev := int64(1); len(data) > 0; rev++ {
 			n := min(int(data[0]), len(data)-1)
 			key := string(data[1 : 1+n])
@@ -27,10 +27,10 @@ func FuzzDecodeLeader(f *testing.F) {
 			if _, ok := keys[key]; ok {
 				continue
 			}
-			kv := &mvccpb.KeyValue{Key: []byte(key), Value: []byte("v"), CreateRevision: rev}
+			kv := group.KV{Key: key, Value: "v", CreateRevision: rev}
 			keys[key] = kv
 			if first == nil {
-				first = kv
+				first = &kv
 			}
 		}
 		l := leaderAmong(keys)
@@ -40,7 +40,7 @@ func FuzzDecodeLeader(f *testing.F) {
 			}
 			return
 		}
-		if l.Key != string(first.Key) || l.Epoch != first.CreateRevision {
+		if l.Key != first.Key || l.Epoch != first.CreateRevision {
 			t.Fatalf("leader %q (epoch %d), want the first created, %q", l.Key, l.Epoch, first.Key)
 		}
 		if strings.Contains(l.ID, "/") || !strings.HasSuffix(l.Key, l.ID) {

@@ -80,6 +80,9 @@ type request struct {
 func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error) {
 	o := options{ttl: DefaultTTL}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, invalid("Option", "nil")
+		}
 		opt.apply(&o)
 	}
 	switch {
@@ -117,8 +120,10 @@ func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error)
 // ErrAuthFailed that names the refused request. A candidate needs read and
 // write permission on the range of its prefix; etcd checks it on every
 // request, keep-alives included, so a permission taken away while Run
-// leads ends the leadership and Run within a keep-alive interval. It waits for its etcd calls to end; one abandoned while etcd
-// was unreachable may keep it until etcd answers or the client is closed.
+// leads ends the leadership and Run within a keep-alive interval.
+//
+// Run waits for its etcd calls to end; one abandoned while etcd was
+// unreachable may keep it until etcd answers or the client is closed.
 func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	if cb.OnStartedLeading == nil {
 		return invalid("OnStartedLeading", "nil")
@@ -139,7 +144,7 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	q := queue.New[Leader]()
 	wg.Go(func() {
 		defer q.Close()
-		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader, _ int64) {
+		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader) {
 			e.mu.Lock()
 			e.observed = l
 			e.mu.Unlock()
@@ -214,9 +219,10 @@ func (e *Election) revoke(l *lease.Lease) {
 	}
 }
 
-// session campaigns on one session until its lease ends or ctx is done. It
-// reports whether ctx ended it (rather than a lost lease), and returns a
-// refusal by etcd, which ends Run.
+// session campaigns on one session until its lease ends, ctx is done, or a
+// Resign fails to delete the key. It reports whether ctx ended it (rather
+// than a lost lease or a failed Resign), and returns a refusal by etcd,
+// which ends Run.
 func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, wg *sync.WaitGroup) (bool, error) {
 	e.setSession(l)
 	for {
@@ -261,7 +267,7 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 			}
 			return ctx.Err() != nil, nil
 		}
-		e.hold(ctx, l, el, cctx, cb)
+		resignErr := e.hold(ctx, l, el, cctx, cb)
 		stopAfter()
 		cancel()
 		if r := e.refused(l.Err(), "keep the session's lease alive (etcd asks for write permission on its key %q)", el.Key()); r != nil {
@@ -270,11 +276,23 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 		if ctx.Err() != nil || l.Err() != nil {
 			return ctx.Err() != nil, nil
 		}
+		if resignErr != nil {
+			if r := e.refused(resignErr, "resign: delete key %q", el.Key()); r != nil {
+				return false, r
+			}
+			// The key may still be there, and the first: campaigning again
+			// on this session would find it and lead again at once, under
+			// the epoch just given up. Ending the session revokes its
+			// lease, so that the next candidate takes over.
+			e.log.Warn("resign failed; ending the session to hand over", "err", resignErr)
+			return false, nil
+		}
 	}
 }
 
-// hold holds one leadership until it ends, serving Resign and Proclaim.
-func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Election, cctx context.Context, cb Callbacks) {
+// hold holds one leadership until it ends, serving Resign and Proclaim. It
+// returns the error of a Resign that failed to delete the key.
+func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Election, cctx context.Context, cb Callbacks) error {
 	lctx, end := context.WithCancel(cctx)
 	ld := &leadership{ctx: lctx, cancel: end, key: el.Key(), rev: el.Rev(), reqs: make(chan request)}
 	e.mu.Lock()
@@ -315,11 +333,11 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 				el.Resign(rctx)
 				cancel()
 			}
-			return
+			return nil
 		case <-gone:
 			e.log.Warn("leader key deleted from outside", "key", ld.key)
 			stopped()
-			return
+			return nil
 		case r := <-ld.reqs:
 			if lctx.Err() != nil {
 				r.reply <- ErrNotLeader
@@ -329,8 +347,9 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 				// Leadership ends before the key goes, so that the successor,
 				// which starts when it sees the key go, never overlaps.
 				stopped()
-				r.reply <- el.Resign(r.ctx)
-				return
+				err := el.Resign(r.ctx)
+				r.reply <- err
+				return err
 			}
 			err := el.Proclaim(r.ctx, r.value)
 			if err == nil {
@@ -390,7 +409,6 @@ func (e *Election) watchKey(ctx context.Context, ld *leadership) bool {
 					return true
 				}
 			}
-			rev = wr.Header.Revision + 1
 		}
 		cancel()
 	}
@@ -399,7 +417,11 @@ func (e *Election) watchKey(ctx context.Context, ld *leadership) bool {
 
 // Resign ends this candidate's leadership at once and deletes its key, so
 // that the next candidate takes over; Run then campaigns again behind it.
-// It returns ErrNotLeader if this candidate is not leader.
+// It returns ErrNotLeader if this candidate is not leader. When the delete
+// fails, Resign returns its error with the leadership ended all the same,
+// and Run ends the session and revokes its lease, which deletes the key, so
+// that the next candidate still takes over, with a larger epoch; Run then
+// campaigns again on a new session.
 func (e *Election) Resign(ctx context.Context) error {
 	return e.request(ctx, request{resign: true})
 }
@@ -489,5 +511,5 @@ func (e *Election) Leader(ctx context.Context) (Leader, error) {
 		return Leader{}, ErrNoLeader
 	}
 	kv := resp.Kvs[0]
-	return leaderOf(kv.Key, kv.Value, kv.CreateRevision), nil
+	return leaderOf(string(kv.Key), string(kv.Value), kv.CreateRevision), nil
 }

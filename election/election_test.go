@@ -701,3 +701,49 @@ func noise(t *testing.T, cli *clientv3.Client, key string) func() {
 	t.Cleanup(stop)
 	return stop
 }
+
+// A Resign whose delete fails, with the key left in place, hands over all
+// the same, and never makes a new leadership under the epoch just given
+// up. Resign ends the leadership before it sends the delete; a candidate
+// that then campaigned again on the same session would find its own key,
+// still the first, and lead again at once with the same epoch (the key's
+// CreateRevision), though an epoch grows with each new leadership. It must
+// end the session instead: its lease revoked, the next candidate leads, and
+// this one campaigns again behind it.
+//
+// The fault: a's client reaches etcd through a proxy that spoils the
+// delete's gRPC message, which etcd refuses (codes.Internal) without
+// running it and without breaking the connection.
+func TestResignFailedDelete(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	p := newProxy(t, shared.Members[0])
+	acli := p.Client(t)
+	prefix := prefixOf(t)
+	r := newRecorder()
+
+	a := start(t, r, acli, prefix, "a")
+	r.waitFor(t, 0, waitTime, "a leading", is("a", started))
+	b := start(t, r, cli, prefix, "b")
+	waitKey(t, cli, prefix, waitTime, "b", valued("b"))
+	old := checkLeader(t, cli, prefix, "a", a, b)
+
+	m := r.mark()
+	spoil := p.SpoilNext([]byte(old.Key))
+	err := a.Resign(ctxFor(t, waitTime))
+	if n := spoil(); n != 1 || err == nil {
+		t.Fatalf("Resign: %v after %d spoiled requests; want an error after one", err, n)
+	}
+	t.Logf("Resign: %v", err)
+	bStart := r.waitFor(t, m, waitTime, "b leading", is("b", started))
+	for _, ev := range r.find(m, is("a", started)) {
+		if ev.seq < bStart.seq {
+			t.Errorf("a led again before b, after its failed Resign:\n%s", r.dump())
+		}
+	}
+	l := checkLeader(t, cli, prefix, "b", a, b)
+	if l.Epoch <= old.Epoch {
+		t.Errorf("b leads with epoch %d, want one above a's %d", l.Epoch, old.Epoch)
+	}
+	checkRoles(t, l, b, a, b)
+}

@@ -37,37 +37,15 @@ var (
 )
 
 // refused returns err as a refusal by etcd, wrapping ErrPermissionDenied or
-// ErrAuthFailed and etcd's error, with what the candidate was doing; nil
-// when err is no refusal, and so may pass if the request is repeated. An
-// err that is a refusal already is returned as it is.
+// ErrAuthFailed and etcd's error, with what the candidate was doing and the
+// permission it needs; nil when err is no refusal, and so may pass if the
+// request is repeated. An err that is a refusal already is returned as it
+// is.
 func refused(cli *clientv3.Client, prefix string, err error, format string, args ...any) error {
-	if isRefusal(err) {
-		return err
-	}
-	what := fmt.Sprintf(format, args...)
-	if e := refusal.Etcd(cli, err); e != nil && !errors.Is(err, e) {
-		// clientv3 gave etcd's error as text (a failed watch does): wrap
-		// etcd's own value, so that errors.Is recognises it.
-		err = fmt.Errorf("%w (%v)", e, err)
-	}
-	switch refusal.Of(cli, err) {
-	case refusal.PermissionDenied:
-		user := fmt.Sprintf("etcd user %q", cli.Username)
-		if cli.Username == "" {
-			// etcd then takes the common name of the client's TLS
-			// certificate as its user.
-			user = "the etcd user of the client's certificate"
-		}
-		return fmt.Errorf("%w: %s: %s needs readwrite permission on range [%q, %q) (etcdctl role grant-permission ROLE readwrite %s --prefix): %w",
-			ErrPermissionDenied, what, user, prefix, clientv3.GetPrefixRangeEnd(prefix), prefix, err)
-	case refusal.AuthFailed:
-		if cli.Username == "" {
-			return fmt.Errorf("%w: %s: etcd requires a user, and the client gives none: %w", ErrAuthFailed, what, err)
-		}
-		return fmt.Errorf("%w: %s: etcd user %q: %w", ErrAuthFailed, what, cli.Username, err)
-	}
-	return nil
+	return sentinels.Wrap(cli, prefix, err, fmt.Sprintf(format, args...))
 }
+
+var sentinels = refusal.Sentinels{PermissionDenied: ErrPermissionDenied, AuthFailed: ErrAuthFailed}
 
 // isRefusal reports whether err is a refusal by etcd, which ends Run:
 // repeating the request would get the same answer.

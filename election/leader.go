@@ -20,7 +20,6 @@ type Leader struct {
 // IsZero reports whether l is "no leader".
 func (l Leader) IsZero() bool { return l.Key == "" }
 
-func leaderOf(key, value []byte, createRev int64) Leader {
-	k := string(key)
-	return Leader{Key: k, ID: k[strings.LastIndex(k, "/")+1:], Value: string(value), Epoch: createRev}
+func leaderOf(key, value string, createRev int64) Leader {
+	return Leader{Key: key, ID: key[strings.LastIndex(key, "/")+1:], Value: value, Epoch: createRev}
 }

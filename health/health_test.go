@@ -56,6 +56,10 @@ func TestConfig(t *testing.T) {
 			_, err := health.NewServer(src, health.MasterOnly, health.WithService(""))
 			return err
 		}(), "WithService"},
+		{"nil option", func() error {
+			_, err := health.NewServer(src, health.MasterOnly, nil)
+			return err
+		}(), "Option"},
 	} {
 		if !errors.Is(tc.err, health.ErrInvalidConfig) || !strings.Contains(tc.err.Error(), tc.field) {
 			t.Errorf("%s: error %v, want ErrInvalidConfig naming %s", tc.name, tc.err, tc.field)

@@ -74,6 +74,9 @@ func NewServer(src Source, m Mode, opts ...Option) (*Server, error) {
 	}
 	o := serverOptions{poll: DefaultPollInterval}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, invalid("Option", "nil")
+		}
 		opt.apply(&o)
 	}
 	if o.poll <= 0 {

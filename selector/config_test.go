@@ -39,6 +39,7 @@ func TestInvalidConfig(t *testing.T) {
 		{"margin above 2/3 default TTL", cli, "/p", "a", []Option{WithSafetyMargin(DefaultTTL * 2 / 3)}, "SafetyMargin"},
 		{"margin equal to TTL", cli, "/p", "a", []Option{WithTTL(2 * time.Second), WithSafetyMargin(2 * time.Second)}, "SafetyMargin"},
 		{"nil logger", cli, "/p", "a", []Option{WithLogger(nil)}, "Logger"},
+		{"nil option", cli, "/p", "a", []Option{WithTTL(2 * time.Second), nil}, "Option"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
@@ -41,38 +39,14 @@ var (
 )
 
 // refused returns err as a refusal by etcd, wrapping ErrPermissionDenied or
-// ErrAuthFailed and etcd's error, with what the member was doing; nil when
-// err is no refusal, and so may pass if the request is repeated.
+// ErrAuthFailed and etcd's error, with what the member was doing and the
+// permission it needs; nil when err is no refusal, and so may pass if the
+// request is repeated.
 func (s *Selector) refused(err error, format string, args ...any) error {
-	what := fmt.Sprintf(format, args...)
-	if e := refusal.Etcd(s.cli, err); e != nil && !errors.Is(err, e) {
-		// clientv3 gave etcd's error as text (a failed watch does): wrap
-		// etcd's own value, so that errors.Is recognises it.
-		err = fmt.Errorf("%w (%v)", e, err)
-	}
-	switch refusal.Of(s.cli, err) {
-	case refusal.PermissionDenied:
-		user := fmt.Sprintf("etcd user %q", s.cli.Username)
-		if s.cli.Username == "" {
-			// etcd then takes the common name of the client's TLS
-			// certificate as its user.
-			user = "the etcd user of the client's certificate"
-		}
-		return fmt.Errorf("%w: %s: %s needs %s: %w", ErrPermissionDenied, what, user, s.needs(), err)
-	case refusal.AuthFailed:
-		if s.cli.Username == "" {
-			return fmt.Errorf("%w: %s: etcd requires a user, and the client gives none: %w", ErrAuthFailed, what, err)
-		}
-		return fmt.Errorf("%w: %s: etcd user %q: %w", ErrAuthFailed, what, s.cli.Username, err)
-	}
-	return nil
+	return sentinels.Wrap(s.cli, s.prefix, err, fmt.Sprintf(format, args...))
 }
 
-// needs says which permission a member needs, as an operator grants it.
-func (s *Selector) needs() string {
-	return fmt.Sprintf("readwrite permission on range [%q, %q) (etcdctl role grant-permission ROLE readwrite %s --prefix)",
-		s.prefix, clientv3.GetPrefixRangeEnd(s.prefix), s.prefix)
-}
+var sentinels = refusal.Sentinels{PermissionDenied: ErrPermissionDenied, AuthFailed: ErrAuthFailed}
 
 // isRefusal reports whether err is a refusal by etcd, which ends a member:
 // repeating the request would get the same answer.

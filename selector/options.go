@@ -51,7 +51,7 @@ func WithValue(v string) Option {
 // member gives up its registration and mastership when keep-alives go
 // unacknowledged. It must cover the clock drift between this process and
 // etcd over one TTL and the time this process may stall before its timer
-// runs. It must be at least 0 and less than two thirds of the TTL. Default: a
+// runs. It must be more than 0 and less than two thirds of the TTL. Default: a
 // tenth of the granted TTL, at least 250ms.
 func WithSafetyMargin(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.margin, o.marginSet = d, true })

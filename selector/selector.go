@@ -66,6 +66,9 @@ type Selector struct {
 func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...Option) (*Selector, error) {
 	o := options{ttl: DefaultTTL}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, invalid("Option", "nil")
+		}
 		opt.apply(&o)
 	}
 	switch {
@@ -218,6 +221,12 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 // this member sees its key re-created, which may be after the successor's
 // ChangeToMaster: a history that must show when the mastership ended takes
 // that time from MasterContext, not from the event.
+//
+// When etcd fails to delete or re-create the key (an error other than a
+// refusal), Yield returns that error with the mastership ended all the
+// same, and the member gives up its registration as if it had lost it: it
+// emits Offline, revokes its lease, so that the next member takes over,
+// and registers again, behind the others.
 func (s *Selector) Yield(ctx context.Context) error {
 	select {
 	case <-s.stopped:

@@ -226,9 +226,16 @@ func (s *Selector) yield(reg *registration) error {
 			reg.cancel(r)
 			return r
 		}
-		// Whether the key is still there is unknown; the mastership has
-		// ended either way, and the watch tells what became of the key.
-		return wrapf(err, "yield: delete key")
+		// Whether the key is still there is unknown, and the mastership
+		// has ended either way. A key still there would still be the
+		// first: every member would see this one as master, and no change
+		// in etcd would ever tell it to be master again. Giving up the
+		// registration, as when the re-creation below fails, revokes the
+		// lease, so that the next member takes over, and this one
+		// registers again behind it.
+		err = wrapf(err, "yield: delete key")
+		reg.cancel(err)
+		return err
 	}
 	if !del.Succeeded {
 		reg.cancel(ErrKeyDeleted)

@@ -173,3 +173,57 @@ func expectOneOf(t *testing.T, s *Selector, evs []events.Event, want ...string) 
 		t.Fatalf("%s: events %q, want one of %q", s.ID(), got, want)
 	}
 }
+
+// A Yield whose delete fails, with the key left in place, must not leave
+// the group without a master. Yield ends the mastership before it sends the
+// delete, so when etcd answers the delete with an error the member is no
+// longer master while its key is still the first: every other member sees
+// it as master. Nothing changes in etcd after that, so a member that
+// waited for its watch to tell it what became of its key would leave the
+// group masterless for good. It must give up its registration instead, as
+// when the re-creation fails: Offline, its lease revoked, the next member
+// master with a later epoch, and this one back as a slave.
+//
+// The fault: a's client reaches etcd through a proxy that flags the gRPC
+// message of the delete as compressed, which etcd's gRPC server refuses
+// (codes.Internal) without running it, and without breaking the
+// connection: a's keep-alives and watch go on.
+func TestYieldFailedDelete(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	prefix := prefixOf(t)
+	p := newProxy(t, shared.Members[0])
+	a := join(t, p.Client(t), prefix, "a")
+	expect(t, a, events.InitMaster)
+	b := join(t, cli, prefix, "b")
+	expect(t, b, events.InitSlave, "a")
+	expect(t, a, events.SlaveAdd, "b")
+	createRev, _, ok := keyOf(t, cli, a.Key())
+	if !ok {
+		t.Fatal("a's key missing")
+	}
+
+	spoil := p.SpoilNext([]byte(a.Key()))
+	before := a.MasterContext()
+	err := a.Yield(ctxFor(t, waitTime))
+	n := spoil()
+	if n != 1 || err == nil {
+		t.Fatalf("Yield: %v after %d spoiled requests; want an error after one", err, n)
+	}
+	t.Logf("Yield: %v", err)
+	if before.Err() == nil {
+		t.Error("a's mastership lives on after its Yield failed; it should have ended before the delete")
+	}
+	expect(t, a, events.Offline)
+	ev, skipped := waitFor(t, b, events.ChangeToMaster, waitTime)
+	if len(skipped) > 0 {
+		t.Errorf("b emitted %v before CHANGE_TO_MASTER", skipped)
+	}
+	if ev.View.Epoch() <= createRev {
+		t.Errorf("b master with epoch %d, want one above a's %d", ev.View.Epoch(), createRev)
+	}
+	expectWithin(t, a, waitTime, events.InitSlave, "b")
+	if a.IsMaster() || !b.IsMaster() {
+		t.Errorf("after the failed Yield: a master %v, b master %v; want b alone", a.IsMaster(), b.IsMaster())
+	}
+}

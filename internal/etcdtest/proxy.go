@@ -1,9 +1,12 @@
 package etcdtest
 
 import (
+	"bytes"
+	"encoding/binary"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,4 +97,63 @@ func drainErrors(s proxy.Server) {
 			return
 		}
 	}
+}
+
+// SpoilNext makes etcd fail the next request the client sends through the
+// proxy whose gRPC message holds key (the bytes of a key it reads or
+// writes), without running it and without breaking the connection: the
+// proxy sets the message's compressed flag, which no compression was agreed
+// for, and etcd's gRPC server answers that call alone with codes.Internal.
+// Other requests pass. The returned function stops it and reports how many
+// requests it spoiled: 1, or 0 if none held key.
+//
+// It finds the message within what it reads from the client at once, so
+// it suits a small request sent alone, such as a transaction on one key.
+func (p *Proxy) SpoilNext(key []byte) (stop func() int) {
+	var (
+		mu      sync.Mutex
+		spoiled int
+	)
+	p.ModifyTx(func(data []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if spoiled > 0 || !bytes.Contains(data, key) {
+			return data
+		}
+		if i := grpcMessage(data, key); i >= 0 {
+			spoiled++
+			data = bytes.Clone(data)
+			data[i] = 1 // the compressed flag
+		}
+		return data
+	})
+	return func() int {
+		p.UnmodifyTx()
+		mu.Lock()
+		defer mu.Unlock()
+		return spoiled
+	}
+}
+
+// grpcMessage returns the index of the compressed flag of the gRPC message
+// that holds key in data, a run of HTTP/2 frames from client to server, or
+// -1. A DATA frame (a 9-byte header: 3 bytes of length, type 0, flags,
+// stream) carries the message: the flag byte, the message's length (4
+// bytes, big-endian), then the message.
+func grpcMessage(data, key []byte) int {
+	for i := 9; i+5 <= len(data); i++ {
+		h := data[i-9:]
+		frameLen := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+		if h[3] != 0 || data[i] != 0 { // not a DATA frame, or compressed
+			continue
+		}
+		msgLen := int(binary.BigEndian.Uint32(data[i+1 : i+5]))
+		if frameLen != msgLen+5 || i+5+msgLen > len(data) {
+			continue
+		}
+		if bytes.Contains(data[i+5:i+5+msgLen], key) {
+			return i
+		}
+	}
+	return -1
 }

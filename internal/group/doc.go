@@ -2,8 +2,9 @@
 // into events.Node values, in the key layout of the selector package, and
 // follows a prefix with a snapshot, then a watch from the snapshot's
 // revision + 1, reading afresh whenever the watch fails. It is shared by the
-// selector (a member following its group) and the gRPC resolver and its
-// Directory (clients following groups).
+// selector (a member following its group), the election package (a
+// candidate or observer following its election) and the gRPC resolver and
+// its Directory (clients following groups).
 //
 // Key layout: the members of the group at prefix P are the keys P + "/" + id
 // (a P that ends in "/" gets no second one), with any non-empty id, "/"

@@ -9,6 +9,7 @@ package refusal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -97,4 +98,48 @@ func Unreachable(cli *clientv3.Client, wait time.Duration) error {
 	defer cancel()
 	_, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Status(ctx, &pb.StatusRequest{}, grpc.WaitForReady(false))
 	return err
+}
+
+// Sentinels are the errors a package wraps its refusals in, such as
+// selector.ErrPermissionDenied and selector.ErrAuthFailed.
+type Sentinels struct {
+	PermissionDenied, AuthFailed error
+}
+
+// Wrap returns err as a refusal by etcd of a request on the range of prefix
+// (a key prefix ending in "/"): an error that wraps the sentinel of its
+// kind and etcd's own error, says what the client was doing, names its
+// user, and, for a permission, says which one it needs and how to grant
+// it. It returns nil when err is no refusal, and so may pass if the
+// request is repeated, and err itself when err wraps one of the sentinels
+// already.
+func (s Sentinels) Wrap(cli *clientv3.Client, prefix string, err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, s.PermissionDenied) || errors.Is(err, s.AuthFailed) {
+		return err
+	}
+	if e := Etcd(cli, err); e != nil && !errors.Is(err, e) {
+		// clientv3 gave etcd's error as text (a failed watch does): wrap
+		// etcd's own value, so that errors.Is recognises it.
+		err = fmt.Errorf("%w (%v)", e, err)
+	}
+	switch Of(cli, err) {
+	case PermissionDenied:
+		user := fmt.Sprintf("etcd user %q", cli.Username)
+		if cli.Username == "" {
+			// etcd then takes the common name of the client's TLS
+			// certificate as its user.
+			user = "the etcd user of the client's certificate"
+		}
+		return fmt.Errorf("%w: %s: %s needs readwrite permission on range [%q, %q) (etcdctl role grant-permission ROLE readwrite %s --prefix): %w",
+			s.PermissionDenied, what, user, prefix, clientv3.GetPrefixRangeEnd(prefix), prefix, err)
+	case AuthFailed:
+		if cli.Username == "" {
+			return fmt.Errorf("%w: %s: etcd requires a user, and the client gives none: %w", s.AuthFailed, what, err)
+		}
+		return fmt.Errorf("%w: %s: etcd user %q: %w", s.AuthFailed, what, cli.Username, err)
+	}
+	return nil
 }

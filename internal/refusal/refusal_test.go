@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -53,6 +54,53 @@ func TestOf(t *testing.T) {
 				if !errors.Is(e, rpctypes.ErrAuthFailed) && !errors.Is(e, rpctypes.ErrUserEmpty) {
 					t.Errorf("Etcd(%v) = %v, want an authentication error", tc.err, e)
 				}
+			}
+		})
+	}
+}
+
+func TestWrap(t *testing.T) {
+	denied, failed := errors.New("pkg: permission denied"), errors.New("pkg: authentication failed")
+	s := Sentinels{PermissionDenied: denied, AuthFailed: failed}
+	anon := &clientv3.Client{}
+	user := &clientv3.Client{Username: "alice"}
+	watchText := errors.New("rpc error: code = PermissionDenied desc = etcdserver: permission denied")
+	for _, tc := range []struct {
+		name     string
+		cli      *clientv3.Client
+		err      error
+		sentinel error // nil: no refusal
+		etcd     error
+		says     []string
+	}{
+		{"nil", user, nil, nil, nil, nil},
+		{"no leader", user, rpctypes.ErrNoLeader, nil, nil, nil},
+		{"invalid token", user, rpctypes.ErrInvalidAuthToken, nil, nil, nil},
+		{"permission denied", user, rpctypes.ErrGRPCPermissionDenied, denied, rpctypes.ErrPermissionDenied,
+			[]string{"watch the group", `etcd user "alice"`, `["/g/", "/g0")`, "grant-permission ROLE readwrite /g/ --prefix"}},
+		{"permission denied as text", user, watchText, denied, rpctypes.ErrPermissionDenied, []string{"watch the group", watchText.Error()}},
+		{"permission denied, certificate user", anon, rpctypes.ErrPermissionDenied, denied, rpctypes.ErrPermissionDenied, []string{"the etcd user of the client's certificate"}},
+		{"auth failed", user, rpctypes.ErrGRPCAuthFailed, failed, rpctypes.ErrAuthFailed, []string{"watch the group", `etcd user "alice"`}},
+		{"no user", anon, rpctypes.ErrUserEmpty, failed, rpctypes.ErrUserEmpty, []string{"the client gives none"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := s.Wrap(tc.cli, "/g/", tc.err, "watch the group")
+			if tc.sentinel == nil {
+				if got != nil {
+					t.Fatalf("Wrap(%v) = %v, want nil", tc.err, got)
+				}
+				return
+			}
+			if !errors.Is(got, tc.sentinel) || !errors.Is(got, tc.etcd) {
+				t.Fatalf("Wrap(%v) = %v, want it to wrap %v and %v", tc.err, got, tc.sentinel, tc.etcd)
+			}
+			for _, want := range tc.says {
+				if !strings.Contains(got.Error(), want) {
+					t.Errorf("Wrap(%v) = %q, want it to say %q", tc.err, got, want)
+				}
+			}
+			if again := s.Wrap(tc.cli, "/g/", got, "something else"); again != got {
+				t.Errorf("Wrap of a refusal = %v, want it as it is", again)
 			}
 		})
 	}

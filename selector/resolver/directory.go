@@ -272,7 +272,8 @@ func (d *Directory) Target(name string) string {
 // group's failovers. The Directory owns it: do not Close it. It is closed
 // when the group disappears (calls on it then fail with codes.Canceled; a
 // later Conn makes a new one) and on Close. Conn returns ErrNoGroup for a
-// group the Directory does not know.
+// group the Directory does not know, or one that disappears while Conn
+// waits, and ErrClosed once the Directory is closed.
 func (d *Directory) Conn(ctx context.Context, name string) (*grpc.ClientConn, error) {
 	d.mu.Lock()
 	if d.closed {
@@ -303,7 +304,13 @@ func (d *Directory) Conn(ctx context.Context, name string) (*grpc.ClientConn, er
 		case connectivity.Ready:
 			return cc, nil
 		case connectivity.Shutdown:
-			return nil, fmt.Errorf("resolver: connection to group %q closed: the group is gone or the directory closed", name)
+			d.mu.Lock()
+			closed := d.closed
+			d.mu.Unlock()
+			if closed {
+				return nil, fmt.Errorf("%w: connection to group %q closed", ErrClosed, name)
+			}
+			return nil, fmt.Errorf("%w: %q under %s disappeared, and its connection was closed", ErrNoGroup, name, d.parent)
 		}
 		if !cc.WaitForStateChange(ctx, s) {
 			return nil, fmt.Errorf("resolver: connection to the master of %q not ready (%v): %w", name, s, context.Cause(ctx))

@@ -207,3 +207,47 @@ func TestDirectoryCloseRacingChanges(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// Conn waiting for a group's master returns ErrNoGroup when the group
+// disappears meanwhile, and ErrClosed when the Directory is closed
+// meanwhile: the sentinels it returns when asked after the fact.
+func TestDirectoryConnInterrupted(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	parent := prefixOf(t)
+	for _, tc := range []struct {
+		name string
+		want error
+	}{
+		{"gone", ErrNoGroup},
+		{"closed", ErrClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := join(t, cli, parent+"/"+tc.name, "a1", "") // no address: never ready
+			d := newDirectory(t, cli, parent)
+			res := make(chan error, 1)
+			go func() {
+				_, err := d.Conn(ctxFor(t, waitTime), tc.name)
+				res <- err
+			}()
+			eventually(t, "Conn dialling", waitTime, func() bool {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				return d.conns[tc.name] != nil
+			})
+			if tc.want == ErrClosed {
+				d.Close()
+			} else {
+				a.Close()
+			}
+			select {
+			case err := <-res:
+				if !errors.Is(err, tc.want) {
+					t.Errorf("Conn: %v; want it to wrap %v", err, tc.want)
+				}
+			case <-time.After(waitTime):
+				t.Fatalf("Conn still waiting %v after its group or Directory %s", waitTime, tc.name)
+			}
+		})
+	}
+}

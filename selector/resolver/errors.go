@@ -27,7 +27,7 @@ var (
 	// fails calls with this error.
 	ErrUnreachable = errors.New("resolver: etcd unreachable")
 	// ErrNoGroup: Directory.Conn was asked for a group that has no live
-	// member.
+	// member, or the group lost its last member while Conn waited.
 	ErrNoGroup = errors.New("resolver: no such group")
 	// ErrClosed: the Directory is closed.
 	ErrClosed = errors.New("resolver: directory closed")
