@@ -43,6 +43,9 @@ type config struct {
 	// syncHook, when set, runs before every Sync call this server receives;
 	// an error fails the call. For tests.
 	syncHook func(method string) error
+	// yieldHook, when set, runs before every Yield of a term that is not
+	// in sync; an error fails that Yield. For tests.
+	yieldHook func() error
 }
 
 func (c *config) validate() error {

@@ -218,11 +218,21 @@ func (t *term) waitForISR(rec isr) bool {
 			if _, alive := view.Node(id); !alive || id == t.s.id {
 				continue
 			}
+			// An in-sync member is alive: the wait for none starts again,
+			// so that a Yield that fails never turns into a takeover that
+			// would lose what that member holds.
+			deadline = time.Now().Add(t.s.cfg.UncleanWait)
 			t.s.log.Info("not in sync; yielding to an in-sync member", "in-sync", rec.Members, "alive", id)
 			// Not under t.ctx: the mastership, and so t.ctx, ends as Yield
 			// takes effect.
 			ctx, cancel := context.WithTimeout(context.Background(), etcdTimeout)
-			err := t.s.sel.Yield(ctx)
+			var err error
+			if h := t.s.cfg.yieldHook; h != nil {
+				err = h()
+			}
+			if err == nil {
+				err = t.s.sel.Yield(ctx)
+			}
 			cancel()
 			if err == nil {
 				t.s.mu.Lock()
