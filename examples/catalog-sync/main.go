@@ -54,6 +54,11 @@ const usage = `usage:
   catalog-sync drop NAME [--coordinator URL]
   catalog-sync status [NAME] [--coordinator URL]`
 
+// startWait bounds how long a coordinator or a worker waits for etcd at
+// start-up, on top of twice its TTL (the longest wait for a crashed holder
+// of its id).
+const startWait = 10 * time.Second
+
 // errUsage marks a bad command line: exit code 2.
 var errUsage = errors.New("usage")
 
@@ -113,10 +118,13 @@ func serve(ctx context.Context, role string, args []string, stdout, stderr io.Wr
 		return err
 	}
 	defer cli.Close()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second+2*m.TTL)
-	defer cancel()
+	wait := startWait + 2*m.TTL
 	if role == "coordinator" {
-		c, err := StartCoordinator(sctx, cli, m.Prefix, m.ID, *listen, m.TTL, log)
+		var c *Coordinator
+		err := etcdflags.Join(ctx, etcd.Endpoints(), wait, func(ctx context.Context) (err error) {
+			c, err = StartCoordinator(ctx, cli, m.Prefix, m.ID, *listen, m.TTL, log)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -124,7 +132,11 @@ func serve(ctx context.Context, role string, args []string, stdout, stderr io.Wr
 		<-ctx.Done()
 		return c.Close()
 	}
-	w, err := StartWorker(sctx, cli, m.Prefix, m.ID, &printConnector{w: stdout}, m.TTL, log)
+	var w *Worker
+	err = etcdflags.Join(ctx, etcd.Endpoints(), wait, func(ctx context.Context) (err error) {
+		w, err = StartWorker(ctx, cli, m.Prefix, m.ID, &printConnector{w: stdout}, m.TTL, log)
+		return err
+	})
 	if err != nil {
 		return err
 	}

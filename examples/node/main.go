@@ -120,26 +120,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cli.Close()
 
-	wait := startWait + 2*c.ttl
-	sctx, cancel := context.WithTimeout(ctx, wait)
-	s, err := selector.New(sctx, cli, c.prefix, c.id,
-		selector.WithTTL(c.ttl), selector.WithValue(c.value), selector.WithLogger(log))
-	timedOut := sctx.Err() != nil
-	cancel()
-	switch {
-	case errors.Is(err, selector.ErrDuplicateID):
-		fmt.Fprintf(stderr, "node: id %q is taken in group %s by a live member: %v\n", c.id, c.prefix, err)
-		return 1
-	case errors.Is(err, selector.ErrPermissionDenied), errors.Is(err, selector.ErrAuthFailed):
-		fmt.Fprintf(stderr, "node: etcd refused this member: %v\n", err)
-		return 1
-	case err != nil && ctx.Err() != nil:
-		fmt.Fprintf(stderr, "node: interrupted before registering: %v\n", err)
-		return 1
-	case err != nil && timedOut:
-		fmt.Fprintf(stderr, "node: etcd at %s unreachable: not registered within %v: %v\n", endpoints, wait, err)
-		return 1
-	case err != nil:
+	var s *selector.Selector
+	err = etcdflags.Join(ctx, c.etcd.Endpoints, startWait+2*c.ttl, func(ctx context.Context) (err error) {
+		s, err = selector.New(ctx, cli, c.prefix, c.id,
+			selector.WithTTL(c.ttl), selector.WithValue(c.value), selector.WithLogger(log))
+		return err
+	})
+	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 1
 	}

@@ -105,9 +105,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer cli.Close()
 
-	sctx, cancel := context.WithTimeout(ctx, startWait+2*c.ttl)
-	p, err := Start(sctx, cli, c.prefix, c.id, c.meta, c.ttl, log)
-	cancel()
+	var p *Peer
+	err = etcdflags.Join(ctx, c.etcd.Endpoints(), startWait+2*c.ttl, func(ctx context.Context) (err error) {
+		p, err = Start(ctx, cli, c.prefix, c.id, c.meta, c.ttl, log)
+		return err
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "peer-membership: join %s as %q: %v\n", c.prefix, c.id, err)
 		return 1

@@ -51,6 +51,10 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// startWait bounds how long a server waits for etcd at start-up, on top of
+// twice its TTL (the longest wait for a crashed holder of its id).
+const startWait = 10 * time.Second
+
 const usage = "usage: replicated-kv server|put|get|delete|client --prefix PREFIX [flags] (see --help of each)"
 
 // run is the program, with its signals as ctx; it returns the exit code.
@@ -124,9 +128,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer cli.Close()
 
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second+2*c.TTL)
-	s, err := newServer(sctx, cli, c)
-	cancel()
+	var s *server
+	err = etcdflags.Join(ctx, ef.Endpoints(), startWait+2*c.TTL, func(ctx context.Context) (err error) {
+		s, err = newServer(ctx, cli, c)
+		return err
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "replicated-kv server: %v\n", err)
 		return 1

@@ -1,7 +1,10 @@
 package etcdflags
 
 import (
+	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -59,3 +62,48 @@ func TestMemberErrorsNameTheFlag(t *testing.T) {
 		})
 	}
 }
+
+func TestJoin(t *testing.T) {
+	eps := []string{"127.0.0.1:1"}
+	for _, tc := range []struct {
+		name   string
+		ctx    func() context.Context
+		err    error
+		wait   bool // join waits for its context to end
+		want   string
+		target error
+	}{
+		{"ok", context.Background, nil, false, "", nil},
+		{"duplicate", context.Background, fmt.Errorf("%w: key held", selector.ErrDuplicateID), false, "the id is taken", selector.ErrDuplicateID},
+		{"denied", context.Background, fmt.Errorf("%w: range", selector.ErrPermissionDenied), false, "etcd refused this member", selector.ErrPermissionDenied},
+		{"auth", context.Background, fmt.Errorf("%w: password", selector.ErrAuthFailed), false, "etcd refused this member", selector.ErrAuthFailed},
+		{"unreachable", context.Background, nil, true, "etcd at 127.0.0.1:1 unreachable: not registered within 50ms", context.DeadlineExceeded},
+		{"signal", func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, nil, true, "interrupted before registering", context.Canceled},
+		{"other", context.Background, errBoom, false, "boom", errBoom},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Join(tc.ctx(), eps, 50*time.Millisecond, func(ctx context.Context) error {
+				if tc.wait {
+					<-ctx.Done()
+					return ctx.Err()
+				}
+				return tc.err
+			})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Join: %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !errors.Is(err, tc.target) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Join: %v; want one line starting %q, wrapping %v", err, tc.want, tc.target)
+			}
+		})
+	}
+}
+
+var errBoom = errors.New("boom")
