@@ -209,9 +209,14 @@ func client(ctx context.Context, cmd string, args []string, stdout io.Writer) er
 		pos = append(pos, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
+	// The URL may carry a user and password: an error shows it redacted,
+	// or not at all when it does not parse.
 	u, err := url.Parse(*coord)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageErr("--coordinator %q: want http://host:port", *coord)
+	if err != nil {
+		return usageErr("--coordinator: not a URL (not shown, since it may hold a password); want http://host:port")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErr("--coordinator %q: want http://host:port", u.Redacted())
 	}
 	var method, path string
 	var body []byte
