@@ -60,11 +60,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := etcdflags.CheckTTL(*ttl); err != nil {
+		return err
+	}
+	embedded := fs.Lookup("endpoints").Value.String() == ""
+	if embedded {
+		// The embedded etcd takes no TLS and no user: such a flag without
+		// --endpoints is a mistake, not something to ignore.
+		var extra error
+		fs.Visit(func(f *flag.Flag) {
+			if extra == nil && f.Name != "prefix" && f.Name != "ttl" && f.Name != "endpoints" {
+				extra = fmt.Errorf("--%s: needs --endpoints (the embedded etcd takes no TLS and no user)", f.Name)
+			}
+		})
+		if extra != nil {
+			return extra
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
 	var cfg clientv3.Config
-	if fs.Lookup("endpoints").Value.String() == "" {
+	if embedded {
 		fmt.Fprintln(out, "Starting an embedded etcd (no --endpoints given)...")
 		c, err := etcdtest.New("", 1)
 		if err != nil {
