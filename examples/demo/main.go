@@ -63,19 +63,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := etcdflags.CheckTTL(*ttl); err != nil {
 		return err
 	}
-	embedded := fs.Lookup("endpoints").Value.String() == ""
-	if embedded {
-		// The embedded etcd takes no TLS and no user: such a flag without
-		// --endpoints is a mistake, not something to ignore.
-		var extra error
-		fs.Visit(func(f *flag.Flag) {
-			if extra == nil && f.Name != "prefix" && f.Name != "ttl" && f.Name != "endpoints" {
-				extra = fmt.Errorf("--%s: needs --endpoints (the embedded etcd takes no TLS and no user)", f.Name)
-			}
-		})
-		if extra != nil {
-			return extra
-		}
+	embedded, err := etcd.Embedded()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()

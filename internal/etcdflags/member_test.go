@@ -107,3 +107,35 @@ func TestJoin(t *testing.T) {
 }
 
 var errBoom = errors.New("boom")
+
+func TestEmbedded(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		embedded bool
+		want     string // the flag an error names; "" for none
+	}{
+		{nil, true, ""},
+		{[]string{"--endpoints", "127.0.0.1:2379", "--user", "u"}, false, ""},
+		{[]string{"--endpoints", ","}, false, ""}, // Config says what is wrong with it
+		{[]string{"--cacert", "ca.pem"}, true, "--cacert"},
+		{[]string{"--cert", "c.pem", "--key", "k.pem"}, true, "--cert"},
+		{[]string{"--user", "u"}, true, "--user"},
+		{[]string{"--password-file", "pw"}, true, "--password-file"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			f := Register(fs, "")
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			embedded, err := f.Embedded()
+			if embedded != tc.embedded {
+				t.Errorf("embedded = %v, want %v", embedded, tc.embedded)
+			}
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want+":")) {
+				t.Errorf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
