@@ -16,7 +16,8 @@ const (
 
 // config is one server's configuration.
 type config struct {
-	// Prefix is the group's prefix in etcd. Required.
+	// Prefix is the group's prefix in etcd, starting with "/" (the
+	// resolver dials no other). Required.
 	Prefix string
 	// Name is this server's name, without "/" or "#". Required. Its member id
 	// is Name#nonce, a new nonce for every process (an incarnation), since
@@ -55,6 +56,10 @@ func (c *config) validate() error {
 	switch {
 	case c.Prefix == "" || c.Prefix == "/":
 		return bad("prefix", "required")
+	case !strings.HasPrefix(c.Prefix, "/"):
+		// The resolver, and so every client, dials only a prefix that
+		// starts with "/".
+		return bad("prefix", "%q: must start with \"/\"", c.Prefix)
 	case c.Name == "":
 		return bad("name", "required")
 	case strings.ContainsAny(c.Name, "/#"):

@@ -329,6 +329,7 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{config{Name: "a"}, "prefix"},
+		{config{Prefix: "kv", Name: "a"}, "prefix"},
 		{config{Prefix: "/kv"}, "name"},
 		{config{Prefix: "/kv", Name: "a#1"}, "name"},
 		{config{Prefix: "/kv", Name: "a/1"}, "name"},
