@@ -51,6 +51,7 @@ type term struct {
 	mu     sync.Mutex
 	slaves map[string]*slave
 	isr    []string // as this term last recorded it in etcd; nil before
+	isrRev int64    // the record's ModRevision in etcd as this term last wrote or read it
 }
 
 func newTerm(s *server, ctx context.Context, epoch int64) *term {
@@ -161,6 +162,9 @@ func (t *term) takeOver() {
 	if found && !rec.has(t.s.id) && !t.waitForISR(rec) {
 		return
 	}
+	t.mu.Lock()
+	t.isrRev = rec.rev
+	t.mu.Unlock()
 	if err := t.s.st.begin(t.epoch); err != nil {
 		log.Warn("a newer master wrote here already; stepping down", "err", err)
 		t.cancel()
@@ -351,12 +355,21 @@ func (t *term) recordLocked() error {
 	ctx, cancel := context.WithTimeout(t.ctx, etcdTimeout)
 	defer cancel()
 	b := isr{Epoch: t.epoch, Master: t.s.id, Members: members}
-	if err := writeISR(ctx, t.s.cli, t.s.cfg.Prefix, []clientv3.Cmp{guard, ours}, b); err != nil {
-		return err
+	for retried := false; ; retried = true {
+		rev, err := writeISR(ctx, t.s.cli, t.s.cfg.Prefix, []clientv3.Cmp{guard, ours}, t.isrRev, b)
+		if err == nil {
+			t.isr, t.isrRev = members, rev
+			t.s.log.Info("in-sync set recorded", "in-sync", members)
+			return nil
+		}
+		if !errors.Is(err, errISRChanged) || retried {
+			return err
+		}
+		// The record moved without this term seeing it: a write of its own
+		// that etcd applied although the call failed (only a master writes
+		// it, and the guard still held). Write again, over that one.
+		t.isrRev = rev
 	}
-	t.isr = members
-	t.s.log.Info("in-sync set recorded", "in-sync", members)
-	return nil
 }
 
 // write applies op here and on every in-sync slave, and returns its index
