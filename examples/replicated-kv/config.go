@@ -47,6 +47,10 @@ type config struct {
 	// yieldHook, when set, runs before every Yield of a term that is not
 	// in sync; an error fails that Yield. For tests.
 	yieldHook func() error
+	// isrHook, when set, runs after each write of the in-sync set that
+	// etcd applied; an error makes the term take the write as failed, as
+	// when etcd's answer is lost. For tests.
+	isrHook func() error
 }
 
 func (c *config) validate() error {

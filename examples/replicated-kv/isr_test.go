@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,4 +65,64 @@ func TestStaleISRRecordDoesNotLand(t *testing.T) {
 	failing <- false
 	c.waitISR(a, b)
 	putN(t, kv, 1, 2)
+}
+
+// A write of the in-sync set whose answer is lost may have been applied.
+// The master must not take its own last record for what etcd holds: with b
+// recorded in etcd by such a write, a write that b misses is acknowledged
+// only once a set without b is recorded.
+func TestLostISRAnswer(t *testing.T) {
+	c := newCluster(t)
+	var (
+		mu   sync.Mutex
+		lose bool
+	)
+	a := c.start("a", func(cfg *config) {
+		cfg.isrHook = func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if lose {
+				lose = false
+				return errors.New("test: etcd's answer lost")
+			}
+			return nil
+		}
+	})
+	waitServing(t, a)
+	c.waitISR(a)
+	kv, _ := direct(t, a)
+	putN(t, kv, 0, 1)
+
+	var failing = make(chan bool, 1)
+	failing <- false
+	mu.Lock()
+	lose = true // the record that adds b is applied, but a sees a failure
+	mu.Unlock()
+	b := c.start("b", func(cfg *config) {
+		cfg.syncHook = func(string) error {
+			f := <-failing
+			failing <- f
+			if f {
+				return errors.New("test: slave unreachable")
+			}
+			return nil
+		}
+	})
+	c.waitISR(a, b)
+	mu.Lock()
+	lost := !lose
+	mu.Unlock()
+	if !lost {
+		t.Fatal("the record naming b was not written through the hook")
+	}
+
+	<-failing
+	failing <- true
+	putN(t, kv, 1, 2)
+	if got := c.isr(); got.has(b.id) {
+		t.Fatalf("write acknowledged while the in-sync set %v names b, which missed it", got.Members)
+	}
+	if _, ok, _ := b.st.get("key-1"); ok {
+		t.Fatal("b applied the write it was made to miss")
+	}
 }

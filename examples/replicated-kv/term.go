@@ -50,7 +50,7 @@ type term struct {
 	// no write is acknowledged until every in-sync slave applied it.
 	mu     sync.Mutex
 	slaves map[string]*slave
-	isr    []string // as this term last recorded it in etcd; nil before
+	isr    []string // as this term last recorded it in etcd; nil before, and after a failed write
 	isrRev int64    // the record's ModRevision in etcd as this term last wrote or read it
 }
 
@@ -357,11 +357,18 @@ func (t *term) recordLocked() error {
 	b := isr{Epoch: t.epoch, Master: t.s.id, Members: members}
 	for retried := false; ; retried = true {
 		rev, err := writeISR(ctx, t.s.cli, t.s.cfg.Prefix, []clientv3.Cmp{guard, ours}, t.isrRev, b)
+		if err == nil && t.s.cfg.isrHook != nil {
+			err = t.s.cfg.isrHook()
+		}
 		if err == nil {
 			t.isr, t.isrRev = members, rev
 			t.s.log.Info("in-sync set recorded", "in-sync", members)
 			return nil
 		}
+		// What etcd holds is unknown now (a write whose answer is lost may
+		// have been applied, or be applied later): the next call writes
+		// again, whatever this term last recorded.
+		t.isr = nil
 		if !errors.Is(err, errISRChanged) || retried {
 			return err
 		}
