@@ -152,7 +152,7 @@ func TestTableConverges(t *testing.T) {
 	a := start(t, cli, "a", map[string]string{"zone": "eu"})
 	changes := listen(t, a)
 	stuck := listen(t, a) // never read until the end
-	if c := <-changes; c.Kind != Snapshot || ids(c.Table) != "a" {
+	if c := waitFor(t, changes, 5*time.Second, "the first change", func(Change) bool { return true }); c.Kind != Snapshot || ids(c.Table) != "a" {
 		t.Fatalf("first change = %v with table %s, want SNAPSHOT of a", c, ids(c.Table))
 	}
 
