@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -30,7 +31,12 @@ func BenchmarkPutToReady(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		rev := put(b, co, fmt.Sprintf("c%d", i%10), "memory", Properties{"i": fmt.Sprint(i)})
 		for done := false; !done; {
-			wr := <-wch
+			var wr clientv3.WatchResponse
+			select {
+			case wr = <-wch:
+			case <-time.After(10 * time.Second):
+				b.Fatalf("catalog c%d not recorded by every worker within 10s", i%10)
+			}
 			if wr.Err() != nil {
 				b.Fatal(wr.Err())
 			}

@@ -108,6 +108,8 @@ func TestBadArgs(t *testing.T) {
 		{[]string{"put", "--connector", "x"}, "name"},
 		{[]string{"drop", "a", "b"}, "name"},
 		{[]string{"status", "--coordinator", "ftp://x"}, "--coordinator"},
+		{[]string{"status", "--coordinator", "ftp://admin:s3cr3t@x"}, "--coordinator"},
+		{[]string{"status", "--coordinator", "http://admin:s3cr3t@x:bad"}, "--coordinator"},
 		{[]string{"put", "pg", "--connector", "x", "--property", "s3cr3t"}, "--property"},
 		{[]string{"put", "pg", "--connector", "x", "--property-file", "/nonexistent"}, "--property-file"},
 	} {

@@ -16,6 +16,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
+
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -217,16 +219,7 @@ func waitStatus(t *testing.T, c *Coordinator, name string, d time.Duration, what
 func ready(s Status, code int) bool { return code == http.StatusOK && s.State == StateReady }
 
 // waitFor checks cond until it holds, or fails after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = proctest.WaitFor
 
 func names(m map[string]Catalog) string {
 	var s []string

@@ -39,7 +39,6 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/internal/etcdflags"
-	"github.com/seed764c596d/mastership/selector"
 )
 
 func main() {
@@ -54,6 +53,11 @@ const usage = `usage:
   catalog-sync put NAME --connector NAME [--property k=v]... [--property-file FILE] [--coordinator URL]
   catalog-sync drop NAME [--coordinator URL]
   catalog-sync status [NAME] [--coordinator URL]`
+
+// startWait bounds how long a coordinator or a worker waits for etcd at
+// start-up, on top of twice its TTL (the longest wait for a crashed holder
+// of its id).
+const startWait = 10 * time.Second
 
 // errUsage marks a bad command line: exit code 2.
 var errUsage = errors.New("usage")
@@ -94,50 +98,49 @@ func serve(ctx context.Context, role string, args []string, stdout, stderr io.Wr
 	fs := flag.NewFlagSet(role, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	etcd := etcdflags.Register(fs, "127.0.0.1:2379")
-	prefix := fs.String("prefix", "", "the deployment's prefix in etcd (required)")
-	id := fs.String("id", "", "this process's id, unique among its role, without \"/\" (required)")
+	m := etcdflags.RegisterMember(fs, "this process's id", slog.LevelInfo)
 	listen := fs.String("listen", "127.0.0.1:8080", "coordinator: address of the HTTP API")
-	ttl := fs.Duration("ttl", selector.DefaultTTL, "lease TTL, whole seconds, at least 1s")
-	level := slog.LevelInfo
-	fs.TextVar(&level, "log-level", level, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
-	case *prefix == "":
-		return usageErr("--prefix is required")
-	case *id == "" || strings.Contains(*id, "/"):
-		return usageErr("--id %q: required, without \"/\"", *id)
-	case *ttl < time.Second || *ttl%time.Second != 0:
-		return usageErr("--ttl %v: must be a whole number of seconds, at least 1s", *ttl)
+	}
+	if err := m.Check(); err != nil {
+		return usageErr("%v", err)
 	}
 	if _, err := etcd.Config(); err != nil {
 		return usageErr("%v", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: m.LogLevel}))
 	cli, err := etcd.Client()
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second+2**ttl)
-	defer cancel()
+	wait := startWait + 2*m.TTL
 	if role == "coordinator" {
-		c, err := StartCoordinator(sctx, cli, *prefix, *id, *listen, *ttl, log)
+		var c *Coordinator
+		err := etcdflags.Join(ctx, etcd.Endpoints(), wait, func(ctx context.Context) (err error) {
+			c, err = StartCoordinator(ctx, cli, m.Prefix, m.ID, *listen, m.TTL, log)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "coordinator %s serving on %s\n", *id, c.URL())
+		fmt.Fprintf(stdout, "coordinator %s serving on %s\n", m.ID, c.URL())
 		<-ctx.Done()
 		return c.Close()
 	}
-	w, err := StartWorker(sctx, cli, *prefix, *id, &printConnector{w: stdout}, *ttl, log)
+	var w *Worker
+	err = etcdflags.Join(ctx, etcd.Endpoints(), wait, func(ctx context.Context) (err error) {
+		w, err = StartWorker(ctx, cli, m.Prefix, m.ID, &printConnector{w: stdout}, m.TTL, log)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "worker %s: %d catalogs loaded at revision %d\n", *id, len(w.Catalogs()), w.Applied())
+	fmt.Fprintf(stdout, "worker %s: %d catalogs loaded at revision %d\n", m.ID, len(w.Catalogs()), w.Applied())
 	<-ctx.Done()
 	return w.Close()
 }
@@ -206,9 +209,14 @@ func client(ctx context.Context, cmd string, args []string, stdout io.Writer) er
 		pos = append(pos, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
+	// The URL may carry a user and password: an error shows it redacted,
+	// or not at all when it does not parse.
 	u, err := url.Parse(*coord)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageErr("--coordinator %q: want http://host:port", *coord)
+	if err != nil {
+		return usageErr("--coordinator: not a URL (not shown, since it may hold a password); want http://host:port")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErr("--coordinator %q: want http://host:port", u.Redacted())
 	}
 	var method, path string
 	var body []byte

@@ -60,11 +60,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := etcdflags.CheckTTL(*ttl); err != nil {
+		return err
+	}
+	embedded, err := etcd.Embedded()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
 	var cfg clientv3.Config
-	if fs.Lookup("endpoints").Value.String() == "" {
+	if embedded {
 		fmt.Fprintln(out, "Starting an embedded etcd (no --endpoints given)...")
 		c, err := etcdtest.New("", 1)
 		if err != nil {

@@ -39,9 +39,21 @@ func TestDemo(t *testing.T) {
 }
 
 func TestBadFlag(t *testing.T) {
-	for _, args := range [][]string{{"--ttl", "soon"}, {"--endpoints", ","}, {"extra"}} {
-		if err := run(context.Background(), args, &bytes.Buffer{}); err == nil {
-			t.Errorf("run(%q) succeeded, want an error", args)
+	for _, tc := range []struct {
+		args []string
+		want string // the flag the error must name
+	}{
+		{[]string{"--ttl", "soon"}, "-ttl"},
+		{[]string{"--ttl", "1500ms"}, "--ttl"},
+		{[]string{"--ttl", "0s"}, "--ttl"},
+		{[]string{"--endpoints", ","}, "--endpoints"},
+		{[]string{"--cacert", "ca.pem"}, "--cacert"},
+		{[]string{"--user", "demo"}, "--user"},
+		{[]string{"extra"}, "extra"},
+	} {
+		err := run(context.Background(), tc.args, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run(%q): %v, want an error naming %s", tc.args, err, tc.want)
 		}
 	}
 }

@@ -64,8 +64,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := etcdflags.CheckTTL(*ttl); err != nil {
+		return err
+	}
+	embedded, err := etcd.Embedded()
+	if err != nil {
+		return err
+	}
 	p := &printer{out: out, start: time.Now()}
-	if fs.Lookup("endpoints").Value.String() == "" {
+	if embedded {
+		if *name != "" {
+			return errors.New("--name: needs --endpoints (the self-contained run names its own candidates)")
+		}
 		return selfContained(ctx, p, *prefix, *ttl)
 	}
 	if *name == "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -40,9 +41,21 @@ func TestFailover(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--endpoints", "127.0.0.1:1"}, {"--ttl", "x"}, {"extra"}} {
-		if err := run(context.Background(), args, &bytes.Buffer{}); err == nil {
-			t.Errorf("run(%q) succeeded, want an error", args)
+	for _, tc := range []struct {
+		args []string
+		want string // the flag the error must name
+	}{
+		{[]string{"--endpoints", "127.0.0.1:1"}, "--name"},
+		{[]string{"--ttl", "x"}, "-ttl"},
+		{[]string{"--ttl", "1500ms"}, "--ttl"},
+		{[]string{"--name", "n1"}, "--name"},
+		{[]string{"--cacert", "ca.pem"}, "--cacert"},
+		{[]string{"--user", "u"}, "--user"},
+		{[]string{"extra"}, "extra"},
+	} {
+		err := run(context.Background(), tc.args, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run(%q): %v, want an error naming %s", tc.args, err, tc.want)
 		}
 	}
 }

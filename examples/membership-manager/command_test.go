@@ -117,7 +117,7 @@ func TestCommandTarget(t *testing.T) {
 	m1 := start(t, "m1", e.env, margs("m1")...)
 	eventually(t, within, "m1 is master", func() bool { return master(t, cli, prefix) == "m1" })
 	m2 := start(t, "m2", e.env, margs("m2")...)
-	eventually(t, within, "m2 joins the managers", func() bool { return strings.Contains(m2.stderr.String(), "INIT_SLAVE") })
+	eventually(t, within, "m2 joins the managers", func() bool { return strings.Contains(m2.Stderr.String(), "INIT_SLAVE") })
 
 	// A node in the target without a worker: removed on the reconciliation
 	// of m1's mastership, after the expiry grace, counted from no earlier
@@ -196,7 +196,7 @@ func TestCommandTarget(t *testing.T) {
 
 // logged reports whether manager p logged the removal of node for reason r.
 func logged(p *proc, node string, r reason) bool {
-	return regexp.MustCompile(`msg=removed .*node=` + regexp.QuoteMeta(node) + ` reason=` + string(r) + ` `).MatchString(p.stderr.String())
+	return regexp.MustCompile(`msg=removed .*node=` + regexp.QuoteMeta(node) + ` reason=` + string(r) + ` `).MatchString(p.Stderr.String())
 }
 
 // TestTargetErrorsRetried makes every call to the target fail for a while:
@@ -221,17 +221,17 @@ func TestTargetErrorsRetried(t *testing.T) {
 		}
 		return n >= 3
 	})
-	if !m.running() {
-		t.Fatalf("the manager ended on a target error: %v", m.err)
+	if !m.Running() {
+		t.Fatalf("the manager ended on a target error: %v", m.Err())
 	}
-	if !strings.Contains(m.stderr.String(), "reconcile failed; retrying") || !strings.Contains(m.stderr.String(), "injected failure") {
+	if !strings.Contains(m.Stderr.String(), "reconcile failed; retrying") || !strings.Contains(m.Stderr.String(), "injected failure") {
 		t.Errorf("the manager did not log the target's error and its retry")
 	}
 	if err := os.Remove(e.fail); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, within, "the worker is added once the target works", func() bool { return e.has("127.0.0.1 7001") })
-	if !m.running() {
-		t.Fatalf("the manager ended: %v", m.err)
+	if !m.Running() {
+		t.Fatalf("the manager ended: %v", m.Err())
 	}
 }

@@ -46,8 +46,9 @@ func (c *common) check(fs *flag.FlagSet) error {
 		return fmt.Errorf("--prefix %q: must start with \"/\" and not end with it", c.prefix)
 	case strings.Contains(c.id, "/"):
 		return fmt.Errorf("--id %q: must not contain \"/\"", c.id)
-	case c.ttl < time.Second || c.ttl%time.Second != 0:
-		return fmt.Errorf("--ttl %v: must be a whole number of seconds, at least 1s", c.ttl)
+	}
+	if err := etcdflags.CheckTTL(c.ttl); err != nil {
+		return err
 	}
 	if _, err := c.etcd.Config(); err != nil {
 		return err

@@ -5,16 +5,15 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/goleak"
+
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 )
 
 // The test binary doubles as the program: with asMain set it runs main, so
@@ -30,13 +29,7 @@ const (
 	envWho   = "MEMBERSHIP_MANAGER_TEST_WHO"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv(asMain) == "1" {
-		main()
-		return
-	}
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { proctest.Main(m, asMain, main) }
 
 // readState returns the fake target's nodes, "HOST PORT" each.
 func readState(path string) []string {
@@ -89,95 +82,32 @@ func readCalls(t *testing.T, path string) []call {
 	return calls
 }
 
-// syncBuffer is a bytes.Buffer that a process writes while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // proc is a worker or a manager running as a process.
 type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error // set before done closes
+	*proctest.Process
+	name string
 }
 
 // start runs the program with args and the extra environment; the process is
 // killed when t ends, and its standard error is logged if t failed.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(append(os.Environ(), asMain+"=1", envWho+"="+name), env...)
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("--- stderr of %s:\n%s", name, p.stderr.String())
-		}
-	})
-	return p
+	return &proc{Process: proctest.Start(t, asMain, name, append([]string{envWho + "=" + name}, env...), args...), name: name}
 }
 
-// stop sends sig and waits for the process to end.
+// stop sends sig and waits for the process to end; after SIGTERM it must
+// exit with status 0.
 func (p *proc) stop(t *testing.T, sig os.Signal, within time.Duration) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(within):
-		t.Fatalf("%s did not end within %v of %v", p.name, within, sig)
-	}
-	if sig == syscall.SIGTERM && p.err != nil {
-		t.Fatalf("%s ended with %v after SIGTERM, want exit status 0", p.name, p.err)
-	}
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
+	p.Signal(t, sig, within)
+	if err := p.Err(); sig == syscall.SIGTERM && err != nil {
+		t.Fatalf("%s ended with %v after SIGTERM, want exit status 0", p.name, err)
 	}
 }
 
 // eventually polls cond until it holds, or fails t after within. Polling is
 // how a test learns of a change in a file or a table, which sends no event.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+var eventually = proctest.WaitFor
 
 // master returns the id of the master manager in etcd, or "".
 func master(t *testing.T, cli *clientv3.Client, prefix string) string {

@@ -94,9 +94,9 @@ func TestSQLTarget(t *testing.T) {
 		"--list-sql", "SELECT host, port FROM "+table)...)
 
 	eventually(t, within, "the manager fails to list a table that does not exist, and says so", func() bool {
-		return strings.Count(m.stderr.String(), "reconcile failed; retrying") >= 2
+		return strings.Count(m.Stderr.String(), "reconcile failed; retrying") >= 2
 	})
-	if !strings.Contains(m.stderr.String(), table) {
+	if !strings.Contains(m.Stderr.String(), table) {
 		t.Errorf("the manager's error does not name the missing table %s", table)
 	}
 	exec("CREATE TABLE " + table + " (host text NOT NULL, port integer NOT NULL, PRIMARY KEY (host, port))")
@@ -116,7 +116,7 @@ func TestSQLTarget(t *testing.T) {
 		t.Errorf("worker that left removed %v after it left, before the leave grace %v", at.Sub(tLeave), graceLeft)
 	}
 	eventually(t, within, "the manager logs the removal as a leave", func() bool { return logged(m, "127.0.0.1:7001", left) })
-	if !m.running() {
-		t.Fatalf("the manager ended: %v", m.err)
+	if !m.Running() {
+		t.Fatalf("the manager ended: %v", m.Err())
 	}
 }

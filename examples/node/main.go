@@ -80,28 +80,19 @@ func parse(args []string) (config, error) {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	etcd := etcdflags.Register(fs, "127.0.0.1:2379")
+	m := etcdflags.RegisterMember(fs, "this member's id", slog.LevelWarn)
 	var c config
-	fs.StringVar(&c.prefix, "prefix", "", "the group's prefix in etcd (required)")
-	fs.StringVar(&c.id, "id", "", "this member's id, unique in its group, without \"/\" (required)")
 	fs.StringVar(&c.value, "value", "", "this member's value, for example its address")
-	fs.DurationVar(&c.ttl, "ttl", selector.DefaultTTL, "lease TTL, whole seconds, at least 1s")
-	c.logLevel = slog.LevelWarn
-	fs.TextVar(&c.logLevel, "log-level", c.logLevel, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case c.prefix == "":
-		return c, errors.New("--prefix is required")
-	case c.id == "":
-		return c, errors.New("--id is required")
-	case strings.Contains(c.id, "/"):
-		return c, fmt.Errorf("--id %q: must not contain \"/\"", c.id)
-	case c.ttl < time.Second || c.ttl%time.Second != 0:
-		return c, fmt.Errorf("--ttl %v: must be a whole number of seconds, at least 1s", c.ttl)
 	}
+	if err := m.Check(); err != nil {
+		return c, err
+	}
+	c.prefix, c.id, c.ttl, c.logLevel = m.Prefix, m.ID, m.TTL, m.LogLevel
 	var err error
 	c.etcd, err = etcd.Config()
 	return c, err
@@ -129,26 +120,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cli.Close()
 
-	wait := startWait + 2*c.ttl
-	sctx, cancel := context.WithTimeout(ctx, wait)
-	s, err := selector.New(sctx, cli, c.prefix, c.id,
-		selector.WithTTL(c.ttl), selector.WithValue(c.value), selector.WithLogger(log))
-	timedOut := sctx.Err() != nil
-	cancel()
-	switch {
-	case errors.Is(err, selector.ErrDuplicateID):
-		fmt.Fprintf(stderr, "node: id %q is taken in group %s by a live member: %v\n", c.id, c.prefix, err)
-		return 1
-	case errors.Is(err, selector.ErrPermissionDenied), errors.Is(err, selector.ErrAuthFailed):
-		fmt.Fprintf(stderr, "node: etcd refused this member: %v\n", err)
-		return 1
-	case err != nil && ctx.Err() != nil:
-		fmt.Fprintf(stderr, "node: interrupted before registering: %v\n", err)
-		return 1
-	case err != nil && timedOut:
-		fmt.Fprintf(stderr, "node: etcd at %s unreachable: not registered within %v: %v\n", endpoints, wait, err)
-		return 1
-	case err != nil:
+	var s *selector.Selector
+	err = etcdflags.Join(ctx, c.etcd.Endpoints, startWait+2*c.ttl, func(ctx context.Context) (err error) {
+		s, err = selector.New(ctx, cli, c.prefix, c.id,
+			selector.WithTTL(c.ttl), selector.WithValue(c.value), selector.WithLogger(log))
+		return err
+	})
+	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 1
 	}

@@ -1,22 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
 
@@ -25,13 +21,7 @@ import (
 // processes and send them real signals.
 const asNode = "MASTERSHIP_TEST_RUN_NODE"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(asNode) == "1" {
-		main()
-		return
-	}
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { proctest.Main(m, asNode, main) }
 
 func TestBadFlags(t *testing.T) {
 	for _, tc := range []struct {
@@ -99,11 +89,7 @@ func TestUnreachableEtcd(t *testing.T) {
 }
 
 // process is a node program running as a child process.
-type process struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	stderr bytes.Buffer
-}
+type process struct{ *proctest.Process }
 
 func startNode(t *testing.T, args ...string) *process {
 	t.Helper()
@@ -113,36 +99,11 @@ func startNode(t *testing.T, args ...string) *process {
 // startNodeEnv is startNode with env added to the environment.
 func startNodeEnv(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{lines: make(chan string, 100)}
-	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(append(os.Environ(), asNode+"=1"), env...)
-	p.cmd.Stderr = &p.stderr
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		p.wait()
-	})
-	return p
+	return &process{proctest.Start(t, asNode, "node "+strings.Join(args, " "), env, args...)}
 }
 
-func (p *process) wait() error {
-	for range p.lines {
-	}
-	return p.cmd.Wait()
-}
+// wait waits for the process to exit and returns how it ended.
+func (p *process) wait() error { return p.Err() }
 
 var lineShape = regexp.MustCompile(`^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z","type":"[A-Z_]+","self":"[^"]*","nodes":\[[^\]]*\],"master":"[^"]*","members":\[[^\]]*\],"epoch":\d+,"state":"(INIT|REFRESH|OFFLINE)"\}$`)
 
@@ -150,9 +111,9 @@ var lineShape = regexp.MustCompile(`^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{
 func (p *process) next(t *testing.T) line {
 	t.Helper()
 	select {
-	case s, ok := <-p.lines:
+	case s, ok := <-p.Lines():
 		if !ok {
-			t.Fatalf("stdout closed; stderr: %s", p.stderr.String())
+			t.Fatalf("stdout closed; stderr: %s", p.Stderr.String())
 		}
 		if !lineShape.MatchString(s) {
 			t.Fatalf("line %q does not have the contract's shape", s)
@@ -168,7 +129,7 @@ func (p *process) next(t *testing.T) line {
 		}
 		return l
 	case <-time.After(20 * time.Second):
-		t.Fatalf("no line within 20s; stderr: %s", p.stderr.String())
+		t.Fatalf("no line within 20s; stderr: %s", p.Stderr.String())
 	}
 	panic("unreachable")
 }
@@ -208,12 +169,12 @@ func TestProcesses(t *testing.T) {
 
 	// SIGTERM: a closes, prints OFFLINE, exits 0, and b takes over at once.
 	sent := time.Now()
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, a.next(t), "OFFLINE", "a", []string{}, "", []string{}, "OFFLINE")
 	if err := a.wait(); err != nil {
-		t.Fatalf("a after SIGTERM: %v, want exit 0; stderr: %s", err, a.stderr.String())
+		t.Fatalf("a after SIGTERM: %v, want exit 0; stderr: %s", err, a.Stderr.String())
 	}
 	lb := b.next(t)
 	expect(t, lb, "CHANGE_TO_MASTER", "b", []string{}, "b", []string{"b"}, "REFRESH")
@@ -224,7 +185,7 @@ func TestProcesses(t *testing.T) {
 	if lb.Epoch <= la.Epoch {
 		t.Errorf("epoch %d after failover, want more than %d", lb.Epoch, la.Epoch)
 	}
-	if err := b.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := b.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, b.next(t), "OFFLINE", "b", []string{}, "", []string{}, "OFFLINE")

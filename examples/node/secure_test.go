@@ -83,12 +83,12 @@ func TestSecureProcesses(t *testing.T) {
 
 	// SIGTERM: a closes (revoking its lease needs write permission on its
 	// key) and b takes over at once.
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, a.next(t), "OFFLINE", "a", []string{}, "", []string{}, "OFFLINE")
 	if err := a.wait(); err != nil {
-		t.Fatalf("a after SIGTERM: %v, want exit 0; stderr: %s", err, a.stderr.String())
+		t.Fatalf("a after SIGTERM: %v, want exit 0; stderr: %s", err, a.Stderr.String())
 	}
 	expect(t, b.next(t), "CHANGE_TO_MASTER", "b", []string{}, "b", []string{"b"}, "REFRESH")
 
@@ -98,15 +98,15 @@ func TestSecureProcesses(t *testing.T) {
 	expect(t, b.next(t), "OFFLINE", "b", []string{}, "", []string{}, "OFFLINE")
 	err := b.wait()
 	if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 1 {
-		t.Fatalf("b after its permission was revoked: %v, want exit 1; stderr: %s", err, b.stderr.String())
+		t.Fatalf("b after its permission was revoked: %v, want exit 1; stderr: %s", err, b.Stderr.String())
 	}
-	lines := strings.Split(strings.TrimSpace(b.stderr.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(b.Stderr.String()), "\n")
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "node: etcd refused this member") || !strings.Contains(last, "permission denied") {
 		t.Errorf("b's last line on stderr %q, want the refusal", last)
 	}
 	// Debug logs included, nothing reveals the password.
-	noSecret("a's stderr", a.stderr.String())
-	noSecret("b's stderr", b.stderr.String())
+	noSecret("a's stderr", a.Stderr.String())
+	noSecret("b's stderr", b.Stderr.String())
 }
 
 func writeFile(t *testing.T, content string) string {

@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/internal/etcdflags"
-	"github.com/seed764c596d/mastership/selector"
 )
 
 // startWait bounds how long the node waits for etcd at start-up, on top of
@@ -69,27 +68,19 @@ type config struct {
 func parse(args []string) (config, error) {
 	fs := flag.NewFlagSet("peer-membership", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	c := config{etcd: etcdflags.Register(fs, "127.0.0.1:2379"), meta: metaFlag{}, logLevel: slog.LevelWarn}
-	fs.StringVar(&c.prefix, "prefix", "", "the group's prefix in etcd (required)")
-	fs.StringVar(&c.id, "id", "", "this node's id, unique in its group, without \"/\" (required)")
+	c := config{etcd: etcdflags.Register(fs, "127.0.0.1:2379"), meta: metaFlag{}}
+	m := etcdflags.RegisterMember(fs, "this node's id", slog.LevelWarn)
 	fs.Var(c.meta, "meta", "metadata key=value; repeat for more")
-	fs.DurationVar(&c.ttl, "ttl", selector.DefaultTTL, "lease TTL, whole seconds, at least 1s: an expiry is seen after about this long")
-	fs.TextVar(&c.logLevel, "log-level", c.logLevel, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case c.prefix == "":
-		return c, errors.New("--prefix is required")
-	case c.id == "":
-		return c, errors.New("--id is required")
-	case strings.Contains(c.id, "/"):
-		return c, fmt.Errorf("--id %q: must not contain \"/\"", c.id)
-	case c.ttl < time.Second || c.ttl%time.Second != 0:
-		return c, fmt.Errorf("--ttl %v: must be a whole number of seconds, at least 1s", c.ttl)
 	}
+	if err := m.Check(); err != nil {
+		return c, err
+	}
+	c.prefix, c.id, c.ttl, c.logLevel = m.Prefix, m.ID, m.TTL, m.LogLevel
 	if _, err := c.etcd.Config(); err != nil {
 		return c, err
 	}
@@ -114,9 +105,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer cli.Close()
 
-	sctx, cancel := context.WithTimeout(ctx, startWait+2*c.ttl)
-	p, err := Start(sctx, cli, c.prefix, c.id, c.meta, c.ttl, log)
-	cancel()
+	var p *Peer
+	err = etcdflags.Join(ctx, c.etcd.Endpoints(), startWait+2*c.ttl, func(ctx context.Context) (err error) {
+		p, err = Start(ctx, cli, c.prefix, c.id, c.meta, c.ttl, log)
+		return err
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "peer-membership: join %s as %q: %v\n", c.prefix, c.id, err)
 		return 1

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -151,7 +152,7 @@ func TestTableConverges(t *testing.T) {
 	a := start(t, cli, "a", map[string]string{"zone": "eu"})
 	changes := listen(t, a)
 	stuck := listen(t, a) // never read until the end
-	if c := <-changes; c.Kind != Snapshot || ids(c.Table) != "a" {
+	if c := waitFor(t, changes, 5*time.Second, "the first change", func(Change) bool { return true }); c.Kind != Snapshot || ids(c.Table) != "a" {
 		t.Fatalf("first change = %v with table %s, want SNAPSHOT of a", c, ids(c.Table))
 	}
 
@@ -338,6 +339,36 @@ func TestBadFlags(t *testing.T) {
 				t.Errorf("stderr = %q, want one line naming %s", msg, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnreachableEtcd: with no etcd, the program gives up after its
+// bounded start-up wait, with one line saying etcd is unreachable.
+func TestUnreachableEtcd(t *testing.T) {
+	old := startWait
+	startWait = time.Second
+	t.Cleanup(func() { startWait = old })
+	// A port that was free a moment ago: nothing listens there.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var out, errb strings.Builder
+	start := time.Now()
+	code := run(context.Background(), []string{"--endpoints", addr, "--prefix", "/p", "--id", "a", "--ttl", "1s"}, strings.NewReader(""), &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit code %d with etcd unreachable, want 1", code)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("gave up after %v, want a bounded wait of about 3s", d)
+	}
+	if msg := errb.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "unreachable") || !strings.Contains(msg, addr) {
+		t.Errorf("stderr = %q, want one line saying etcd at %s is unreachable", msg, addr)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing", out.String())
 	}
 }
 

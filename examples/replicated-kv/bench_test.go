@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
@@ -33,17 +34,10 @@ func BenchmarkPut(b *testing.B) {
 				start(fmt.Sprintf("s%d", i))
 			}
 			cli := e.Client(b)
-			deadline := time.Now().Add(15 * time.Second)
-			for {
+			proctest.WaitFor(b, 15*time.Second, fmt.Sprintf("in-sync set of %d", want), func() bool {
 				r, _, err := readISR(context.Background(), cli, "/bench")
-				if err == nil && len(r.Members) == want {
-					break
-				}
-				if time.Now().After(deadline) {
-					b.Fatalf("in-sync set of %d not reached", want)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return err == nil && len(r.Members) == want
+			})
 			kv := kvpb.NewKVClient(mustDialB(b, a.addr))
 			val := make([]byte, 100)
 			for i := 0; b.Loop(); i++ {

@@ -16,7 +16,8 @@ const (
 
 // config is one server's configuration.
 type config struct {
-	// Prefix is the group's prefix in etcd. Required.
+	// Prefix is the group's prefix in etcd, starting with "/" (the
+	// resolver dials no other). Required.
 	Prefix string
 	// Name is this server's name, without "/" or "#". Required. Its member id
 	// is Name#nonce, a new nonce for every process (an incarnation), since
@@ -43,6 +44,13 @@ type config struct {
 	// syncHook, when set, runs before every Sync call this server receives;
 	// an error fails the call. For tests.
 	syncHook func(method string) error
+	// yieldHook, when set, runs before every Yield of a term that is not
+	// in sync; an error fails that Yield. For tests.
+	yieldHook func() error
+	// isrHook, when set, runs after each write of the in-sync set that
+	// etcd applied; an error makes the term take the write as failed, as
+	// when etcd's answer is lost. For tests.
+	isrHook func() error
 }
 
 func (c *config) validate() error {
@@ -52,6 +60,10 @@ func (c *config) validate() error {
 	switch {
 	case c.Prefix == "" || c.Prefix == "/":
 		return bad("prefix", "required")
+	case !strings.HasPrefix(c.Prefix, "/"):
+		// The resolver, and so every client, dials only a prefix that
+		// starts with "/".
+		return bad("prefix", "%q: must start with \"/\"", c.Prefix)
 	case c.Name == "":
 		return bad("name", "required")
 	case strings.ContainsAny(c.Name, "/#"):

@@ -15,6 +15,9 @@ var (
 	// errDeposed: this member is no longer master (its Guard failed, or a
 	// newer epoch was seen).
 	errDeposed = errors.New("replicated-kv: deposed")
+	// errISRChanged: the recorded in-sync set is not at the revision its
+	// writer last wrote or read.
+	errISRChanged = errors.New("replicated-kv: in-sync set changed meanwhile")
 	// errInvalidConfig: a field of config is invalid; the wrapping error
 	// names it.
 	errInvalidConfig = errors.New("replicated-kv: invalid config")

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
@@ -22,13 +22,7 @@ import (
 // kill them.
 const asProgram = "MASTERSHIP_TEST_RUN_REPLICATED_KV"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(asProgram) == "1" {
-		main()
-		return
-	}
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { proctest.Main(m, asProgram, main) }
 
 // testTTL is the smallest TTL etcd grants with its default settings.
 const testTTL = 2 * time.Second
@@ -106,17 +100,8 @@ func (c *cluster) waitISR(servers ...*server) isr {
 	return got
 }
 
-// waitFor polls cond every 20ms until it holds, or fails the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds, or fails the test after d.
+var waitFor = proctest.WaitFor
 
 // waitServing waits until s serves as master and returns its epoch.
 func waitServing(t *testing.T, s *server) int64 {

@@ -25,6 +25,9 @@ type isr struct {
 	Master string `json:"master"`
 	// Members, sorted, the master included.
 	Members []string `json:"members"`
+
+	// rev is the record's ModRevision in etcd, as read; not stored.
+	rev int64
 }
 
 func (r isr) has(id string) bool { return slices.Contains(r.Members, id) }
@@ -42,22 +45,37 @@ func readISR(ctx context.Context, cli *clientv3.Client, prefix string) (r isr, f
 	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
 		return r, false, fmt.Errorf("read %s: bad value %q: %w", isrKey(prefix), resp.Kvs[0].Value, err)
 	}
+	r.rev = resp.Kvs[0].ModRevision
 	return r, true, nil
 }
 
-// writeISR records r if every comparison of guard holds, that is while the writer's mastership
-// lasts. It returns errDeposed if the guard failed.
-func writeISR(ctx context.Context, cli *clientv3.Client, prefix string, guard []clientv3.Cmp, r isr) error {
+// writeISR records r if every comparison of guard holds, that is while the
+// writer's mastership lasts, and if the record is still at revision prev (0:
+// there is none), the one the writer last wrote or read. So a record never
+// lands over one its writer has not seen: not even a write of its own that
+// etcd applies after the writer gave up on it. It returns the revision of
+// the new record; errDeposed if the guard failed; or errISRChanged and the
+// record's current revision if it has changed since prev.
+func writeISR(ctx context.Context, cli *clientv3.Client, prefix string, guard []clientv3.Cmp, prev int64, r isr) (int64, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	resp, err := cli.Txn(ctx).If(guard...).Then(clientv3.OpPut(isrKey(prefix), string(b))).Commit()
+	key := isrKey(prefix)
+	cmps := append(slices.Clone(guard), clientv3.Compare(clientv3.ModRevision(key), "=", prev))
+	resp, err := cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(b))).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
-		return fmt.Errorf("write %s: %w", isrKey(prefix), err)
+		return 0, fmt.Errorf("write %s: %w", key, err)
 	}
-	if !resp.Succeeded {
-		return fmt.Errorf("write %s: %w", isrKey(prefix), errDeposed)
+	if resp.Succeeded {
+		return resp.Header.Revision, nil
 	}
-	return nil
+	var now int64
+	if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+		now = kvs[0].ModRevision
+	}
+	if now != prev {
+		return now, fmt.Errorf("write %s: at revision %d, not %d: %w", key, now, prev, errISRChanged)
+	}
+	return 0, fmt.Errorf("write %s: %w", key, errDeposed)
 }

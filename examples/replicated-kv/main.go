@@ -51,6 +51,10 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// startWait bounds how long a server waits for etcd at start-up, on top of
+// twice its TTL (the longest wait for a crashed holder of its id).
+const startWait = 10 * time.Second
+
 const usage = "usage: replicated-kv server|put|get|delete|client --prefix PREFIX [flags] (see --help of each)"
 
 // run is the program, with its signals as ctx; it returns the exit code.
@@ -106,13 +110,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return flagError(stderr, "server", fs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	if c.TTL < time.Second {
-		return flagError(stderr, "server", fs, fmt.Errorf("ttl: %v: want whole seconds, at least 1s", c.TTL))
+		return flagError(stderr, "server", fs, fmt.Errorf("--ttl %v: want whole seconds, at least 1s", c.TTL))
 	}
 	if c.ReplicationTimeout <= 0 {
-		return flagError(stderr, "server", fs, fmt.Errorf("replication-timeout: %v: want more than 0", c.ReplicationTimeout))
+		return flagError(stderr, "server", fs, fmt.Errorf("--replication-timeout %v: want more than 0", c.ReplicationTimeout))
 	}
 	if c.UncleanWait < 0 {
-		return flagError(stderr, "server", fs, fmt.Errorf("unclean-wait: %v: want 0 or more", c.UncleanWait))
+		return flagError(stderr, "server", fs, fmt.Errorf("--unclean-wait %v: want 0 or more", c.UncleanWait))
 	}
 	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := c.validate(); err != nil {
@@ -124,9 +128,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer cli.Close()
 
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second+2*c.TTL)
-	s, err := newServer(sctx, cli, c)
-	cancel()
+	var s *server
+	err = etcdflags.Join(ctx, ef.Endpoints(), startWait+2*c.TTL, func(ctx context.Context) (err error) {
+		s, err = newServer(ctx, cli, c)
+		return err
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "replicated-kv server: %v\n", err)
 		return 1
@@ -140,9 +146,10 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
-// fixFlagName turns a config error into one that names the flag.
+// fixFlagName turns a config error into one that names the flag: each
+// field of config that validate checks has the name of its flag.
 func fixFlagName(err error) error {
-	return errors.New(strings.TrimPrefix(err.Error(), errInvalidConfig.Error()+": "))
+	return errors.New("--" + strings.TrimPrefix(err.Error(), errInvalidConfig.Error()+": "))
 }
 
 func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {

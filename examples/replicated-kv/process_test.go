@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,80 +13,30 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
 
-// lockedBuffer is a bytes.Buffer safe for a process to write while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a server running as a child process.
 type proc struct {
-	cmd    *exec.Cmd
-	id     string
-	addr   string
-	stderr lockedBuffer
-	exited chan struct{}
+	*proctest.Process
+	id, addr string
 }
 
 // startProc runs the program with args and waits for its first line.
-func startProc(t *testing.T, args ...string) *proc {
+func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{exited: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(os.Environ(), asProgram+"=1")
-	p.cmd.Stderr = &p.stderr
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	first := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			first <- sc.Text()
-		}
-		close(first)
-		for sc.Scan() {
-		}
-		p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("stderr of %s:\n%s", p.id, p.stderr.String())
-		}
-	})
+	p := &proc{Process: proctest.Start(t, asProgram, name, nil, args...)}
 	select {
-	case line, ok := <-first:
+	case line, ok := <-p.Lines():
 		var m map[string]string
 		if !ok || json.Unmarshal([]byte(line), &m) != nil || m["id"] == "" || m["addr"] == "" {
-			t.Fatalf("first line %q, want {\"id\":..,\"addr\":..}; stderr: %s", line, p.stderr.String())
+			t.Fatalf("first line %q, want {\"id\":..,\"addr\":..}; stderr: %s", line, p.Stderr.String())
 		}
 		p.id, p.addr = m["id"], m["addr"]
 	case <-time.After(20 * time.Second):
-		t.Fatalf("no first line within 20s; stderr: %s", p.stderr.String())
+		t.Fatalf("no first line within 20s; stderr: %s", p.Stderr.String())
 	}
 	return p
 }
@@ -184,7 +130,7 @@ func testFailover(t *testing.T, freeze bool) {
 	}
 	procs := map[string]*proc{}
 	for _, name := range []string{"a", "b", "c"} {
-		p := startProc(t, args(name)...)
+		p := startProc(t, name, args(name)...)
 		procs[p.addr] = p
 	}
 	c := &cluster{t: t, cli: cli, prefix: prefix}
@@ -211,18 +157,17 @@ func testFailover(t *testing.T, freeze bool) {
 	if freeze {
 		sig, name = syscall.SIGSTOP, "SIGSTOP"
 	}
-	if err := old.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
+	within := 10 * time.Second // SIGKILL ends it
+	if freeze {
+		within = 0
 	}
 	killed := time.Now()
-	if !freeze {
-		<-old.exited
-	}
+	old.Signal(t, sig, within)
 	_, oldEpoch := w.count(0)
 	waitFor(t, 30*time.Second, "50 writes acknowledged by a new master", func() bool { n, _ := w.count(oldEpoch); return n >= 50 })
 	t.Logf("writes went on %v after %s", time.Since(killed), name)
 	if freeze {
-		if err := old.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		if err := old.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 20*time.Second, "the thawed master back in the in-sync set", func() bool {

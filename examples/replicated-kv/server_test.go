@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,6 +236,66 @@ func TestNotInSyncYields(t *testing.T) {
 	putN(t, bkv, 30, 31)
 }
 
+// A member not in sync whose Yield keeps failing while an in-sync member is
+// alive must go on waiting, past UncleanWait: taking over would send its
+// empty store to the in-sync member and lose every acknowledged write.
+func TestNotInSyncNeverTakesOverWhileInSyncAlive(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("a", nil)
+	waitServing(t, a)
+	const uncleanWait = time.Second
+	var (
+		mu        sync.Mutex
+		failYield = true
+		lastFail  time.Time
+	)
+	// c joins before b, so it is next in line, but never gets in sync.
+	cc := c.start("c", func(cfg *config) {
+		cfg.UncleanWait = uncleanWait
+		cfg.syncHook = func(string) error { return errors.New("test: never in sync") }
+		cfg.yieldHook = func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !failYield {
+				return nil
+			}
+			lastFail = time.Now()
+			return errors.New("test: yield fails")
+		}
+	})
+	b := c.start("b", nil)
+	c.waitISR(a, b)
+	if next := a.sel.View().Members[1].ID; next != cc.id {
+		t.Fatalf("next in line is %s, want c (%s)", next, cc.id)
+	}
+	kv, _ := direct(t, a)
+	putN(t, kv, 0, 10)
+	closed := time.Now()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// c is master and tries to yield; wait for a failed try well past
+	// UncleanWait, which shows it still waits.
+	waitFor(t, 15*time.Second, "a failed yield by c past UncleanWait", func() bool {
+		if st := cc.statsNow(); st.unclean != 0 || st.ready != 0 {
+			t.Fatalf("c: %+v; it took over while b, in sync, was alive", st)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return lastFail.After(closed.Add(uncleanWait + 500*time.Millisecond))
+	})
+	mu.Lock()
+	failYield = false
+	mu.Unlock()
+	waitServing(t, b)
+	if !hasAll(b.st, 10) {
+		t.Fatal("new master lacks acknowledged writes")
+	}
+	if st := cc.statsNow(); st.unclean != 0 || st.ready != 0 || st.yielded == 0 {
+		t.Fatalf("c: %+v; want it to have yielded, never served", st)
+	}
+}
+
 // The limit: with every in-sync member gone, a member not in sync takes
 // over after UncleanWait, with what it has.
 func TestUncleanTakeover(t *testing.T) {
@@ -268,6 +329,7 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{config{Name: "a"}, "prefix"},
+		{config{Prefix: "kv", Name: "a"}, "prefix"},
 		{config{Prefix: "/kv"}, "name"},
 		{config{Prefix: "/kv", Name: "a#1"}, "name"},
 		{config{Prefix: "/kv", Name: "a/1"}, "name"},

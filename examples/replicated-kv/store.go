@@ -60,6 +60,12 @@ func (s *store) restore(epoch, floor, index int64, entries []*kvpb.Entry) error 
 	if err := s.fenceLocked(epoch, floor); err != nil {
 		return err
 	}
+	// Within one epoch the master's position only grows: a snapshot behind
+	// this store's is one that arrived late (its call timed out, and a newer
+	// snapshot or writes came first), and would take back writes.
+	if epoch == s.synced && index < s.index {
+		return fmt.Errorf("%w: snapshot at %d of epoch %d, have %d", errOutOfOrder, index, epoch, s.index)
+	}
 	s.data = make(map[string][]byte, len(entries))
 	for _, e := range entries {
 		s.data[e.GetKey()] = e.GetValue()

@@ -30,6 +30,9 @@ func TestStoreFencing(t *testing.T) {
 		{"below the view's epoch", func() error { return st.apply(10, 11, 5, put("c", "3")) }, errStaleEpoch, 4},
 		{"newer epoch without a snapshot", func() error { return st.apply(12, 0, 5, put("c", "3")) }, errOutOfOrder, 4},
 		{"which does not fence", func() error { return st.apply(10, 0, 5, put("c", "3")) }, nil, 5},
+		// A snapshot of this epoch that arrives after a newer one (or after
+		// writes past it) would take back acknowledged writes.
+		{"late snapshot of the same epoch", func() error { return st.restore(10, 0, 4, nil) }, errOutOfOrder, 5},
 		{"stale snapshot", func() error { return st.restore(9, 0, 9, nil) }, errStaleEpoch, 5},
 		{"newer snapshot", func() error { return st.restore(12, 0, 1, []*kvpb.Entry{{Key: "z", Value: []byte("9")}}) }, nil, 1},
 		{"old epoch after it", func() error { return st.apply(10, 0, 6, put("c", "3")) }, errStaleEpoch, 1},

@@ -50,7 +50,8 @@ type term struct {
 	// no write is acknowledged until every in-sync slave applied it.
 	mu     sync.Mutex
 	slaves map[string]*slave
-	isr    []string // as this term last recorded it in etcd; nil before
+	isr    []string // as this term last recorded it in etcd; nil before, and after a failed write
+	isrRev int64    // the record's ModRevision in etcd as this term last wrote or read it
 }
 
 func newTerm(s *server, ctx context.Context, epoch int64) *term {
@@ -161,6 +162,9 @@ func (t *term) takeOver() {
 	if found && !rec.has(t.s.id) && !t.waitForISR(rec) {
 		return
 	}
+	t.mu.Lock()
+	t.isrRev = rec.rev
+	t.mu.Unlock()
 	if err := t.s.st.begin(t.epoch); err != nil {
 		log.Warn("a newer master wrote here already; stepping down", "err", err)
 		t.cancel()
@@ -218,11 +222,21 @@ func (t *term) waitForISR(rec isr) bool {
 			if _, alive := view.Node(id); !alive || id == t.s.id {
 				continue
 			}
+			// An in-sync member is alive: the wait for none starts again,
+			// so that a Yield that fails never turns into a takeover that
+			// would lose what that member holds.
+			deadline = time.Now().Add(t.s.cfg.UncleanWait)
 			t.s.log.Info("not in sync; yielding to an in-sync member", "in-sync", rec.Members, "alive", id)
 			// Not under t.ctx: the mastership, and so t.ctx, ends as Yield
 			// takes effect.
 			ctx, cancel := context.WithTimeout(context.Background(), etcdTimeout)
-			err := t.s.sel.Yield(ctx)
+			var err error
+			if h := t.s.cfg.yieldHook; h != nil {
+				err = h()
+			}
+			if err == nil {
+				err = t.s.sel.Yield(ctx)
+			}
 			cancel()
 			if err == nil {
 				t.s.mu.Lock()
@@ -341,12 +355,28 @@ func (t *term) recordLocked() error {
 	ctx, cancel := context.WithTimeout(t.ctx, etcdTimeout)
 	defer cancel()
 	b := isr{Epoch: t.epoch, Master: t.s.id, Members: members}
-	if err := writeISR(ctx, t.s.cli, t.s.cfg.Prefix, []clientv3.Cmp{guard, ours}, b); err != nil {
-		return err
+	for retried := false; ; retried = true {
+		rev, err := writeISR(ctx, t.s.cli, t.s.cfg.Prefix, []clientv3.Cmp{guard, ours}, t.isrRev, b)
+		if err == nil && t.s.cfg.isrHook != nil {
+			err = t.s.cfg.isrHook()
+		}
+		if err == nil {
+			t.isr, t.isrRev = members, rev
+			t.s.log.Info("in-sync set recorded", "in-sync", members)
+			return nil
+		}
+		// What etcd holds is unknown now (a write whose answer is lost may
+		// have been applied, or be applied later): the next call writes
+		// again, whatever this term last recorded.
+		t.isr = nil
+		if !errors.Is(err, errISRChanged) || retried {
+			return err
+		}
+		// The record moved without this term seeing it: a write of its own
+		// that etcd applied although the call failed (only a master writes
+		// it, and the guard still held). Write again, over that one.
+		t.isrRev = rev
 	}
-	t.isr = members
-	t.s.log.Info("in-sync set recorded", "in-sync", members)
-	return nil
 }
 
 // write applies op here and on every in-sync slave, and returns its index

@@ -55,6 +55,24 @@ func (f *Flags) Endpoints() []string {
 	return eps
 }
 
+// Embedded reports whether --endpoints was given empty, which a program
+// whose default is "" takes to mean "start an embedded etcd". An embedded
+// etcd takes no TLS and no user, so then a TLS or user flag is an error
+// naming it, not something to ignore.
+func (f *Flags) Embedded() (bool, error) {
+	if f.endpoints != "" {
+		return false, nil
+	}
+	for _, fl := range []struct{ name, value string }{
+		{"cacert", f.cacert}, {"cert", f.cert}, {"key", f.key}, {"user", f.user}, {"password-file", f.passwordFile},
+	} {
+		if fl.value != "" {
+			return true, fmt.Errorf("--%s: needs --endpoints (the embedded etcd takes no TLS and no user)", fl.name)
+		}
+	}
+	return true, nil
+}
+
 // Config validates the flags and returns a client configuration for them,
 // with the dial and keep-alive settings the examples share. An error names
 // the flag at fault.
