@@ -60,11 +60,12 @@ type conn struct {
 	calls    []string
 	hold     map[string]chan struct{}
 	returned map[string]bool
-	fail     map[string]int // Apply of a catalog fails this many more times
+	waitOn   map[string]bool // Apply of the catalog waits on its hold
+	fail     map[string]int  // Apply of a catalog fails this many more times
 }
 
 func newConn() *conn {
-	return &conn{applied: map[string]Catalog{}, hold: map[string]chan struct{}{}, returned: map[string]bool{}, fail: map[string]int{}}
+	return &conn{applied: map[string]Catalog{}, hold: map[string]chan struct{}{}, returned: map[string]bool{}, waitOn: map[string]bool{}, fail: map[string]int{}}
 }
 
 // holdApply makes Apply of name wait until the returned function is called.
@@ -82,11 +83,14 @@ func (c *conn) Apply(ctx context.Context, cat Catalog) error {
 	ch := c.hold[cat.Name]
 	c.mu.Unlock()
 	if ch != nil {
+		c.setWaiting(cat.Name, true)
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			c.setWaiting(cat.Name, false)
 			return ctx.Err()
 		}
+		c.setWaiting(cat.Name, false)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -99,6 +103,19 @@ func (c *conn) Apply(ctx context.Context, cat Catalog) error {
 	c.calls = append(c.calls, fmt.Sprintf("apply %s@%d", cat.Name, cat.Revision))
 	c.returned[cat.Name] = true
 	return nil
+}
+
+func (c *conn) setWaiting(name string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waitOn[name] = on
+}
+
+// waiting tells whether an Apply of name is waiting on its hold.
+func (c *conn) waiting(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.waitOn[name]
 }
 
 func (c *conn) Stop(name string) {

@@ -314,3 +314,76 @@ func TestFailedApplyRetried(t *testing.T) {
 		t.Errorf("logs: want three retries logged, and no password:\n%s", l)
 	}
 }
+
+// TestCatchingUpWorkerClaimsOnlyWhatItApplied starts a worker's watch 1500
+// revisions behind etcd, so that etcd sends the missed catalogs in batches
+// of at most 1000 revisions, each stamped with etcd's current revision while
+// more are still to come. With the apply of a catalog in the second batch
+// held, the worker must not claim a revision at or past that catalog's:
+// the coordinator would call it ready on a worker that has not applied it.
+func TestCatchingUpWorkerClaimsOnlyWhatItApplied(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	cli := etcd.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	keys := newLayout(prefix)
+	putCatalog := func(name string) int64 {
+		t.Helper()
+		resp, err := cli.Put(ctx, keys.catalog(name), Catalog{Name: name, Connector: "memory"}.encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	putCatalog("c0000")
+
+	cn := newConn()
+	releaseFirst := cn.holdApply("c0000")
+	defer releaseFirst()
+	const n = 1500
+	held := fmt.Sprintf("c%04d", 1200)
+	releaseHeld := cn.holdApply(held)
+	defer releaseHeld()
+
+	// The worker loads c0000 and waits on it; meanwhile 1500 more catalogs
+	// are written, so that its watch, from the revision after its load,
+	// starts far behind.
+	started := make(chan *Worker, 1)
+	go func() {
+		w, err := StartWorker(ctx, cli, prefix, "w1", cn, ttl, quiet)
+		if err != nil {
+			t.Errorf("StartWorker: %v", err)
+		}
+		started <- w
+	}()
+	waitFor(t, 10*time.Second, "the worker to load c0000", func() bool {
+		return cn.waiting("c0000")
+	})
+	var heldRev int64
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("c%04d", i)
+		rev := putCatalog(name)
+		if name == held {
+			heldRev = rev
+		}
+	}
+	releaseFirst()
+	w := <-started
+	if w == nil {
+		t.FailNow()
+	}
+	defer w.Close()
+
+	waitFor(t, 20*time.Second, "the worker to reach "+held, func() bool { return cn.waiting(held) })
+	if _, ok := cn.get(fmt.Sprintf("c%04d", 1000)); !ok {
+		t.Fatalf("the worker waits on %s before applying c1000", held)
+	}
+	if got := w.Applied(); got >= heldRev {
+		t.Fatalf("worker claims applied revision %d while the apply of %s (revision %d) is held", got, held, heldRev)
+	}
+	releaseHeld()
+	waitFor(t, 20*time.Second, "the worker to apply everything", func() bool {
+		_, ok := cn.get(fmt.Sprintf("c%04d", n))
+		return ok && w.Applied() >= heldRev
+	})
+}

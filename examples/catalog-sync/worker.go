@@ -243,7 +243,13 @@ func (w *Worker) watch(ctx context.Context, n *int) {
 					return
 				}
 			}
-			w.advance(wr.Header.Revision)
+			// The last event's revision, not the header's: a watch catching
+			// up gets its events in batches that all carry etcd's current
+			// revision while more are still to come, and a worker must not
+			// claim a revision whose catalogs it has not applied.
+			if len(wr.Events) > 0 {
+				w.advance(wr.Events[len(wr.Events)-1].Kv.ModRevision)
+			}
 		}
 	}
 }

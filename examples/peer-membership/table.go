@@ -271,7 +271,11 @@ func (t *Table) watch(ctx context.Context, n *int) bool {
 				return false
 			}
 			*n = 0
-			t.apply(wr.Events, wr.Header.Revision)
+			// The last event's revision, not the header's, which is etcd's
+			// current revision while a catching-up watch has more to send.
+			if len(wr.Events) > 0 {
+				t.apply(wr.Events, wr.Events[len(wr.Events)-1].Kv.ModRevision)
+			}
 		}
 	}
 }
