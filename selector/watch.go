@@ -209,15 +209,33 @@ func (s *Selector) update(reg *registration, rev int64) bool {
 // which published views share, and returns a new slice when a member
 // changed.
 func applyChanges(prefix string, old []events.Node, st group.State) []events.Node {
-	// The ids whose keys changed, and what the group has of them now.
+	// The ids whose keys changed, and what the group has of them now. A
+	// few ids are compared one by one; a large batch, as a watch catching
+	// up delivers, goes into a set.
 	var ids []string
+	var set map[string]bool
+	changed := func(id string) bool {
+		if set != nil {
+			return set[id]
+		}
+		return slices.Contains(ids, id)
+	}
 	var now []events.Node
 	for _, key := range st.Changed {
 		n, ok := group.Member(prefix, group.KV{Key: key})
-		if !ok || slices.Contains(ids, n.ID) {
+		if !ok || changed(n.ID) {
 			continue
 		}
 		ids = append(ids, n.ID)
+		switch {
+		case set != nil:
+			set[n.ID] = true
+		case len(ids) > 8:
+			set = make(map[string]bool, len(st.Changed))
+			for _, id := range ids {
+				set[id] = true
+			}
+		}
 		if kv, ok := st.KVs[key]; ok {
 			n, _ = group.Member(prefix, kv)
 			now = append(now, n)
@@ -227,15 +245,6 @@ func applyChanges(prefix string, old []events.Node, st group.State) []events.Nod
 		return old
 	}
 	events.Sort(now)
-	changed := func(id string) bool { return slices.Contains(ids, id) }
-	if len(ids) > 8 {
-		// A large batch, as a watch catching up delivers.
-		set := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			set[id] = true
-		}
-		changed = func(id string) bool { return set[id] }
-	}
 	next := make([]events.Node, 0, len(old)+len(now))
 	for _, n := range old {
 		if changed(n.ID) {
