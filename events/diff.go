@@ -1,5 +1,7 @@
 package events
 
+import "cmp"
+
 // Diff returns the events a member emits when its view changes from prev to
 // next, in the order of the package documentation. The events' Time is left
 // zero.
@@ -12,7 +14,13 @@ package events
 //
 // Members are told apart by id; a member whose key was re-created (a new
 // CreateRevision, as after Yield) keeps its id. Diff does not modify its
-// arguments, and the returned events share no memory with them.
+// arguments, and the returned events share no memory with them. The events
+// of one call share one copy of next as their View.
+//
+// Diff costs one pass over both views, and allocates the events, their nodes
+// and one copy of next, when few members changed and both views are in join
+// order, as views are (see View). Views out of order get the same events,
+// more slowly.
 func Diff(prev, next View) []Event {
 	was, is := prev.Registered(), next.Registered()
 	switch {
@@ -29,7 +37,8 @@ func Diff(prev, next View) []Event {
 		return []Event{{Type: InitSlave, Nodes: []Node{next.Master()}, View: next}}
 	}
 
-	var out []Event
+	// At most three events: one role event, SlaveDel, SlaveAdd.
+	out := make([]Event, 0, 3)
 	switch {
 	case !prev.IsMaster() && next.IsMaster():
 		out = append(out, Event{Type: ChangeToMaster, Nodes: next.Slaves(), View: next})
@@ -38,27 +47,122 @@ func Diff(prev, next View) []Event {
 	case !next.IsMaster() && prev.Master().ID != next.Master().ID:
 		out = append(out, Event{Type: MasterChange, Nodes: []Node{next.Master()}, View: next})
 	}
-	oldS, newS := prev.Slaves(), next.Slaves()
-	if del := missing(oldS, newS); len(del) > 0 {
+	del, add := slaveChanges(prev, next)
+	if len(del) > 0 {
 		out = append(out, Event{Type: SlaveDel, Nodes: del, View: next})
 	}
-	if add := missing(newS, oldS); len(add) > 0 {
+	if len(add) > 0 {
 		out = append(out, Event{Type: SlaveAdd, Nodes: add, View: next})
 	}
 	return out
 }
 
-// missing returns the nodes of a whose id is not in b, in the order of a.
-func missing(a, b []Node) []Node {
-	in := make(map[string]bool, len(b))
-	for _, n := range b {
-		in[n.ID] = true
-	}
-	var out []Node
-	for _, n := range a {
-		if !in[n.ID] {
-			out = append(out, n)
+// slaveChanges returns the members of S(prev) whose id is not in S(next),
+// in prev's order, and those of S(next) whose id is not in S(prev), in
+// next's order, where S(v) is v.Slaves(). Unless many members changed, it
+// allocates only what it returns.
+//
+// It walks both lists side by side in join order: a node with the same
+// place in the order (CreateRevision and id) in both is in both. The few
+// nodes left over on either side are then looked up by id in the other
+// list, since a member whose key was re-created is left over on both sides
+// under one id, and is neither gone nor new. The lookup makes the result
+// exact for lists in any order; out of order, only more nodes are left
+// over.
+func slaveChanges(prev, next View) (del, add []Node) {
+	ps, ns := slaveList{prev}, slaveList{next}
+	pm, nm := prev.Members, next.Members
+	// Indices in pm and nm of the nodes left over.
+	var pbuf, nbuf [4]int
+	onlyP, onlyN := pbuf[:0], nbuf[:0]
+	i, j := ps.first(), ns.first()
+	for i < len(pm) || j < len(nm) {
+		c := 0
+		switch {
+		case j >= len(nm):
+			c = -1
+		case i >= len(pm):
+			c = 1
+		default:
+			c = joinOrder(&pm[i], &nm[j])
+		}
+		switch {
+		case c < 0:
+			onlyP = append(onlyP, i)
+			i = ps.next(i)
+		case c > 0:
+			onlyN = append(onlyN, j)
+			j = ns.next(j)
+		default:
+			i, j = ps.next(i), ns.next(j)
 		}
 	}
-	return out
+	if len(onlyP)+len(onlyN) == 0 {
+		return nil, nil
+	}
+	// Looking a left-over node up costs a pass over the other list; past a
+	// few nodes, sets of ids are cheaper.
+	const scanMax = 8
+	inP, inN := ps.has, ns.has
+	if len(onlyP)+len(onlyN) > scanMax {
+		pi, ni := ps.ids(), ns.ids()
+		inP = func(id string) bool { return pi[id] }
+		inN = func(id string) bool { return ni[id] }
+	}
+	for _, i := range onlyP {
+		if !inN(pm[i].ID) {
+			del = append(del, pm[i])
+		}
+	}
+	for _, j := range onlyN {
+		if !inP(nm[j].ID) {
+			add = append(add, nm[j])
+		}
+	}
+	return del, add
+}
+
+// slaveList is S(v) of a view v: its members but the first and Self, read
+// in place, as indices in v.Members.
+type slaveList struct{ v View }
+
+// first returns the index of the first node of S(v), or len(v.Members).
+func (s slaveList) first() int { return s.next(0) }
+
+// next returns the index of the node of S(v) after the one at i, or
+// len(v.Members).
+func (s slaveList) next(i int) int {
+	for i++; i < len(s.v.Members) && s.v.Members[i].ID == s.v.Self; i++ {
+	}
+	return i
+}
+
+// has reports whether S(v) has a node with the given id.
+func (s slaveList) has(id string) bool {
+	m := s.v.Members
+	for i := s.first(); i < len(m); i = s.next(i) {
+		if m[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ids returns the set of ids of S(v).
+func (s slaveList) ids() map[string]bool {
+	m := s.v.Members
+	in := make(map[string]bool, len(m))
+	for i := s.first(); i < len(m); i = s.next(i) {
+		in[m[i].ID] = true
+	}
+	return in
+}
+
+// joinOrder compares two nodes in join order: by CreateRevision, ties by
+// id, as Sort orders them.
+func joinOrder(a, b *Node) int {
+	if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
 }

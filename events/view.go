@@ -79,7 +79,17 @@ func (v View) Slaves() []Node {
 	if len(v.Members) == 0 {
 		return nil
 	}
-	var s []Node
+	// Counted first, so that a group of thousands costs one allocation.
+	count := 0
+	for _, n := range v.Members[1:] {
+		if n.ID != v.Self {
+			count++
+		}
+	}
+	if count == 0 {
+		return nil
+	}
+	s := make([]Node, 0, count)
 	for _, n := range v.Members[1:] {
 		if n.ID != v.Self {
 			s = append(s, n)

@@ -27,11 +27,13 @@ type registration struct {
 	cancel context.CancelCauseFunc
 	// stopOnClose stops the hook that ends ctx on Close.
 	stopOnClose func() bool
-	createRev   int64                  // this member's key's CreateRevision
-	snapshot    []*mvccpb.KeyValue     // the group when the key was created
-	rev         int64                  // revision of snapshot
-	members     map[string]events.Node // the group now, by id; run loop only
-	yieldRev    int64                  // revision of the last Yield's re-creation of the key; run loop only
+	createRev   int64              // this member's key's CreateRevision
+	snapshot    []*mvccpb.KeyValue // the group when the key was created
+	rev         int64              // revision of snapshot
+	// members is the group now, in join order; run loop only. Views
+	// share it, so it is replaced, never modified.
+	members  []events.Node
+	yieldRev int64 // revision of the last Yield's re-creation of the key; run loop only
 }
 
 // register runs INIT: it grants a lease and creates this member's key in a

@@ -292,10 +292,15 @@ func (s *Selector) Err() error {
 // caller.
 func (s *Selector) emit(evs []events.Event) {
 	now := time.Now()
+	// The arguments of a log record cost O(N) for an event that names every
+	// slave: build them only for a logger that keeps the record.
+	logging := s.log.Enabled(context.Background(), slog.LevelInfo)
 	for i := range evs {
 		evs[i].Time = now
 		s.stats.transitions[evs[i].Type].Add(1)
-		s.log.Info("event", "type", evs[i].Type, "nodes", events.IDs(evs[i].Nodes), "master", evs[i].View.Master().ID, "epoch", evs[i].View.Epoch())
+		if logging {
+			s.log.Info("event", "type", evs[i].Type, "nodes", events.IDs(evs[i].Nodes), "master", evs[i].View.Master().ID, "epoch", evs[i].View.Epoch())
+		}
 	}
 	s.q.Push(evs...)
 }

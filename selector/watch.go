@@ -1,8 +1,10 @@
 package selector
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -27,9 +29,10 @@ func (s *Selector) start(runCtx context.Context, reg *registration) {
 			members[n.ID] = n
 		}
 	}
-	reg.members = members
+	view := s.viewOf(members, reg.rev)
+	reg.members = view.Members
 	reg.snapshot = nil
-	s.publish(s.viewOf(members, reg.rev))
+	s.publish(view)
 }
 
 // run is the member's state machine: REFRESH until the registration is
@@ -135,8 +138,8 @@ func (s *Selector) finish(err error) {
 // resolver shares.
 func (s *Selector) refresh(reg *registration) {
 	start := group.State{KVs: make(map[string]group.KV, len(reg.members)), Revision: reg.rev}
-	for id, n := range reg.members {
-		start.KVs[s.prefix+id] = group.KV{Key: s.prefix + id, Value: n.Value, CreateRevision: n.CreateRevision}
+	for _, n := range reg.members {
+		start.KVs[s.prefix+n.ID] = group.KV{Key: s.prefix + n.ID, Value: n.Value, CreateRevision: n.CreateRevision}
 	}
 	group.Follow(reg.ctx, group.Config[chan error]{
 		Client: s.cli,
@@ -165,12 +168,13 @@ func (s *Selector) refresh(reg *registration) {
 			if st.Fresh {
 				// Follow reads afresh only after its watch failed.
 				s.stats.resyncs.Add(1)
-			}
-			reg.members = make(map[string]events.Node, len(st.KVs))
-			for _, kv := range st.KVs {
-				if n, ok := group.Member(s.prefix, kv); ok {
-					reg.members[n.ID] = n
-				}
+				reg.members = group.Members(s.prefix, st.KVs)
+			} else {
+				// A watch response changes a member or two of a group
+				// that may have thousands, each of which computes its
+				// view: rebuilding and sorting the whole group here would
+				// cost every member O(N log N) per change.
+				reg.members = applyChanges(s.prefix, reg.members, st)
 			}
 			return s.update(reg, st.Revision)
 		},
@@ -187,14 +191,80 @@ func (s *Selector) update(reg *registration, rev int64) bool {
 		// mastership has ended already; the next view shows the outcome.
 		return true
 	}
-	self, present := reg.members[s.id]
-	if !present || self.CreateRevision != reg.createRev {
+	// This member's key, as this member created it: the members are in
+	// join order, so it is found by its CreateRevision and id.
+	if _, present := slices.BinarySearchFunc(reg.members, events.Node{ID: s.id, CreateRevision: reg.createRev}, joinOrder); !present {
 		// Deleted from outside, or deleted and re-created by someone else.
 		reg.cancel(ErrKeyDeleted)
 		return false
 	}
-	s.publish(s.viewOf(reg.members, rev))
+	s.publish(events.View{Self: s.id, Members: reg.members, Revision: rev})
 	return true
+}
+
+// applyChanges returns the members of the group after the watch response
+// of st, given old, the members at the previous Update: the members of
+// st.KVs in join order, as group.Members returns them, but found by one pass
+// over old rather than a sort of the whole group. It never modifies old,
+// which published views share, and returns a new slice when a member
+// changed.
+func applyChanges(prefix string, old []events.Node, st group.State) []events.Node {
+	// The ids whose keys changed, and what the group has of them now. A
+	// few ids are compared one by one; a large batch, as a watch catching
+	// up delivers, goes into a set.
+	var ids []string
+	var set map[string]bool
+	changed := func(id string) bool {
+		if set != nil {
+			return set[id]
+		}
+		return slices.Contains(ids, id)
+	}
+	var now []events.Node
+	for _, key := range st.Changed {
+		n, ok := group.Member(prefix, group.KV{Key: key})
+		if !ok || changed(n.ID) {
+			continue
+		}
+		ids = append(ids, n.ID)
+		switch {
+		case set != nil:
+			set[n.ID] = true
+		case len(ids) > 8:
+			set = make(map[string]bool, len(st.Changed))
+			for _, id := range ids {
+				set[id] = true
+			}
+		}
+		if kv, ok := st.KVs[key]; ok {
+			n, _ = group.Member(prefix, kv)
+			now = append(now, n)
+		}
+	}
+	if len(ids) == 0 {
+		return old
+	}
+	events.Sort(now)
+	next := make([]events.Node, 0, len(old)+len(now))
+	for _, n := range old {
+		if changed(n.ID) {
+			continue
+		}
+		for len(now) > 0 && joinOrder(now[0], n) < 0 {
+			next, now = append(next, now[0]), now[1:]
+		}
+		next = append(next, n)
+	}
+	return append(next, now...)
+}
+
+// joinOrder compares members as events.Sort orders them: by
+// CreateRevision, ties by id.
+func joinOrder(a, b events.Node) int {
+	if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
 }
 
 // yield serves Yield in the run loop: it ends the mastership, then deletes

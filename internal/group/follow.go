@@ -21,6 +21,13 @@ type State struct {
 	// Fresh tells a state read afresh (at the start, after a failed watch,
 	// or on Resync) from one updated by a watch response.
 	Fresh bool
+	// Changed, in a state updated by a watch response (Fresh false), are
+	// the keys that response put or deleted, in its order, a key as often
+	// as it changed: every other key of KVs is as it was at the previous
+	// Update, so that a caller can update what it built from KVs rather than
+	// build it again. It is nil when Fresh. Follow reuses it once Update
+	// returns.
+	Changed []string
 }
 
 // Action is what Follow does after serving a request.
@@ -215,12 +222,15 @@ func (f *follower[R]) watch(ctx context.Context, st State, fails *int) (State, o
 			if len(wr.Events) == 0 {
 				continue
 			}
+			st.Changed = st.Changed[:0]
 			for _, ev := range wr.Events {
+				key := string(ev.Kv.Key)
 				if ev.Type == mvccpb.DELETE {
-					delete(st.KVs, string(ev.Kv.Key))
+					delete(st.KVs, key)
 				} else {
-					st.KVs[string(ev.Kv.Key)] = kvOf(ev.Kv)
+					st.KVs[key] = KV{Key: key, Value: string(ev.Kv.Value), CreateRevision: ev.Kv.CreateRevision}
 				}
+				st.Changed = append(st.Changed, key)
 			}
 			// The revision reached is the last event's, not the header's: a
 			// watch catching up gets its events in batches that all carry

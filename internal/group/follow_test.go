@@ -3,6 +3,8 @@ package group
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,6 +41,7 @@ func TestFollow(t *testing.T) {
 			},
 			Update: func(st State) bool {
 				cp := st
+				cp.Changed = slices.Clone(st.Changed)
 				cp.KVs = map[string]KV{}
 				for k, v := range st.KVs {
 					cp.KVs[k] = v
@@ -73,6 +76,9 @@ func TestFollow(t *testing.T) {
 	if st.Fresh || len(st.KVs) != 2 || st.Revision != put.Header.Revision || st.KVs["/g/b"].CreateRevision != put.Header.Revision {
 		t.Fatalf("state after put %+v, want b at revision %d", st, put.Header.Revision)
 	}
+	if !slices.Equal(st.Changed, []string{"/g/b"}) {
+		t.Fatalf("state after put of b changed %q, want [/g/b]", st.Changed)
+	}
 	other, err := cli.Put(ctx, "/other", "x")
 	if err != nil {
 		t.Fatal(err)
@@ -85,11 +91,14 @@ func TestFollow(t *testing.T) {
 	if !st.Fresh || st.Revision < other.Header.Revision || len(st.KVs) != 2 {
 		t.Fatalf("state after Resync %+v, want a fresh read at revision %d or later", st, other.Header.Revision)
 	}
+	if st.Changed != nil {
+		t.Fatalf("fresh state changed %q, want nil", st.Changed)
+	}
 	if _, err := cli.Delete(ctx, "/g/a"); err != nil {
 		t.Fatal(err)
 	}
-	if st = next("delete a"); len(st.KVs) != 1 {
-		t.Fatalf("state after delete %+v", st)
+	if st = next("delete a"); len(st.KVs) != 1 || !slices.Equal(st.Changed, []string{"/g/a"}) {
+		t.Fatalf("state after delete %+v, want one key and /g/a changed", st)
 	}
 	for _, k := range []string{"/g/c", "/g/d"} {
 		if _, err := cli.Put(ctx, k, "x"); err != nil {
@@ -127,11 +136,23 @@ func TestFollowCatchingUp(t *testing.T) {
 		}
 	}
 	var updates int
+	// The keys as Changed tells them, which must stay equal to KVs.
+	known := maps.Clone(start.KVs)
 	Follow(ctx, Config[struct{}]{
 		Client: cli,
 		Prefix: "/g/",
 		Update: func(st State) bool {
 			updates++
+			for _, k := range st.Changed {
+				if kv, ok := st.KVs[k]; ok {
+					known[k] = kv
+				} else {
+					delete(known, k)
+				}
+			}
+			if !maps.Equal(known, st.KVs) {
+				t.Errorf("update %d: %d keys updated from Changed (%d of them), %d in KVs", updates, len(known), len(st.Changed), len(st.KVs))
+			}
 			// Each put is one revision and one new key.
 			if want := int(st.Revision - start.Revision); len(st.KVs) != want {
 				t.Errorf("update %d: revision %d (start %d) with %d keys, want %d", updates, st.Revision, start.Revision, len(st.KVs), want)
