@@ -13,18 +13,12 @@ import (
 )
 
 func ExampleNewCollector() {
-	cluster, err := etcdtest.New("", 1) // an embedded etcd, for the example
+	cli, stop, err := etcdtest.ForExample() // an embedded etcd and a client, for the example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer cluster.Close()
-	cli, err := etcdtest.NewClient(cluster.Endpoints()...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
+	defer stop()
 
 	s, err := selector.New(context.Background(), cli, "/example/db", "db-1", selector.WithTTL(2*time.Second))
 	if err != nil {

@@ -12,18 +12,12 @@ import (
 )
 
 func ExampleSelector_Guard() {
-	cluster, err := etcdtest.New("", 1) // an embedded etcd, for the example
+	cli, stop, err := etcdtest.ForExample() // an embedded etcd and a client, for the example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer cluster.Close()
-	cli, err := etcdtest.NewClient(cluster.Endpoints()...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
+	defer stop()
 	ctx := context.Background()
 
 	s, err := selector.New(ctx, cli, "/example/guard", "a", selector.WithTTL(2*time.Second))
@@ -67,18 +61,12 @@ func ExampleSelector_Guard() {
 }
 
 func ExampleSelector_Yield() {
-	cluster, err := etcdtest.New("", 1) // an embedded etcd, for the example
+	cli, stop, err := etcdtest.ForExample() // an embedded etcd and a client, for the example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer cluster.Close()
-	cli, err := etcdtest.NewClient(cluster.Endpoints()...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
+	defer stop()
 	ctx := context.Background()
 
 	a, err := selector.New(ctx, cli, "/example/yield", "a", selector.WithTTL(2*time.Second))

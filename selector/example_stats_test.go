@@ -11,18 +11,12 @@ import (
 )
 
 func ExampleSelector_Stats() {
-	cluster, err := etcdtest.New("", 1) // an embedded etcd, for the example
+	cli, stop, err := etcdtest.ForExample() // an embedded etcd and a client, for the example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer cluster.Close()
-	cli, err := etcdtest.NewClient(cluster.Endpoints()...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
+	defer stop()
 
 	s, err := selector.New(context.Background(), cli, "/example/stats", "a", selector.WithTTL(2*time.Second))
 	if err != nil {

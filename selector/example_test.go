@@ -11,18 +11,12 @@ import (
 )
 
 func ExampleNew() {
-	cluster, err := etcdtest.New("", 1) // an embedded etcd, for the example
+	cli, stop, err := etcdtest.ForExample() // an embedded etcd and a client, for the example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer cluster.Close()
-	cli, err := etcdtest.NewClient(cluster.Endpoints()...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
+	defer stop()
 	ctx := context.Background()
 
 	a, err := selector.New(ctx, cli, "/example/db", "a",

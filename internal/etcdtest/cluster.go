@@ -389,3 +389,19 @@ func IgnorePeerConns() []goleak.Option {
 		goleak.IgnoreAnyFunction("github.com/xiang90/probing.(*prober).AddHTTP.func1"),
 	}
 }
+
+// ForExample starts a one-member etcd in a temporary directory and returns
+// a client of it, for runnable Example functions, which have no testing.TB.
+// stop closes the client, then the server.
+func ForExample() (cli *clientv3.Client, stop func(), err error) {
+	cluster, err := New("", 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	cli, err = NewClient(cluster.Endpoints()...)
+	if err != nil {
+		cluster.Close()
+		return nil, nil, err
+	}
+	return cli, func() { cli.Close(); cluster.Close() }, nil
+}

@@ -34,18 +34,12 @@ func serve() (string, func(), error) {
 }
 
 func ExampleNewBuilder() {
-	cluster, err := etcdtest.New("", 1) // an embedded etcd, for the example
+	cli, stop, err := etcdtest.ForExample() // an embedded etcd and a client, for the example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer cluster.Close()
-	cli, err := etcdtest.NewClient(cluster.Endpoints()...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
+	defer stop()
 	ctx := context.Background()
 
 	addr, stop, err := serve()
@@ -98,18 +92,12 @@ func ExampleNewBuilder() {
 }
 
 func ExampleNewDirectory() {
-	cluster, err := etcdtest.New("", 1) // an embedded etcd, for the example
+	cli, stop, err := etcdtest.ForExample() // an embedded etcd and a client, for the example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer cluster.Close()
-	cli, err := etcdtest.NewClient(cluster.Endpoints()...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cli.Close()
+	defer stop()
 	ctx := context.Background()
 
 	addr, stop, err := serve()
