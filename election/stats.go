@@ -64,6 +64,13 @@ func (e *Election) setSession(l *lease.Lease) {
 // cheap (locks, no etcd call), so health checks and metric scrapes may call
 // it as often as they like.
 func (e *Election) Stats() Stats {
+	// The lease first, then the epoch: if a session ends and the next one
+	// leads between the two reads, the leadership read is paired with the
+	// ended lease and reported as over, never the other way round (a
+	// leadership that has ended shown with the next session's deadline).
+	e.stats.mu.Lock()
+	l := e.stats.lease
+	e.stats.mu.Unlock()
 	epoch := e.Epoch()
 	st := Stats{
 		Prefix:   e.prefix,
@@ -73,9 +80,6 @@ func (e *Election) Stats() Stats {
 		Sessions: e.stats.sessions.Load(),
 		Terms:    e.stats.terms.Load(),
 	}
-	e.stats.mu.Lock()
-	l := e.stats.lease
-	e.stats.mu.Unlock()
 	st.Time = time.Now()
 	if l != nil {
 		st.TTL = l.TTL
