@@ -2,15 +2,12 @@ package selector
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/goleak"
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
@@ -27,22 +24,7 @@ const waitTime = 10 * time.Second
 // one of their own. Each test works under its own prefix.
 var shared *etcdtest.Cluster
 
-// withCluster runs the tests between starting and stopping the shared
-// cluster, so that goleak checks for leaks once everything is stopped.
-type withCluster struct{ m *testing.M }
-
-func (w withCluster) Run() int {
-	c, err := etcdtest.New("", 1)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start shared etcd:", err)
-		return 1
-	}
-	shared = c
-	defer c.Close()
-	return w.m.Run()
-}
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(withCluster{m}) }
+func TestMain(m *testing.M) { etcdtest.MainShared(m, &shared) }
 
 // prefixOf returns a group prefix of the test's own.
 func prefixOf(t *testing.T) string {

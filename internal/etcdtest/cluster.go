@@ -405,3 +405,27 @@ func ForExample() (cli *clientv3.Client, stop func(), err error) {
 	}
 	return cli, func() { cli.Close(); cluster.Close() }, nil
 }
+
+// MainShared is a TestMain for packages whose tests share one one-member
+// cluster: it starts the cluster into *shared, runs the tests, closes the
+// cluster, and then has goleak check, once everything is stopped, that no
+// goroutine leaked. It exits the process with the tests' code.
+func MainShared(m *testing.M, shared **Cluster, opts ...goleak.Option) {
+	goleak.VerifyTestMain(withShared{m, shared}, opts...)
+}
+
+type withShared struct {
+	m      *testing.M
+	shared **Cluster
+}
+
+func (w withShared) Run() int {
+	c, err := New("", 1)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start shared etcd:", err)
+		return 1
+	}
+	*w.shared = c
+	defer c.Close()
+	return w.m.Run()
+}

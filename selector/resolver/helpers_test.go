@@ -2,16 +2,13 @@ package resolver
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
@@ -32,20 +29,7 @@ const callTimeout = 3 * time.Second
 // one of their own. Each test works under its own prefix.
 var shared *etcdtest.Cluster
 
-type withCluster struct{ m *testing.M }
-
-func (w withCluster) Run() int {
-	c, err := etcdtest.New("", 1)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start shared etcd:", err)
-		return 1
-	}
-	shared = c
-	defer c.Close()
-	return w.m.Run()
-}
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(withCluster{m}) }
+func TestMain(m *testing.M) { etcdtest.MainShared(m, &shared) }
 
 // prefixOf returns a group prefix of the test's own.
 func prefixOf(t *testing.T) string {
