@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,4 +178,15 @@ func testLogger(t *testing.T, name string) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name(), "name", name)
+}
+
+// failSwitch makes a slave's Sync calls fail while it is on: its hook is a
+// config.syncHook.
+type failSwitch struct{ on atomic.Bool }
+
+func (s *failSwitch) hook(string) error {
+	if s.on.Load() {
+		return errors.New("test: slave unreachable")
+	}
+	return nil
 }

@@ -18,18 +18,8 @@ func TestStaleISRRecordDoesNotLand(t *testing.T) {
 	c := newCluster(t)
 	a := c.start("a", nil)
 	waitServing(t, a)
-	var failing = make(chan bool, 1)
-	failing <- false
-	b := c.start("b", func(cfg *config) {
-		cfg.syncHook = func(string) error {
-			f := <-failing
-			failing <- f
-			if f {
-				return errors.New("test: slave unreachable")
-			}
-			return nil
-		}
-	})
+	var failing failSwitch
+	b := c.start("b", func(cfg *config) { cfg.syncHook = failing.hook })
 	c.waitISR(a, b)
 	tm := a.current()
 	tm.mu.Lock()
@@ -43,8 +33,7 @@ func TestStaleISRRecordDoesNotLand(t *testing.T) {
 
 	// b misses a write, which is acknowledged once the set without b is
 	// recorded.
-	<-failing
-	failing <- true
+	failing.on.Store(true)
 	kv, _ := direct(t, a)
 	putN(t, kv, 0, 1)
 	if got := c.isr(); got.has(b.id) {
@@ -61,8 +50,7 @@ func TestStaleISRRecordDoesNotLand(t *testing.T) {
 		t.Fatalf("in-sync set %v names b, which missed an acknowledged write", got.Members)
 	}
 	// The term itself goes on: b is caught up and recorded again.
-	<-failing
-	failing <- false
+	failing.on.Store(false)
 	c.waitISR(a, b)
 	putN(t, kv, 1, 2)
 }
@@ -93,21 +81,11 @@ func TestLostISRAnswer(t *testing.T) {
 	kv, _ := direct(t, a)
 	putN(t, kv, 0, 1)
 
-	var failing = make(chan bool, 1)
-	failing <- false
+	var failing failSwitch
 	mu.Lock()
 	lose = true // the record that adds b is applied, but a sees a failure
 	mu.Unlock()
-	b := c.start("b", func(cfg *config) {
-		cfg.syncHook = func(string) error {
-			f := <-failing
-			failing <- f
-			if f {
-				return errors.New("test: slave unreachable")
-			}
-			return nil
-		}
-	})
+	b := c.start("b", func(cfg *config) { cfg.syncHook = failing.hook })
 	c.waitISR(a, b)
 	mu.Lock()
 	lost := !lose
@@ -116,8 +94,7 @@ func TestLostISRAnswer(t *testing.T) {
 		t.Fatal("the record naming b was not written through the hook")
 	}
 
-	<-failing
-	failing <- true
+	failing.on.Store(true)
 	putN(t, kv, 1, 2)
 	if got := c.isr(); got.has(b.id) {
 		t.Fatalf("write acknowledged while the in-sync set %v names b, which missed it", got.Members)

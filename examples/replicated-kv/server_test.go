@@ -106,29 +106,17 @@ func TestSlowSlaveLeavesAndReturns(t *testing.T) {
 	c := newCluster(t)
 	a := c.start("a", nil)
 	waitServing(t, a)
-	var failing = make(chan bool, 1)
-	failing <- false
-	b := c.start("b", func(cfg *config) {
-		cfg.syncHook = func(string) error {
-			f := <-failing
-			failing <- f
-			if f {
-				return errors.New("test: slave unreachable")
-			}
-			return nil
-		}
-	})
+	var failing failSwitch
+	b := c.start("b", func(cfg *config) { cfg.syncHook = failing.hook })
 	c.waitISR(a, b)
 	kv, _ := direct(t, a)
 	putN(t, kv, 0, 5)
-	<-failing
-	failing <- true
+	failing.on.Store(true)
 	putN(t, kv, 5, 10) // acknowledged without b...
 	if got := c.isr(); got.has(b.id) {
 		t.Fatalf("write acknowledged while b, which did not apply it, is in the in-sync set %v", got.Members)
 	}
-	<-failing
-	failing <- false
+	failing.on.Store(false)
 	c.waitISR(a, b) // ...which comes back after a snapshot
 	if !hasAll(b.st, 10) {
 		t.Fatal("b back in the in-sync set without every acknowledged write")
