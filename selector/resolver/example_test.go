@@ -42,12 +42,12 @@ func ExampleNewBuilder() {
 	defer stop()
 	ctx := context.Background()
 
-	addr, stop, err := serve()
+	addr, stopServer, err := serve()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer stop()
+	defer stopServer()
 	// The master's value is its address.
 	m, err := selector.New(ctx, cli, "/example/db", "db-1",
 		selector.WithTTL(2*time.Second), selector.WithValue(addr))
@@ -100,12 +100,12 @@ func ExampleNewDirectory() {
 	defer stop()
 	ctx := context.Background()
 
-	addr, stop, err := serve()
+	addr, stopServer, err := serve()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer stop()
+	defer stopServer()
 	// Two groups under /example/shards: 0001 with a master, 0002 later.
 	m, err := selector.New(ctx, cli, "/example/shards/0001", "a",
 		selector.WithTTL(2*time.Second), selector.WithValue(addr))
