@@ -24,7 +24,8 @@ type Callbacks struct {
 	// candidate becomes leader. Its ctx is cancelled the moment the
 	// leadership ends: at the safe deadline with etcd unreachable, on
 	// Resign, when the leader's key is deleted from outside, or when Run's
-	// context is done. Required.
+	// context is done. It must return once ctx is done: Run waits for it
+	// before returning, so that no callback outlives Run. Required.
 	OnStartedLeading func(ctx context.Context)
 	// OnStoppedLeading is called once after every leadership, however it
 	// ended, after its context was cancelled. Run does not wait for
@@ -46,7 +47,8 @@ type Election struct {
 	log    *slog.Logger
 
 	running atomic.Bool
-	stats   counters // for Stats
+	leading sync.WaitGroup // the OnStartedLeading calls of the current Run
+	stats   counters       // for Stats
 
 	mu       sync.Mutex
 	value    string
@@ -123,7 +125,9 @@ func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error)
 // leads ends the leadership and Run within a keep-alive interval.
 //
 // Run waits for its etcd calls to end; one abandoned while etcd was
-// unreachable may keep it until etcd answers or the client is closed.
+// unreachable may keep it until etcd answers or the client is closed. It
+// also waits for every OnStartedLeading it called to return, and for every
+// OnNewLeader call, so that nothing it started outlives it.
 func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	if cb.OnStartedLeading == nil {
 		return invalid("OnStartedLeading", "nil")
@@ -132,6 +136,9 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 		return ErrRunning
 	}
 	defer e.running.Store(false)
+	// Registered first, so that it runs last: by then every leadership has
+	// ended, and with it the context of every OnStartedLeading call.
+	defer e.leading.Wait()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -300,7 +307,7 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 	e.mu.Unlock()
 	e.stats.terms.Add(1)
 	e.log.Info("started leading", "key", ld.key, "epoch", ld.rev)
-	go cb.OnStartedLeading(lctx)
+	e.leading.Go(func() { cb.OnStartedLeading(lctx) })
 	gone, watched := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(watched)

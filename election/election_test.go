@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -746,4 +747,45 @@ func TestResignFailedDelete(t *testing.T) {
 		t.Errorf("b leads with epoch %d, want one above a's %d", l.Epoch, old.Epoch)
 	}
 	checkRoles(t, l, b, a, b)
+}
+
+// Run returns only after OnStartedLeading has returned, so that the
+// leader's work never outlives Run: here the callback takes a while to wind
+// down after its context ends, and Run must still be waiting for it.
+func TestRunWaitsForOnStartedLeading(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	e, err := New(cli, prefixOf(t), WithTTL(testTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctxFor(t, waitTime))
+	leading := make(chan struct{})
+	var returned atomic.Bool
+	ran := make(chan error, 1)
+	go func() {
+		ran <- e.Run(ctx, Callbacks{OnStartedLeading: func(lctx context.Context) {
+			close(leading)
+			<-lctx.Done()
+			time.Sleep(200 * time.Millisecond) // winding down
+			returned.Store(true)
+		}})
+	}()
+	select {
+	case <-leading:
+	case <-time.After(waitTime):
+		t.Fatal("never led")
+	}
+	cancel()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(waitTime):
+		t.Fatal("Run did not return")
+	}
+	if !returned.Load() {
+		t.Fatal("Run returned while OnStartedLeading was still running")
+	}
 }
