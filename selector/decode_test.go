@@ -3,13 +3,14 @@ package selector
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/seed764c596d/mastership/events"
 )
 
-func TestMemberID(t *testing.T) {
+func TestNode(t *testing.T) {
 	const prefix = "/g/"
 	for _, tc := range []struct {
 		key  string
@@ -17,19 +18,26 @@ func TestMemberID(t *testing.T) {
 		isID bool
 	}{
 		{"/g/a", "a", true},
-		{"/g/", "", false},      // the prefix itself: an empty id
-		{"/g", "", false},       // shorter than the prefix
-		{"/h/a", "", false},     // another prefix
-		{"/g2/a", "", false},    // a prefix that only starts the same
-		{"/g/x/y", "x/y", true}, // nested: a member, whose id has a "/"
-		{"/g/x/a", "x/a", true}, // nested, ending like member a: not a
-		{"/g//", "/", true},     // odd, but its own member
-		{"/g/\xff\x00\n", "\xff\x00\n", true},
+		{"/g/", "", false},            // the prefix itself: an empty id
+		{"/g", "", false},             // shorter than the prefix
+		{"/h/a", "", false},           // another prefix
+		{"/g2/a", "", false},          // a prefix that only starts the same
+		{"/g/x/y", "x/y", true},       // nested: a member, whose id has a "/"
+		{"/g/x/a", "x/a", true},       // nested, ending like member a: not a
+		{"/g//", "/", true},           // odd, but its own member
+		{"/g/\x00\n", "\x00\n", true}, // odd bytes, but valid UTF-8
+		{"/g/\xff\x00\n", "", false},  // not valid UTF-8: no member of this package
 		{"", "", false},
 	} {
-		id, ok := memberID(prefix, []byte(tc.key))
-		if id != tc.id || ok != tc.isID {
-			t.Errorf("memberID(%q, %q) = %q, %v; want %q, %v", prefix, tc.key, id, ok, tc.id, tc.isID)
+		s := &Selector{prefix: prefix}
+		n, ok := s.node(&mvccpb.KeyValue{Key: []byte(tc.key), CreateRevision: 3, Lease: 7})
+		if n.ID != tc.id || ok != tc.isID {
+			t.Errorf("node(%q) = %q, %v; want %q, %v", tc.key, n.ID, ok, tc.id, tc.isID)
+		}
+		// Without a lease, no key is a member: it belongs to no live
+		// member and never expires.
+		if n, ok := s.node(&mvccpb.KeyValue{Key: []byte(tc.key), CreateRevision: 3}); ok {
+			t.Errorf("node(%q) without a lease = %q; want no member", tc.key, n.ID)
 		}
 	}
 }
@@ -59,7 +67,7 @@ func FuzzDecodeKeys(f *testing.F) {
 		members := map[string]events.Node{}
 		keyOf := map[string]string{} // id -> the key it came from
 		// The member's own key, the first created.
-		own := &mvccpb.KeyValue{Key: []byte(s.key), Value: []byte("v"), CreateRevision: 1}
+		own := &mvccpb.KeyValue{Key: []byte(s.key), Value: []byte("v"), CreateRevision: 1, Lease: 1}
 		kvs := []*mvccpb.KeyValue{own}
 		for rev := int64(2); len(data) > 0; rev++ {
 			n := int(data[0] & 0x7f)
@@ -77,13 +85,13 @@ func FuzzDecodeKeys(f *testing.F) {
 				// key's CreateRevision changes.
 				continue
 			}
-			kvs = append(kvs, &mvccpb.KeyValue{Key: []byte(key), Value: data, CreateRevision: rev})
+			kvs = append(kvs, &mvccpb.KeyValue{Key: []byte(key), Value: data, CreateRevision: rev, Lease: rev})
 		}
 		var prev events.View
 		for _, kv := range kvs {
 			nd, ok := s.node(kv)
 			if !ok {
-				if strings.HasPrefix(string(kv.Key), prefix) && len(kv.Key) > len(prefix) {
+				if id, under := strings.CutPrefix(string(kv.Key), prefix); under && id != "" && utf8.ValidString(id) {
 					t.Fatalf("key %q under %q decoded as no member", kv.Key, prefix)
 				}
 				continue

@@ -46,7 +46,14 @@ func TestApplyChanges(t *testing.T) {
 				// put in one transaction share their CreateRevision.
 				kv, ok := st.KVs[key]
 				if !ok {
-					kv = group.KV{Key: key, CreateRevision: rev - int64(r.IntN(2))}
+					kv = group.KV{Key: key, CreateRevision: rev - int64(r.IntN(2)), Lease: 1}
+				}
+				if r.IntN(10) == 0 {
+					// Another writer's plain put detaches the key from
+					// its lease: no member any more.
+					kv.Lease = 0
+				} else if kv.Lease == 0 {
+					kv.Lease = 1
 				}
 				kv.Value = fmt.Sprint(rev)
 				st.KVs[key] = kv

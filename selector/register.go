@@ -30,6 +30,9 @@ type registration struct {
 	createRev   int64              // this member's key's CreateRevision
 	snapshot    []*mvccpb.KeyValue // the group when the key was created
 	rev         int64              // revision of snapshot
+	// kvs is the group's keys at rev, from snapshot, until refresh hands
+	// them to group.Follow; run loop only.
+	kvs map[string]group.KV
 	// members is the group now, in join order; run loop only. Views
 	// share it, so it is replaced, never modified.
 	members  []events.Node
@@ -203,26 +206,6 @@ func (s *Selector) viewOf(members map[string]events.Node, rev int64) events.View
 	return v
 }
 
-// memberID decodes a key read from etcd under prefix (which ends in "/")
-// into a member id: the rest of the key after the prefix. Keys are
-// untrusted input, written by whoever may write under the prefix:
-//
-//   - the prefix itself (an empty id), and a key outside the prefix, name
-//     no member;
-//   - a key nested deeper, <prefix>x/y, counts as a member with id "x/y",
-//     as concurrency.Election counts it as a candidate. Its id can never be
-//     that of a member of this package, whose ids have no "/", so it never
-//     takes the place of one in a view;
-//   - any other bytes make an id as they are, each key its own.
-//
-// It is internal/group's Member, which the watch and the resolver use too,
-// so that the snapshot and the watch decode keys alike.
-func memberID(prefix string, key []byte) (string, bool) {
-	n, ok := group.Member(prefix, group.KV{Key: string(key)})
-	return n.ID, ok
-}
-
 func (s *Selector) node(kv *mvccpb.KeyValue) (events.Node, bool) {
-	id, ok := memberID(s.prefix, kv.Key)
-	return events.Node{ID: id, Value: string(kv.Value), CreateRevision: kv.CreateRevision}, ok
+	return group.Member(s.prefix, group.KVOf(kv))
 }

@@ -6,14 +6,17 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/seed764c596d/mastership/events"
 )
 
 // Keys and values that someone else writes under a group's prefix are
 // untrusted input: whatever they are, the members' views stay sane. A key
-// nested deeper than one level counts as a member, as concurrency.Election
-// counts it as a candidate, with the rest of the key as its id; the prefix
-// itself names no member.
+// on a lease nested deeper than one level counts as a member, as
+// concurrency.Election counts it as a candidate, with the rest of the key
+// as its id; the prefix itself names no member, nor does a key whose id is
+// not valid UTF-8, nor a key without a lease.
 func TestForeignKeys(t *testing.T) {
 	t.Parallel()
 	cli := shared.Client(t)
@@ -26,16 +29,29 @@ func TestForeignKeys(t *testing.T) {
 	expect(t, a, events.SlaveAdd, "b")
 
 	big := strings.Repeat("x", 1<<20) // 1 MiB: under etcd's request limit
-	foreign := []struct{ key, value, id string }{
-		{prefix + "/", "empty id", ""},                // no member
-		{prefix + "/x/a", "nested, ends in a", "x/a"}, // not member a
-		{prefix + "/x/y/z", "nested twice", "x/y/z"},
-		{prefix + "/odd\xff\x00\n\"", "odd bytes \xfe", "odd\xff\x00\n\""},
-		{prefix + "/big", big, "big"},
+	foreign := []struct {
+		key, value, id string
+		leased         bool
+	}{
+		{prefix + "/", "empty id", "", true},                // no member
+		{prefix + "/x/a", "nested, ends in a", "x/a", true}, // not member a
+		{prefix + "/x/y/z", "nested twice", "x/y/z", true},
+		{prefix + "/odd\x00\n\"", "odd bytes \xfe", "odd\x00\n\"", true},
+		{prefix + "/bad\xff", "not UTF-8", "", true}, // no member
+		{prefix + "/config", "no lease", "", false},  // no member
+		{prefix + "/big", big, "big", true},
+	}
+	lease, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var ids []string
 	for _, f := range foreign {
-		if _, err := cli.Put(ctx, f.key, f.value); err != nil {
+		var opts []clientv3.OpOption
+		if f.leased {
+			opts = append(opts, clientv3.WithLease(lease.ID))
+		}
+		if _, err := cli.Put(ctx, f.key, f.value, opts...); err != nil {
 			t.Fatalf("put %q: %v", f.key, err)
 		}
 		if f.id != "" {

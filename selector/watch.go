@@ -23,15 +23,14 @@ func (s *Selector) start(runCtx context.Context, reg *registration) {
 	s.state = Refresh
 	s.mu.Unlock()
 	s.log.Info("registered", "lease", int64(reg.lease.ID), "ttl", reg.lease.TTL, "margin", reg.lease.Margin, "createRevision", reg.createRev)
-	members := make(map[string]events.Node, len(reg.snapshot))
+	reg.kvs = make(map[string]group.KV, len(reg.snapshot))
 	for _, kv := range reg.snapshot {
-		if n, ok := s.node(kv); ok {
-			members[n.ID] = n
-		}
+		k := group.KVOf(kv)
+		reg.kvs[k.Key] = k
 	}
-	view := s.viewOf(members, reg.rev)
-	reg.members = view.Members
 	reg.snapshot = nil
+	view := events.View{Self: s.id, Members: group.Members(s.prefix, reg.kvs), Revision: reg.rev}
+	reg.members = view.Members
 	s.publish(view)
 }
 
@@ -137,10 +136,8 @@ func (s *Selector) finish(err error) {
 // reg.ctx ends. The loop is internal/group's Follow, which the gRPC
 // resolver shares.
 func (s *Selector) refresh(reg *registration) {
-	start := group.State{KVs: make(map[string]group.KV, len(reg.members)), Revision: reg.rev}
-	for _, n := range reg.members {
-		start.KVs[s.prefix+n.ID] = group.KV{Key: s.prefix + n.ID, Value: n.Value, CreateRevision: n.CreateRevision}
-	}
+	start := group.State{KVs: reg.kvs, Revision: reg.rev}
+	reg.kvs = nil // Follow's now
 	group.Follow(reg.ctx, group.Config[chan error]{
 		Client: s.cli,
 		Prefix: s.prefix,
@@ -222,22 +219,24 @@ func applyChanges(prefix string, old []events.Node, st group.State) []events.Nod
 	}
 	var now []events.Node
 	for _, key := range st.Changed {
-		n, ok := group.Member(prefix, group.KV{Key: key})
-		if !ok || changed(n.ID) {
+		// A key changed under the prefix changes the member of its id,
+		// whether or not it is a member now (a plain put that detached a
+		// key from its lease takes that member out of the group).
+		id, ok := group.ID(prefix, key)
+		if !ok || changed(id) {
 			continue
 		}
-		ids = append(ids, n.ID)
+		ids = append(ids, id)
 		switch {
 		case set != nil:
-			set[n.ID] = true
+			set[id] = true
 		case len(ids) > 8:
 			set = make(map[string]bool, len(st.Changed))
 			for _, id := range ids {
 				set[id] = true
 			}
 		}
-		if kv, ok := st.KVs[key]; ok {
-			n, _ = group.Member(prefix, kv)
+		if n, ok := group.Member(prefix, st.KVs[key]); ok {
 			now = append(now, n)
 		}
 	}

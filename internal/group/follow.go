@@ -96,8 +96,11 @@ func Read(ctx context.Context, cli *clientv3.Client, prefix string) (State, erro
 }
 
 func kvOf(kv *mvccpb.KeyValue) KV {
-	return KV{Key: string(kv.Key), Value: string(kv.Value), CreateRevision: kv.CreateRevision}
+	return KV{Key: string(kv.Key), Value: string(kv.Value), CreateRevision: kv.CreateRevision, Lease: kv.Lease}
 }
+
+// KVOf converts a key read from etcd.
+func KVOf(kv *mvccpb.KeyValue) KV { return kvOf(kv) }
 
 // Follow keeps the state of cfg.Prefix up to date until ctx ends or
 // cfg.Update returns false: a snapshot, then a watch from the snapshot's
@@ -228,7 +231,7 @@ func (f *follower[R]) watch(ctx context.Context, st State, fails *int) (State, o
 				if ev.Type == mvccpb.DELETE {
 					delete(st.KVs, key)
 				} else {
-					st.KVs[key] = KV{Key: key, Value: string(ev.Kv.Value), CreateRevision: ev.Kv.CreateRevision}
+					st.KVs[key] = kvOf(ev.Kv)
 				}
 				st.Changed = append(st.Changed, key)
 			}

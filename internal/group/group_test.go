@@ -1,6 +1,7 @@
 package group
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/seed764c596d/mastership/events"
@@ -26,23 +27,34 @@ func TestMember(t *testing.T) {
 		{"/g", "", false},
 		{"/g2/a", "", false}, // another group
 		{"/h/a", "", false},
+		{"/g/\xff", "", false}, // not valid UTF-8: no member of this module
 	} {
-		n, ok := Member("/g/", KV{Key: tc.key, Value: "v", CreateRevision: 7})
+		n, ok := Member("/g/", KV{Key: tc.key, Value: "v", CreateRevision: 7, Lease: 9})
 		if ok != tc.isOK || n.ID != tc.id || (ok && (n.Value != "v" || n.CreateRevision != 7)) {
 			t.Errorf("Member(%q) = %+v, %v; want id %q, %v", tc.key, n, ok, tc.id, tc.isOK)
+		}
+		if n, ok := Member("/g/", KV{Key: tc.key, Value: "v", CreateRevision: 7}); ok {
+			t.Errorf("Member(%q) without a lease = %+v; want no member", tc.key, n)
+		}
+		// Every key under the group's prefix but the prefix itself is
+		// stray without a lease, whatever its id.
+		stray := strings.HasPrefix(tc.key, "/g/") && tc.key != "/g/"
+		if got := Stray("/g/", KV{Key: tc.key, CreateRevision: 7}); got != stray {
+			t.Errorf("Stray(%q) without a lease = %v, want %v", tc.key, got, stray)
 		}
 	}
 }
 
 func TestMembers(t *testing.T) {
 	kvs := map[string]KV{
-		"/g/c":    {Key: "/g/c", CreateRevision: 5},
-		"/g/b":    {Key: "/g/b", CreateRevision: 3},
-		"/g/a":    {Key: "/g/a", CreateRevision: 3}, // same transaction as b: the smaller id first
-		"/g/":     {Key: "/g/", CreateRevision: 1},
-		"/g2/x":   {Key: "/g2/x", CreateRevision: 1},
-		"/g/d/e":  {Key: "/g/d/e", CreateRevision: 2},
-		"/gother": {Key: "/gother", CreateRevision: 1},
+		"/g/c":      {Key: "/g/c", CreateRevision: 5, Lease: 1},
+		"/g/b":      {Key: "/g/b", CreateRevision: 3, Lease: 1},
+		"/g/a":      {Key: "/g/a", CreateRevision: 3, Lease: 2}, // same transaction as b: the smaller id first
+		"/g/":       {Key: "/g/", CreateRevision: 1, Lease: 1},
+		"/g2/x":     {Key: "/g2/x", CreateRevision: 1, Lease: 1},
+		"/g/d/e":    {Key: "/g/d/e", CreateRevision: 2, Lease: 1},
+		"/gother":   {Key: "/gother", CreateRevision: 1, Lease: 1},
+		"/g/config": {Key: "/g/config", CreateRevision: 1}, // no lease: never a member, let alone master
 	}
 	got := events.IDs(Members("/g/", kvs))
 	want := []string{"d/e", "a", "b", "c"}
@@ -89,7 +101,7 @@ func FuzzSplit(f *testing.F) {
 		if !ok {
 			return
 		}
-		n, mok := Member(Key(parent+name), KV{Key: key})
+		n, mok := Member(Key(parent+name), KV{Key: key, Lease: 1})
 		if !mok || n.ID != id {
 			t.Fatalf("Split(%q, %q) = %q, %q; Member of %q gives %q, %v", parent, key, name, id, parent+name, n.ID, mok)
 		}

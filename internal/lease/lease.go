@@ -102,21 +102,70 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 		giveBack()
 		return nil, fmt.Errorf("lease: safety margin: %w", err)
 	}
-	deadline := sent.Add(granted - margin)
-	if !time.Now().Before(deadline) {
+	l, err := start(cli, resp.ID, granted, margin, sent, log)
+	if err != nil {
 		giveBack()
 		return nil, fmt.Errorf("lease: grant answered after its safe deadline (%v after the request)", time.Since(sent))
 	}
+	return l, nil
+}
+
+// Resume takes back a lease this process granted earlier and stopped
+// keeping alive (its safe deadline passed while etcd was unreachable, say):
+// it sends one keep-alive and, once etcd acknowledges it, keeps the lease
+// alive again with a safe deadline counted from that keep-alive's send time,
+// exactly as for a new lease. It never writes a key. It returns an error
+// wrapping ErrExpired when etcd answers that the lease no longer exists, and
+// ctx's error, or etcd's, when no acknowledgement came.
+func Resume(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, margin time.Duration, log *slog.Logger) (*Lease, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sent := time.Now()
+	resp, err := cli.KeepAliveOnce(ctx, id)
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		return nil, fmt.Errorf("resume lease %x: %w", int64(id), ErrExpired)
+	case err != nil:
+		return nil, fmt.Errorf("resume lease %x: %w", int64(id), err)
+	case resp.TTL <= 0:
+		return nil, fmt.Errorf("resume lease %x: %w", int64(id), ErrExpired)
+	}
+	granted := time.Duration(resp.TTL) * time.Second
+	if margin == 0 {
+		margin = DefaultMargin(granted)
+	}
+	if err := CheckMargin(margin, granted); err != nil {
+		return nil, fmt.Errorf("lease: safety margin: %w", err)
+	}
+	l, err := start(cli, id, granted, margin, sent, log)
+	if err != nil {
+		return nil, fmt.Errorf("resume lease %x: keep-alive answered after its safe deadline (%v after the request)", int64(id), time.Since(sent))
+	}
+	return l, nil
+}
+
+// errLate: an answer came after the safe deadline it would have set.
+var errLate = errors.New("lease: answered after its safe deadline")
+
+// start keeps alive lease id, granted for ttl, whose last acknowledged
+// request was sent at sent.
+func start(cli *clientv3.Client, id clientv3.LeaseID, ttl, margin time.Duration, sent time.Time, log *slog.Logger) (*Lease, error) {
+	deadline := sent.Add(ttl - margin)
+	now := time.Now()
+	if !now.Before(deadline) {
+		return nil, errLate
+	}
 	l := &Lease{
-		ID:     resp.ID,
-		TTL:    granted,
+		ID:     id,
+		TTL:    ttl,
 		Margin: margin,
 		cli:    cli,
-		log:    log.With("lease", fmt.Sprintf("%x", int64(resp.ID))),
+		log:    log.With("lease", fmt.Sprintf("%x", int64(id))),
 		// Four keep-alive intervals fit in the time the deadline allows:
 		// two keep-alives in a row can be lost, and the third, sent at
 		// three quarters of it, still has a quarter for its round trip.
-		interval: (granted - margin) / 4,
+		interval: (ttl - margin) / 4,
 		done:     make(chan struct{}),
 	}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
@@ -124,8 +173,8 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 	// timer set.
 	l.mu.Lock()
 	l.deadline = deadline
-	l.acked = time.Now()
-	l.rtt = l.acked.Sub(sent)
+	l.acked = now
+	l.rtt = now.Sub(sent)
 	l.timer = time.AfterFunc(time.Until(deadline), func() { l.end(ErrDeadline) })
 	l.mu.Unlock()
 	go l.keep()
@@ -146,6 +195,26 @@ func (l *Lease) Err() error {
 		return nil
 	}
 	return context.Cause(l.ctx)
+}
+
+// Alive reports whether the lease lives and its safe deadline has not
+// passed, by the clock, now. A process frozen past its deadline (SIGSTOP, a
+// long pause) wakes with its deadline timer and its channel receives ready
+// at once, in no set order: Alive does not wait for the timer, it ends the
+// lease itself when the deadline has passed, so that whoever asks acts on
+// nothing learned after the lease's end.
+func (l *Lease) Alive() bool {
+	if l.ctx.Err() != nil {
+		return false
+	}
+	l.mu.Lock()
+	past := !time.Now().Before(l.deadline)
+	l.mu.Unlock()
+	if past {
+		l.end(ErrDeadline)
+		return false
+	}
+	return true
 }
 
 // Deadline returns the current safe deadline.
@@ -198,6 +267,14 @@ func (l *Lease) extend(sent time.Time) {
 	d := sent.Add(l.TTL - l.Margin)
 	now := time.Now()
 	l.mu.Lock()
+	if !now.Before(l.deadline) {
+		// The deadline passed before this answer was handled (the process
+		// was frozen, say), even if the timer has not run yet: the lease
+		// ended then, and an answer cannot bring it back.
+		l.mu.Unlock()
+		l.end(ErrDeadline)
+		return
+	}
 	defer l.mu.Unlock()
 	l.acked, l.rtt = now, now.Sub(sent)
 	if !d.After(l.deadline) || l.ctx.Err() != nil {
@@ -215,11 +292,18 @@ func (l *Lease) extend(sent time.Time) {
 // keep runs one keep-alive stream after another until the lease ends.
 func (l *Lease) keep() {
 	defer close(l.done)
-	retry := 50 * time.Millisecond
+	const firstRetry = 50 * time.Millisecond
+	retry := firstRetry
 	for l.ctx.Err() == nil {
+		before, _ := l.LastAck()
 		err := l.stream()
 		if l.ctx.Err() != nil {
 			return
+		}
+		if after, _ := l.LastAck(); after.After(before) {
+			// The stream served before it failed: this is a new outage,
+			// not the same one going on, so it starts with a short delay.
+			retry = firstRetry
 		}
 		if refusal.Of(l.cli, err) != refusal.None {
 			// Asking again gets the same answer: end now rather than at
@@ -230,6 +314,7 @@ func (l *Lease) keep() {
 			return
 		}
 		l.log.Debug("keep-alive stream failed; retrying", "err", err)
+		ResetBackoff(l.cli)
 		select {
 		case <-l.ctx.Done():
 			return
@@ -294,6 +379,16 @@ func (l *Lease) stream() error {
 		case err := <-recvErr:
 			return err
 		}
+	}
+}
+
+// ResetBackoff makes cli's connection try to reconnect at once rather than
+// after gRPC's reconnect backoff, which grows to two minutes while etcd is
+// down: a member that retries must reach etcd within a fraction of its TTL
+// once etcd is back, or its surviving lease expires.
+func ResetBackoff(cli *clientv3.Client) {
+	if conn := cli.ActiveConnection(); conn != nil {
+		conn.ResetConnectBackoff()
 	}
 }
 
