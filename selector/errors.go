@@ -25,6 +25,10 @@ var (
 	// ErrKeyDeleted is the cause of a lost registration when this member's
 	// key was deleted by someone else.
 	ErrKeyDeleted = errors.New("selector: member key deleted")
+	// ErrKeyDetached is the cause of a lost registration when another
+	// writer put this member's key without its lease (etcdctl put, say):
+	// the key would never expire, and it is no member any more.
+	ErrKeyDetached = errors.New("selector: member key detached from its lease")
 	// ErrPermissionDenied: etcd refused a request because the client's user
 	// lacks a permission on the group's keys. The wrapping error says which
 	// request, on which key or range, and wraps etcd's own error

@@ -196,8 +196,9 @@ func testRegistrationLost(t *testing.T, lose func(t *testing.T, prefix string)) 
 	}
 }
 
-// A second live member with the same id is refused after waiting out the
-// holder's TTL, and the holder is undisturbed.
+// A second live member with the same id is refused once the holder's TTL,
+// read again, shows keep-alives (it rose in one raft term), and the holder
+// is undisturbed.
 func TestDuplicateID(t *testing.T) {
 	t.Parallel()
 	cli := shared.Client(t)
@@ -218,8 +219,10 @@ func TestDuplicateID(t *testing.T) {
 	if !errors.Is(err, ErrDuplicateID) {
 		t.Errorf("error %v is not ErrDuplicateID", err)
 	}
-	if took < testTTL {
-		t.Errorf("refused after %v, want after waiting for the holder's TTL (%v)", took, testTTL)
+	// etcd's TTLs are whole seconds: a rise is told from the truncation
+	// only after more than a second, and before the bound of the wait.
+	if took < time.Second || took > maxDuplicateWait(testTTL) {
+		t.Errorf("refused after %v, want after a second and within %v", took, maxDuplicateWait(testTTL))
 	}
 
 	if rev2, lease2, ok := keyOf(t, cli, prefix+"/a"); !ok || rev2 != rev || lease2 != lease || lease2 != leaseOf(a) {
@@ -292,6 +295,7 @@ func TestYieldWhileOffline(t *testing.T) {
 	b := join(t, cli, prefix, "b")
 	expect(t, b, events.InitSlave, "a")
 	expect(t, a, events.SlaveAdd, "b")
+	epoch := a.Epoch()
 
 	// Hold everything between a and etcd (bytes are kept, not dropped, as
 	// in a TCP connection through a network partition).
@@ -323,7 +327,18 @@ func TestYieldWhileOffline(t *testing.T) {
 			a.State(), err, took.Round(time.Millisecond))
 	}
 	unpause()
-	expectWithin(t, a, 20*time.Second, events.InitSlave, "b")
+	// a's lease may have outlived the partition in etcd: then a takes
+	// its registration back, master as before, and b was never master;
+	// otherwise a registers anew behind b.
+	ev := next(t, a, 20*time.Second)
+	switch {
+	case ev.Type == events.InitMaster && ev.View.Epoch() == epoch:
+		t.Logf("a took its registration back")
+	case ev.Type == events.InitSlave && ev.View.Master().ID == "b":
+		t.Logf("a registered anew")
+	default:
+		t.Fatalf("a after the partition: %v (epoch %d); want INIT_MASTER under epoch %d or INIT_SLAVE behind b", ev, ev.View.Epoch(), epoch)
+	}
 }
 
 // A partition that outlasts a member's attempt to register again: the lease

@@ -31,6 +31,19 @@ type options struct {
 	marginSet bool
 	log       *slog.Logger
 	logSet    bool
+	hooks     hooks // tests only
+}
+
+// hooks let this package's tests stop the run loop at a chosen point, as a
+// frozen process stops, with a watch response or a Yield in hand. Nil
+// hooks do nothing.
+type hooks struct {
+	update func() // before a view from the watch is applied
+	yield  func() // in Yield, after the mastership ended, before the delete
+}
+
+func withHooks(h hooks) Option {
+	return optionFunc(func(o *options) { o.hooks = h })
 }
 
 // WithTTL sets the TTL of the member's lease: a whole number of seconds, at

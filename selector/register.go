@@ -74,7 +74,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 	defer stop(nil)
 	defer context.AfterFunc(l.Context(), func() { stop(l.Err()) })()
 
-	waited := false
+	var w holderWatch
 	for {
 		resp, err := s.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
@@ -118,6 +118,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			}
 			continue
 		}
+		sent := time.Now()
 		ttl, err := s.cli.TimeToLive(ctx, holder)
 		if err != nil {
 			if r := s.refused(err, "read the TTL of the lease holding key %q (etcd asks for read permission on the lease's keys)", s.key); r != nil {
@@ -127,18 +128,71 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 		}
 		wait := sweep
 		if ttl.TTL > 0 {
-			if waited {
-				return nil, fmt.Errorf("%w: %q is held by live lease %x", ErrDuplicateID, s.key, int64(holder))
+			switch live, waited := w.observe(holder, sent, time.Now(), ttl); {
+			case live:
+				return nil, fmt.Errorf("%w: %q is held by lease %x, which its holder keeps alive", ErrDuplicateID, s.key, int64(holder))
+			case waited > maxDuplicateWait(time.Duration(ttl.GrantedTTL)*time.Second):
+				return nil, fmt.Errorf("%w: %q still held by lease %x after %v", ErrDuplicateID, s.key, int64(holder), waited.Round(time.Second))
 			}
-			// TimeToLive truncates to whole seconds: 1 may mean 1.9s.
-			wait = time.Duration(ttl.TTL+1)*time.Second + sweep
-			waited = true
-			s.log.Info("id taken; waiting for the holder's lease to run out", "holder", fmt.Sprintf("%x", int64(holder)), "wait", wait)
+			if w.reads == 1 {
+				s.log.Info("id taken; waiting for the holder's lease to run out", "holder", fmt.Sprintf("%x", int64(holder)), "ttl", ttl.TTL)
+			}
+			// Reads a keep-alive interval of the holder's apart (a quarter
+			// of its TTL, as this package keeps leases) tell a live holder
+			// within a second or two; a dead one is waited for until etcd
+			// deletes its key.
+			wait = min(max(time.Duration(ttl.GrantedTTL)*time.Second/4, 250*time.Millisecond), time.Duration(ttl.TTL)*time.Second+sweep)
 		}
 		if err := backoff.Sleep(ctx, wait); err != nil {
 			return nil, wrapf(err, "wait for key %q", s.key)
 		}
 	}
+}
+
+// holderWatch tells whether the lease holding a member's id is kept alive,
+// from successive reads of its remaining TTL. etcd reports the TTL in whole
+// seconds, truncated, so a read sent at s and answered at r bounds the
+// lease's expiry to [s+TTL, r+TTL+1s). A lease nobody keeps alive has one
+// expiry, and every read's bounds contain it; a live holder's keep-alives
+// move it forward, so a read whose lower bound is past an earlier read's
+// upper bound proves a live holder. But etcd also extends every lease when
+// it elects a new leader: only reads answered in the same raft term (the
+// response header says which) are compared.
+type holderWatch struct {
+	lease clientv3.LeaseID
+	term  uint64
+	upper time.Time // the smallest upper bound of the expiry in this term
+	first time.Time // when the wait began
+	reads int
+}
+
+// maxDuplicateWait bounds the wait for a holder that cannot be proved live
+// or dead (its TTL jumps at every change of etcd's leader): twice the
+// holder's TTL, plus the time etcd takes to elect a leader and delete keys.
+func maxDuplicateWait(granted time.Duration) time.Duration {
+	return 2*granted + 5*time.Second
+}
+
+// observe adds a read of holder's TTL, sent at sent and answered at recv,
+// and reports whether it proves the holder live, and how long the wait for
+// this holder has lasted.
+func (w *holderWatch) observe(holder clientv3.LeaseID, sent, recv time.Time, ttl *clientv3.LeaseTimeToLiveResponse) (live bool, waited time.Duration) {
+	if w.lease != holder {
+		*w = holderWatch{lease: holder, first: sent}
+	}
+	w.reads++
+	lower := sent.Add(time.Duration(ttl.TTL) * time.Second)
+	upper := recv.Add(time.Duration(ttl.TTL+1) * time.Second)
+	term := ttl.ResponseHeader.GetRaftTerm()
+	switch {
+	case w.upper.IsZero() || term != w.term:
+		w.term, w.upper = term, upper
+	case lower.After(w.upper):
+		return true, recv.Sub(w.first)
+	case upper.Before(w.upper):
+		w.upper = upper
+	}
+	return false, recv.Sub(w.first)
 }
 
 // diagnose tells which permission the registering transaction lacked, which

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -29,6 +30,7 @@ type Selector struct {
 	q      *queue.Queue[events.Event]
 	stats  counters // for Stats
 
+	runCtx  context.Context    // ends on Close
 	stop    context.CancelFunc // ends the run loop
 	stopped chan struct{}      // closed when the run loop has exited
 	yieldc  chan chan error
@@ -44,6 +46,8 @@ type Selector struct {
 	masterEnd context.CancelFunc
 	masterRev int64 // this member's CreateRevision when its mastership began
 	failed    error // the refusal that ended the member, for Err
+
+	logged map[string]bool // stray keys logged; run loop only
 }
 
 // New validates its arguments, registers the member id under prefix and
@@ -76,8 +80,13 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		return nil, invalid("client", "nil")
 	case prefix == "":
 		return nil, invalid("prefix", "empty")
+	case strings.Trim(prefix, "/") == "":
+		// The members of prefix "/" would be every key in etcd.
+		return nil, invalid("prefix", "%q covers the whole keyspace", prefix)
 	case id == "":
 		return nil, invalid("id", "empty")
+	case !utf8.ValidString(id):
+		return nil, invalid("id", "%q is not valid UTF-8", id)
 	case strings.Contains(id, "/"):
 		return nil, invalid("id", "%q contains \"/\"", id)
 	}
@@ -116,11 +125,10 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		}
 		reg, err = s.register(ctx, 0)
 	}
-	var runCtx context.Context
-	runCtx, s.stop = context.WithCancel(context.Background())
+	s.runCtx, s.stop = context.WithCancel(context.Background())
 	s.q = queue.New[events.Event]()
-	s.start(runCtx, reg)
-	go s.run(runCtx, reg)
+	s.start(s.runCtx, reg)
+	go s.run(s.runCtx, reg)
 	return s, nil
 }
 
@@ -152,7 +160,7 @@ func (s *Selector) View() events.View {
 func (s *Selector) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state == Refresh && s.reg.ctx.Err() != nil {
+	if s.state == Refresh && !s.live(s.reg) {
 		return Offline
 	}
 	return s.state
@@ -172,7 +180,7 @@ func (s *Selector) IsMaster() bool {
 func (s *Selector) MasterContext() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.masterCtx == nil {
+	if s.masterCtx == nil || !s.live(s.reg) {
 		return cancelled
 	}
 	return s.masterCtx
@@ -204,7 +212,7 @@ func (s *Selector) Epoch() int64 {
 func (s *Selector) Guard() (clientv3.Cmp, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.masterCtx == nil || s.masterCtx.Err() != nil {
+	if s.masterCtx == nil || s.masterCtx.Err() != nil || !s.live(s.reg) {
 		return clientv3.Cmp{}, ErrNotMaster
 	}
 	return clientv3.Compare(clientv3.CreateRevision(s.key), "=", s.masterRev), nil
@@ -288,8 +296,23 @@ func (s *Selector) Err() error {
 	return s.failed
 }
 
-// emit stamps evs with the time and queues them. The run loop is its only
-// caller.
+// live reports whether reg is a registration whose events may be emitted
+// and whose roles may be acted on: Close has not begun, it has not ended,
+// and its safe deadline has not passed by the clock. Past the deadline, it
+// ends reg's lease, which ends reg. The caller holds s.mu.
+//
+// Timers and channels cannot say this: a process frozen past its deadline
+// (a stop-the-world pause, SIGSTOP, a suspended VM) wakes with its deadline
+// timer and its watch responses ready at once, and Go's select takes them in
+// no set order.
+func (s *Selector) live(reg *registration) bool {
+	return reg != nil && s.runCtx != nil && s.runCtx.Err() == nil &&
+		reg.ctx.Err() == nil && reg.lease.Alive()
+}
+
+// emit stamps evs with the time and queues them. The caller holds s.mu, and
+// so the time is that of the check that the registration lives: no event
+// is stamped after the end of its registration.
 func (s *Selector) emit(evs []events.Event) {
 	now := time.Now()
 	// The arguments of a log record cost O(N) for an event that names every
@@ -305,12 +328,19 @@ func (s *Selector) emit(evs []events.Event) {
 	s.q.Push(evs...)
 }
 
-// publish makes next the current view and emits the events from the
+// publish makes next the current view of reg and emits the events from the
 // previous one to it. It keeps the master context in step: a context is
 // made for each mastership before its event is emitted, and cancelled
-// before the event that ends it.
-func (s *Selector) publish(next events.View) {
+// before the event that ends it. It reports false, and publishes nothing,
+// once reg has ended (see live): what a member learns after the end of its
+// registration is never emitted or acted on, and the run loop emits Offline
+// first.
+func (s *Selector) publish(reg *registration, next events.View) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.live(reg) {
+		return false
+	}
 	evs := events.Diff(s.view, next)
 	live := s.masterCtx != nil && s.masterCtx.Err() == nil
 	if next.IsMaster() {
@@ -319,13 +349,13 @@ func (s *Selector) publish(next events.View) {
 				s.masterEnd()
 			}
 			if !startsMastership(evs) {
-				// This member was master, lost its mastership (a Yield
-				// whose successor left at that moment), and is master again
-				// with a new epoch. The contract has no event for that but
-				// a new registration, so say so.
-				evs = append([]events.Event{{Type: events.Offline}}, events.Diff(events.View{}, next)...)
+				// This member was master, ended its mastership by Yield,
+				// and is master again under a new epoch: its successor
+				// left before this member's key was re-created. The new
+				// mastership is announced as one.
+				evs = append([]events.Event{{Type: events.ChangeToMaster, Nodes: next.Slaves(), View: next.Clone()}}, evs...)
 			}
-			s.masterCtx, s.masterEnd = context.WithCancel(s.reg.ctx)
+			s.masterCtx, s.masterEnd = context.WithCancel(reg.ctx)
 			s.masterRev = next.Epoch()
 		}
 	} else if s.masterEnd != nil {
@@ -333,8 +363,8 @@ func (s *Selector) publish(next events.View) {
 		s.masterCtx, s.masterEnd = nil, nil
 	}
 	s.view = next
-	s.mu.Unlock()
 	s.emit(evs)
+	return true
 }
 
 func startsMastership(evs []events.Event) bool {
@@ -350,6 +380,7 @@ func startsMastership(evs []events.Event) bool {
 // Offline if this member was registered.
 func (s *Selector) offline(cause error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.masterEnd != nil {
 		s.masterEnd()
 	}
@@ -357,7 +388,6 @@ func (s *Selector) offline(cause error) {
 	was := s.view.Registered()
 	s.view = events.View{}
 	s.state = Offline
-	s.mu.Unlock()
 	if !was {
 		return
 	}

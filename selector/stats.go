@@ -113,7 +113,7 @@ func (s *Selector) Stats() Stats {
 	defer s.mu.Unlock()
 	st.Time = time.Now()
 	st.State = s.state
-	if s.state == Refresh && s.reg.ctx.Err() != nil {
+	if s.state == Refresh && !s.live(s.reg) {
 		st.State = Offline
 	}
 	if s.reg != nil {

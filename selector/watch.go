@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/group"
+	"github.com/seed764c596d/mastership/internal/lease"
 )
 
 // start makes reg the current registration and emits its first view.
@@ -31,7 +33,8 @@ func (s *Selector) start(runCtx context.Context, reg *registration) {
 	reg.snapshot = nil
 	view := events.View{Self: s.id, Members: group.Members(s.prefix, reg.kvs), Revision: reg.rev}
 	reg.members = view.Members
-	s.publish(view)
+	s.strays(reg.kvs, nil)
+	s.publish(reg, view)
 }
 
 // run is the member's state machine: REFRESH until the registration is
@@ -45,17 +48,30 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 			s.close(reg)
 			return
 		}
-		s.offline(context.Cause(reg.ctx))
-		refused := s.ended(context.Cause(reg.ctx))
-		// Revoking the lease that may still hold the key lets the others
-		// see this member gone at once. When etcd is unreachable it fails,
-		// and register revokes the lease later if it still holds the key.
-		rctx, cancel := context.WithTimeout(runCtx, time.Second)
-		reg.lease.Revoke(rctx)
-		cancel()
-		if refused != nil {
+		cause := context.Cause(reg.ctx)
+		s.offline(cause)
+		if refused := s.ended(cause); refused != nil {
+			s.revokeNow(runCtx, reg)
 			s.fail(refused)
 			return
+		}
+		if errors.Is(cause, lease.ErrDeadline) {
+			// The registration may have survived in etcd: take it back
+			// rather than give it away (see takeBack).
+			if next := s.takeBack(runCtx, reg); next != nil {
+				reg = next
+				s.start(runCtx, reg)
+				continue
+			}
+			if runCtx.Err() != nil {
+				// Closed while taking back: whatever etcd still holds of
+				// the registration goes now, as Close promises.
+				s.revoke(runCtx, reg.lease.ID)
+				s.finish(nil)
+				return
+			}
+		} else {
+			s.revokeNow(runCtx, reg)
 		}
 		old := reg.lease.ID
 		for n := 0; ; n++ {
@@ -63,6 +79,7 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 				s.finish(nil)
 				return
 			}
+			lease.ResetBackoff(s.cli)
 			next, err := s.register(runCtx, old)
 			if err == nil {
 				reg = next
@@ -80,6 +97,16 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 			}
 		}
 	}
+}
+
+// revokeNow revokes the lease of a registration that ended: it may still
+// hold the key, and revoking it lets the others see this member gone at
+// once. When etcd is unreachable it fails, and register revokes the lease
+// later if it still holds the key.
+func (s *Selector) revokeNow(runCtx context.Context, reg *registration) {
+	rctx, cancel := context.WithTimeout(runCtx, time.Second)
+	reg.lease.Revoke(rctx)
+	cancel()
 }
 
 // close ends a live registration for Close: mastership and Offline first,
@@ -173,30 +200,70 @@ func (s *Selector) refresh(reg *registration) {
 				// cost every member O(N log N) per change.
 				reg.members = applyChanges(s.prefix, reg.members, st)
 			}
-			return s.update(reg, st.Revision)
+			if s.opts.hooks.update != nil {
+				s.opts.hooks.update()
+			}
+			if st.Fresh {
+				s.strays(st.KVs, nil)
+			} else {
+				s.strays(st.KVs, st.Changed)
+			}
+			return s.update(reg, st)
 		},
 	}, start)
 }
 
-// update publishes the view of reg.members at rev, or ends the
+// update publishes the view of reg.members at st's revision, or ends the
 // registration if this member's key is gone. It reports whether the
 // registration lives on.
-func (s *Selector) update(reg *registration, rev int64) bool {
-	if rev < reg.yieldRev {
+func (s *Selector) update(reg *registration, st group.State) bool {
+	if st.Revision < reg.yieldRev {
 		// A view from before this member's Yield re-created its key: it
 		// may show the key with its old revision, or no key at all. The
 		// mastership has ended already; the next view shows the outcome.
 		return true
 	}
-	// This member's key, as this member created it: the members are in
-	// join order, so it is found by its CreateRevision and id.
-	if _, present := slices.BinarySearchFunc(reg.members, events.Node{ID: s.id, CreateRevision: reg.createRev}, joinOrder); !present {
-		// Deleted from outside, or deleted and re-created by someone else.
+	// This member's key, as this member created it, on its lease. Another
+	// writer may have deleted it, or deleted and created it again, or put
+	// it without a lease or on another lease: a plain put on an existing
+	// key keeps its CreateRevision but detaches it from the lease, so that
+	// it would never expire and the others drop it from their views.
+	switch own, ok := st.KVs[s.key]; {
+	case !ok || own.CreateRevision != reg.createRev:
 		reg.cancel(ErrKeyDeleted)
 		return false
+	case own.Lease != int64(reg.lease.ID):
+		reg.cancel(fmt.Errorf("%w: lease %x", ErrKeyDetached, own.Lease))
+		return false
 	}
-	s.publish(events.View{Self: s.id, Members: reg.members, Revision: rev})
-	return true
+	return s.publish(reg, events.View{Self: s.id, Members: reg.members, Revision: st.Revision})
+}
+
+// strays logs, once each, the keys under the prefix that are no members:
+// keys without a lease, and ids that are not valid UTF-8. It looks at the
+// keys named in changed, or at every key if changed is nil. Run loop only.
+func (s *Selector) strays(kvs map[string]group.KV, changed []string) {
+	note := func(kv group.KV) {
+		if kv.Key == s.key || !group.Stray(s.prefix, kv) || s.logged[kv.Key] {
+			return
+		}
+		if s.logged == nil {
+			s.logged = make(map[string]bool)
+		}
+		s.logged[kv.Key] = true
+		s.log.Warn("key under the prefix is no member: it has no lease, or its id is not valid UTF-8", "key", kv.Key, "lease", kv.Lease)
+	}
+	if changed == nil {
+		for _, kv := range kvs {
+			note(kv)
+		}
+		return
+	}
+	for _, key := range changed {
+		if kv, ok := kvs[key]; ok {
+			note(kv)
+		}
+	}
 }
 
 // applyChanges returns the members of the group after the watch response
@@ -267,11 +334,13 @@ func joinOrder(a, b events.Node) int {
 }
 
 // yield serves Yield in the run loop: it ends the mastership, then deletes
-// and re-creates this member's key, which puts it behind the others.
+// and re-creates this member's key, which puts it behind the others. The
+// delete is guarded, in its transaction, by the presence of a successor, so
+// that a Yield either hands over or changes nothing.
 func (s *Selector) yield(reg *registration) error {
 	s.mu.Lock()
 	view := s.view
-	if s.masterCtx == nil || s.masterCtx.Err() != nil || !view.IsMaster() {
+	if s.masterCtx == nil || s.masterCtx.Err() != nil || !view.IsMaster() || !s.live(reg) {
 		s.mu.Unlock()
 		return ErrNotMaster
 	}
@@ -283,32 +352,65 @@ func (s *Selector) yield(reg *registration) error {
 	// starts when it sees the key go, never overlaps with it.
 	s.masterEnd()
 	s.mu.Unlock()
+	if s.opts.hooks.yield != nil {
+		s.opts.hooks.yield()
+	}
 
 	ctx, cancel := context.WithTimeout(reg.ctx, reg.lease.TTL)
 	defer cancel()
-	del, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", reg.createRev)).
-		Then(clientv3.OpDelete(s.key)).
-		Commit()
-	if err != nil {
-		if r := s.refused(err, "yield: delete key %q", s.key); r != nil {
-			reg.cancel(r)
-			return r
+	next := view.Members[1]
+	for try := 0; ; try++ {
+		// The delete commits only if this member's key is still its own and
+		// the successor it saw is still there: otherwise, the member would
+		// delete its key with nobody to take over, and come back master
+		// under a new epoch.
+		del, err := s.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", reg.createRev),
+				clientv3.Compare(clientv3.CreateRevision(s.prefix+next.ID), "=", next.CreateRevision)).
+			Then(clientv3.OpDelete(s.key)).
+			Else(clientv3.OpGet(s.prefix, clientv3.WithPrefix())).
+			Commit()
+		if err != nil {
+			if r := s.refused(err, "yield: delete key %q", s.key); r != nil {
+				reg.cancel(r)
+				return r
+			}
+			// Whether the key is still there is unknown, and the mastership
+			// has ended either way. A key still there would still be the
+			// first: every member would see this one as master, and no
+			// change in etcd would ever tell it to be master again. Giving
+			// up the registration, as when the re-creation below fails,
+			// revokes the lease, so that the next member takes over, and
+			// this one registers again behind it.
+			err = wrapf(err, "yield: delete key")
+			reg.cancel(err)
+			return err
 		}
-		// Whether the key is still there is unknown, and the mastership
-		// has ended either way. A key still there would still be the
-		// first: every member would see this one as master, and no change
-		// in etcd would ever tell it to be master again. Giving up the
-		// registration, as when the re-creation below fails, revokes the
-		// lease, so that the next member takes over, and this one
-		// registers again behind it.
-		err = wrapf(err, "yield: delete key")
-		reg.cancel(err)
-		return err
-	}
-	if !del.Succeeded {
-		reg.cancel(ErrKeyDeleted)
-		return wrapf(ErrKeyDeleted, "yield")
+		if del.Succeeded {
+			break
+		}
+		kvs := make(map[string]group.KV)
+		for _, kv := range del.Responses[0].GetResponseRange().Kvs {
+			k := group.KVOf(kv)
+			kvs[k.Key] = k
+		}
+		if own, ok := kvs[s.key]; !ok || own.CreateRevision != reg.createRev || own.Lease != int64(reg.lease.ID) {
+			reg.cancel(ErrKeyDeleted)
+			return wrapf(ErrKeyDeleted, "yield")
+		}
+		members := group.Members(s.prefix, kvs)
+		if len(members) < 2 || members[0].ID != s.id || try == 2 {
+			// The successor left, and nobody is behind this member (or the
+			// group keeps changing under it): nothing changes. The
+			// mastership, ended above, goes on under the same epoch, with a
+			// new master context, and no event, since the role never
+			// changed in etcd.
+			if !s.resume(reg) {
+				return ErrNotMaster
+			}
+			return wrapf(ErrNoSuccessor, "yield: the next member left")
+		}
+		next = members[1]
 	}
 	// A key cannot be deleted and created in one transaction, so the
 	// re-creation is a second one; views from before it are not published.
@@ -330,4 +432,17 @@ func (s *Selector) yield(reg *registration) error {
 	reg.createRev = put.Header.Revision
 	reg.yieldRev = put.Header.Revision
 	return nil
+}
+
+// resume gives back the mastership that yield ended when nothing changed in
+// etcd: a new master context under the same epoch. It reports false if the
+// registration ended meanwhile.
+func (s *Selector) resume(reg *registration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.live(reg) || !s.view.IsMaster() || s.view.Epoch() != s.masterRev {
+		return false
+	}
+	s.masterCtx, s.masterEnd = context.WithCancel(reg.ctx)
+	return true
 }

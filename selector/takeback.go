@@ -1,0 +1,157 @@
+package selector
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/seed764c596d/mastership/internal/lease"
+)
+
+// takeBack tries to take back reg, a registration that ended at its safe
+// deadline without an acknowledged keep-alive (etcd was unreachable, or
+// this process was frozen): if etcd still has its lease, and the key on it
+// with the CreateRevision this member recorded, the registration survived,
+// and keep-alives alone make it this member's again, with its place in the
+// group and its epoch. Nobody else can have been master meanwhile, since
+// the key stayed first in line all along.
+//
+// It never writes the key. It returns the registration taken back, or nil
+// after it has given back whatever etcd still held (the lease revoked when
+// it holds no key of this member's, or when etcd answered for one TTL
+// without acknowledging a keep-alive), so that the member registers anew.
+// It also returns nil when runCtx ends. It answers Yield with ErrNotMaster
+// meanwhile.
+//
+// The time during which etcd cannot be reached at all does not count
+// against the TTL: etcd restores every lease with a fresh TTL when it
+// restarts, so after an outage of any length the member that was master is
+// master again.
+func (s *Selector) takeBack(runCtx context.Context, reg *registration) *registration {
+	id := reg.lease.ID
+	ttl := reg.lease.TTL
+	s.setState(Init)
+	s.log.Info("taking back the registration: keep-alives of its lease", "lease", int64(id))
+	var answered time.Duration // time etcd answered without acknowledging
+	for n := 0; ; n++ {
+		// gRPC's reconnect backoff grows to two minutes while etcd is
+		// down; a surviving lease runs out one TTL after etcd is back.
+		lease.ResetBackoff(s.cli)
+		ctx, cancel := context.WithTimeout(runCtx, max(ttl/4, 250*time.Millisecond))
+		sent := time.Now()
+		l, err := lease.Resume(ctx, s.cli, id, s.opts.margin, s.log)
+		cancel()
+		switch {
+		case err == nil:
+			return s.adopt(runCtx, reg, l)
+		case runCtx.Err() != nil:
+			return nil
+		case errors.Is(err, lease.ErrExpired):
+			s.log.Info("registration not taken back: its lease is gone; registering anew")
+			return nil
+		case isRefusal(s.refused(err, "take back lease %x", int64(id))):
+			s.log.Warn("registration not taken back: etcd refused the keep-alive; registering anew", "err", err)
+			return s.revoke(runCtx, id)
+		case !unreachable(err):
+			answered += time.Since(sent)
+			if answered >= ttl {
+				s.log.Warn("registration not taken back within one TTL; registering anew", "err", err)
+				return s.revoke(runCtx, id)
+			}
+		}
+		// A short jittered pause: members that lost etcd together come
+		// back apart, and well inside the restored leases' TTL.
+		d := time.Duration(50+rand.IntN(150)) * time.Millisecond
+		if s.idle(runCtx, d) != nil {
+			return nil
+		}
+	}
+}
+
+// adopt checks, in one read, that etcd holds this member's key on l with
+// the CreateRevision reg recorded, and returns a new registration on l with
+// the group as read, or nil after revoking l.
+func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lease) *registration {
+	// Every call here ends when the lease does.
+	ctx, stop := context.WithCancelCause(runCtx)
+	defer stop(nil)
+	defer context.AfterFunc(l.Context(), func() { stop(l.Err()) })()
+	for {
+		lease.ResetBackoff(s.cli)
+		rctx, cancel := context.WithTimeout(ctx, max(l.TTL/4, 250*time.Millisecond))
+		resp, err := s.cli.Get(rctx, s.prefix, clientv3.WithPrefix())
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				// The lease ended again, or Close: the run loop starts
+				// over.
+				return s.giveUp(runCtx, l)
+			}
+			if isRefusal(s.refused(err, "take back: read range of %q", s.prefix)) {
+				return s.giveUp(runCtx, l)
+			}
+			if s.idle(ctx, time.Duration(50+rand.IntN(150))*time.Millisecond) != nil {
+				return s.giveUp(runCtx, l)
+			}
+			continue
+		}
+		for _, kv := range resp.Kvs {
+			if string(kv.Key) != s.key {
+				continue
+			}
+			if clientv3.LeaseID(kv.Lease) != l.ID || kv.CreateRevision != reg.createRev {
+				break
+			}
+			s.log.Info("registration taken back", "lease", int64(l.ID), "createRevision", reg.createRev)
+			r := &registration{
+				lease:     l,
+				createRev: reg.createRev,
+				snapshot:  resp.Kvs,
+				rev:       resp.Header.Revision,
+			}
+			r.ctx, r.cancel = context.WithCancelCause(l.Context())
+			return r
+		}
+		s.log.Info("registration not taken back: its key is gone or no longer on its lease; registering anew")
+		return s.giveUp(runCtx, l)
+	}
+}
+
+// giveUp stops keeping l alive and revokes it, so that a key on it goes
+// now rather than after its TTL, and returns nil.
+func (s *Selector) giveUp(runCtx context.Context, l *lease.Lease) *registration {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), time.Second)
+	defer cancel()
+	if err := l.Revoke(ctx); err != nil {
+		s.log.Info("revoke of the lease not taken back failed; register revokes it if it holds the key", "err", err)
+	}
+	return nil
+}
+
+// revoke revokes lease id, if etcd still has it, and returns nil.
+func (s *Selector) revoke(runCtx context.Context, id clientv3.LeaseID) *registration {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), time.Second)
+	defer cancel()
+	if _, err := s.cli.Revoke(ctx, id); err != nil {
+		s.log.Info("revoke of the lease not taken back failed; register revokes it if it holds the key", "err", err)
+	}
+	return nil
+}
+
+// unreachable reports whether err says that etcd could not be asked at all
+// (no connection, or no answer in time), rather than that it answered.
+func unreachable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return true
+	}
+	return false
+}
