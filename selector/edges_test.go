@@ -299,4 +299,3 @@ func TestYieldSuccessorLeaves(t *testing.T) {
 	}
 	expectWithin(t, b, 2*testTTL, events.Offline)
 }
-
