@@ -26,7 +26,10 @@ func TestInvalidConfig(t *testing.T) {
 	}{
 		{"nil client", nil, "/p", "a", nil, "client"},
 		{"empty prefix", cli, "", "a", nil, "prefix"},
+		{"prefix /", cli, "/", "a", nil, "prefix"},
+		{"prefix //", cli, "//", "a", nil, "prefix"},
 		{"empty id", cli, "/p", "", nil, "id"},
+		{"id not UTF-8", cli, "/p", "a\xff", nil, "id"},
 		{"id with slash", cli, "/p", "a/b", nil, "id"},
 		{"TTL 0", cli, "/p", "a", []Option{WithTTL(0)}, "TTL"},
 		{"TTL 500ms", cli, "/p", "a", []Option{WithTTL(500 * time.Millisecond)}, "TTL"},
