@@ -138,3 +138,78 @@ func TestNothingAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// Nothing after the end, past the safe deadline: the leader a's traffic to
+// etcd is held back by a proxy for longer than the TTL, so that no
+// keep-alive is acknowledged in time, while watch responses about a burst
+// of changes under the prefix queue up in the proxy. a's leadership (its
+// context's end, then OnStoppedLeading) ends at its safe deadline, before
+// etcd could expire its lease (the deadline plus the margin) and before the
+// next candidate b starts; a starts no leadership from the news that
+// arrives late, and any report of a after the cut that names another
+// leader comes after its OnStoppedLeading.
+func TestLeaderPastDeadline(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	p := newProxy(t, shared.Members[0])
+	acli := p.Client(t)
+	defer p.Heal() // before the candidates stop: a cut-off Run waits for etcd
+	prefix := prefixOf(t)
+	ctx := ctxFor(t, time.Minute)
+	r := newRecorder()
+
+	a := start(t, r, acli, prefix, "a")
+	r.waitFor(t, 0, waitTime, "a leading", is("a", started))
+	b := start(t, r, cli, prefix, "b")
+	waitKey(t, cli, prefix, waitTime, "b", valued("b"))
+	r.waitFor(t, 0, waitTime, "a reporting a", reports("a", "a"))
+
+	lg, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Revoke(context.Background(), lg.ID) })
+	m := r.mark()
+	cutAt := time.Now()
+	p.Delay(3 * testTTL)
+	for i := range 20 {
+		if _, err := cli.Put(ctx, fmt.Sprintf("%s/x%d", prefix, i%5), fmt.Sprint(i), clientv3.WithLease(lg.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aDone := r.waitFor(t, m, 2*testTTL, "a's leadership context cancelled", is("a", ctxDone))
+	aStop := r.waitFor(t, m, waitTime, "a stopping", is("a", stopped))
+	bStart := r.waitFor(t, m, testTTL+5*time.Second, "b leading", is("b", started))
+	a.stats.mu.Lock()
+	l := a.stats.lease
+	a.stats.mu.Unlock()
+	deadline, etcdEarliest := l.Deadline(), l.Deadline().Add(l.Margin)
+	t.Logf("after the cut: a's safe deadline +%v; its context ended +%v, OnStoppedLeading +%v; b started +%v",
+		deadline.Sub(cutAt), aDone.at.Sub(cutAt), aStop.at.Sub(cutAt), bStart.at.Sub(cutAt))
+	if aDone.at.After(etcdEarliest) || aStop.at.After(etcdEarliest) {
+		t.Errorf("a's leadership ended at %s (context) and %s (OnStoppedLeading), its safe deadline was %s: later than deadline + margin %v",
+			stamp(aDone.at), stamp(aStop.at), stamp(deadline), l.Margin)
+	}
+	if !aStop.ctxCancelled || !aStop.at.Before(bStart.at) {
+		t.Errorf("a's OnStoppedLeading at %s (context cancelled: %v), b's OnStartedLeading at %s; want a's first, after its context",
+			stamp(aStop.at), aStop.ctxCancelled, stamp(bStart.at))
+	}
+	lb, err := b.Leader(ctx)
+	if err != nil || lb.Value != "b" {
+		t.Fatalf("b.Leader() = %+v, %v; want b", lb, err)
+	}
+	checkRoles(t, lb, b, a, b)
+
+	healAt := time.Now()
+	p.Heal()
+	r.waitFor(t, m, healTime, "a reporting b", reports("a", "b"))
+	t.Logf("a reports b %v after the heal", time.Since(healAt))
+	for _, ev := range r.find(m, is("a", started)) {
+		t.Errorf("a started leading at %s after the cut at %s; events:%s", stamp(ev.at), stamp(cutAt), r.dump())
+	}
+	for _, ev := range r.find(m, func(ev event) bool { return ev.who == "a" && ev.kind == newLeader && ev.leader.Value != "a" }) {
+		if ev.seq < aStop.seq {
+			t.Errorf("a reported %v before its OnStoppedLeading (#%d); events:%s", ev, aStop.seq, r.dump())
+		}
+	}
+}

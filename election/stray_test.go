@@ -1,15 +1,18 @@
 package election
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // An operator's plain put under the prefix (`etcdctl put <prefix>/config`)
-// before any candidate joins is no candidate: it has no lease, so it would
+// before any candidate joins is no candidate (nor is a key on a lease whose
+// id is not valid UTF-8): it has no lease, so it would
 // never expire and lead for ever. The first candidate to join leads, and
 // every observer names it. (concurrency.Election and `etcdctl elect -l`
 // would name the plain key: the one place where the two rules differ.)
@@ -19,6 +22,15 @@ func TestStrayKeyBeforeCandidates(t *testing.T) {
 	prefix := prefixOf(t)
 	ctx := ctxFor(t, time.Minute)
 	if _, err := cli.Put(ctx, prefix+"/config", `{"x":1}`); err != nil {
+		t.Fatal(err)
+	}
+	// And a key on a lease whose id is not valid UTF-8: no candidate either.
+	lg, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Revoke(context.Background(), lg.ID) })
+	if _, err := cli.Put(ctx, prefix+"/\xff", "odd", clientv3.WithLease(lg.ID)); err != nil {
 		t.Fatal(err)
 	}
 	obs, err := New(cli, prefix)
@@ -47,8 +59,10 @@ func TestStrayKeyBeforeCandidates(t *testing.T) {
 		t.Fatalf("b.Leader() = %+v, %v; want a", la, err)
 	}
 	checkRoles(t, la, a, a, b)
-	for _, ev := range r.find(0, func(ev event) bool { return ev.kind == newLeader && ev.leader.ID == "config" }) {
-		t.Errorf("the plain key reported as leader: %v", ev)
+	for _, ev := range r.find(0, func(ev event) bool {
+		return ev.kind == newLeader && (ev.leader.ID == "config" || ev.leader.ID == "\xff")
+	}) {
+		t.Errorf("a stray key reported as leader: %v", ev)
 	}
 }
 
