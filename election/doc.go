@@ -1,11 +1,13 @@
-// Package election is leader election on etcd's concurrency package, with
-// the faults of the usual recipe fixed.
+// Package election is leader election on etcd, compatible with etcd's
+// concurrency package, with the faults of the usual recipe fixed.
 //
 // Candidates are keys under a prefix, attached to their session's lease,
-// made by concurrency.Election; the leader is the earliest-created live key.
-// A candidate of this package, a selector member, a plain
-// concurrency.Election and `etcdctl elect` on the same prefix all take part
-// in one and the same election.
+// named as concurrency.Election names them; the leader is the
+// earliest-created live candidate. A candidate of this package, a selector
+// member, a plain concurrency.Election and `etcdctl elect` on the same
+// prefix all take part in one and the same election, as long as nobody
+// writes a key without a lease under it (see "Keys that are no
+// candidates").
 //
 //	e, err := election.New(cli, "/services/scheduler", election.WithValue("host-1"))
 //	if err != nil { ... }
@@ -35,7 +37,23 @@
 //     its channel on a compaction; Observe here reports the zero Leader, and
 //     reads the election afresh after any watch failure.
 //   - The default TTL is DefaultTTL (5s), not a minute.
-//   - A leader whose key is deleted from outside stops leading.
+//   - A leader whose key is deleted from outside, or detached from its
+//     lease by another writer's plain put, stops leading.
+//   - Nothing after the end. Once a leadership has ended (Run's ctx done,
+//     Resign, the safe deadline passed, the key gone or detached), nothing
+//     learned after it is acted on: every role change, IsLeader, Epoch,
+//     Guard, and the start of every callback check, under the candidate's
+//     lock, that the session lives and its safe deadline has not passed by
+//     the clock. A process that wakes from a pause (SIGSTOP, a suspended
+//     VM) past its deadline ends its leadership, OnStoppedLeading included,
+//     before any other callback, and never starts one from news that waited
+//     while it was paused. Once Run's ctx is done, OnNewLeader is called no
+//     more, even for changes that were waiting to be reported.
+//
+// The one case no deadline covers: someone deletes the leader's key, or
+// revokes its lease, by hand. The old leader and its successor learn of it
+// from watch events at about the same moment; only Guard or the epoch keeps
+// their writes apart.
 //
 // Leadership comes with a fencing token, Epoch (the CreateRevision of the
 // leader's key), and Guard, a comparison that lets an etcd transaction
@@ -61,6 +79,17 @@
 // expired or invalidated auth token is no refusal: clientv3 authenticates
 // again by itself.
 //
-// Every key under the prefix, whatever its bytes, counts as a candidate,
-// including keys nested deeper, as in concurrency.Election.
+// # Keys that are no candidates
+//
+// A candidate is a key under the prefix attached to a lease, whatever else
+// it holds, including keys nested deeper and the prefix key itself, as in
+// concurrency.Election. A key without a lease (an operator's `etcdctl put
+// <prefix>/config`, or a candidate's key that another writer's plain put
+// detached from its lease) is no candidate: it never expires, so it would
+// lead for ever. Nor is a key whose id, the rest of the key after the
+// prefix, is not valid UTF-8. This is where this package differs from
+// concurrency.Election: a concurrency.Election (and `etcdctl elect`) would
+// count such a key, name it leader if it is the oldest, and wait behind it
+// for ever; Leader, Observe and Run here leave it out. A leader whose own
+// key is detached from its lease has lost it, and stops leading.
 package election

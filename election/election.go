@@ -11,9 +11,9 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/seed764c596d/mastership/internal/backoff"
+	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/lease"
 	"github.com/seed764c596d/mastership/internal/queue"
 )
@@ -60,9 +60,17 @@ type Election struct {
 type leadership struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	run    context.Context // Run's: its end ends the leadership
+	lease  *lease.Lease    // the session's
 	key    string
 	rev    int64
 	reqs   chan request // Resign and Proclaim, served while it lasts
+
+	// Under Election.mu.
+	began bool // OnStartedLeading was called
+	over  bool // the leadership has ended
+
+	stopped chan struct{} // closed once its end is reported (OnStoppedLeading returned, if due)
 }
 
 type request struct {
@@ -152,6 +160,11 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	wg.Go(func() {
 		defer q.Close()
 		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader) {
+			// Nothing observed once Run's ctx is done: the watch
+			// response and ctx's end may be ready together.
+			if ctx.Err() != nil {
+				return
+			}
 			e.mu.Lock()
 			e.observed = l
 			e.mu.Unlock()
@@ -163,7 +176,7 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 	})
 	wg.Go(func() {
 		for l := range q.Out() {
-			if cb.OnNewLeader != nil {
+			if e.mayReport(ctx) && cb.OnNewLeader != nil {
 				cb.OnNewLeader(l)
 			}
 		}
@@ -181,19 +194,10 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 			e.log.Warn("grant session lease failed; will retry", "err", err)
 			continue
 		}
-		// The session's own keep-alive (clientv3's) runs too; it is the
-		// lease package that decides when leadership must end.
-		sess, err := concurrency.NewSession(e.cli, concurrency.WithLease(l.ID), concurrency.WithContext(l.Context()))
-		if err != nil {
-			e.log.Warn("session failed; will retry", "err", err)
-			e.revoke(l)
-			continue
-		}
-		closed, err := e.session(ctx, l, sess, cb, &wg)
+		closed, err := e.session(ctx, l, cb)
 		if closed {
 			n = -1 // the session lived to be closed: no backoff
 		}
-		sess.Orphan()
 		e.revoke(l)
 		if err != nil {
 			return e.fail(err)
@@ -226,44 +230,26 @@ func (e *Election) revoke(l *lease.Lease) {
 	}
 }
 
-// session campaigns on one session until its lease ends, ctx is done, or a
-// Resign fails to delete the key. It reports whether ctx ended it (rather
-// than a lost lease or a failed Resign), and returns a refusal by etcd,
-// which ends Run.
-func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrency.Session, cb Callbacks, wg *sync.WaitGroup) (bool, error) {
+// session campaigns on one session until its lease ends, ctx is done, its
+// key cannot be made a candidate, or a Resign fails to delete the key. It
+// reports whether ctx ended it (rather than a lost lease, a lost key or a
+// failed Resign), and returns a refusal by etcd, which ends Run.
+func (e *Election) session(ctx context.Context, l *lease.Lease, cb Callbacks) (bool, error) {
 	e.setSession(l)
+	key := e.prefix + fmt.Sprintf("%x", int64(l.ID))
 	for {
-		// Campaign ends when the lease does: the plain recipe's Campaign
+		// A campaign ends when the lease does: the plain recipe's Campaign
 		// keeps waiting on a dead session and can return a phantom win.
 		cctx, cancel := context.WithCancel(l.Context())
 		stopAfter := context.AfterFunc(ctx, cancel)
-		el := concurrency.NewElection(sess, strings.TrimSuffix(e.prefix, "/"))
 		e.mu.Lock()
 		value := e.value
 		e.mu.Unlock()
-		won := make(chan error, 1)
-		// Campaign cleans up after a cancel with a Resign bounded only by
-		// the client, so it runs on its own goroutine that the loop does
-		// not wait for; Run waits for it before returning.
-		wg.Go(func() { won <- el.Campaign(cctx, value) })
-		var err error
-		select {
-		case err = <-won:
-		case <-cctx.Done():
-			err = context.Cause(cctx)
-		}
-		if err == nil && (l.Err() != nil || ctx.Err() != nil) {
-			err = fmt.Errorf("campaign won after the session ended")
-		}
-		if err == nil {
-			// Campaign waits only for the keys before its own to go; it
-			// does not notice its own key going too.
-			err = e.confirm(cctx, el)
-		}
+		rev, err := e.campaign(cctx, l, key, value)
 		if err != nil {
 			stopAfter()
 			cancel()
-			if r := e.refused(err, "campaign with a key under %q", e.prefix); r != nil {
+			if r := e.refused(err, "campaign with key %q", key); r != nil {
 				return false, r
 			}
 			if r := e.refused(l.Err(), "keep the session's lease alive (etcd asks for write permission on its key)"); r != nil {
@@ -274,17 +260,17 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 			}
 			return ctx.Err() != nil, nil
 		}
-		resignErr := e.hold(ctx, l, el, cctx, cb)
+		resignErr := e.hold(ctx, l, key, rev, cctx, cb)
 		stopAfter()
 		cancel()
-		if r := e.refused(l.Err(), "keep the session's lease alive (etcd asks for write permission on its key %q)", el.Key()); r != nil {
+		if r := e.refused(l.Err(), "keep the session's lease alive (etcd asks for write permission on its key %q)", key); r != nil {
 			return false, r
 		}
 		if ctx.Err() != nil || l.Err() != nil {
 			return ctx.Err() != nil, nil
 		}
 		if resignErr != nil {
-			if r := e.refused(resignErr, "resign: delete key %q", el.Key()); r != nil {
+			if r := e.refused(resignErr, "resign: delete key %q", key); r != nil {
 				return false, r
 			}
 			// The key may still be there, and the first: campaigning again
@@ -297,22 +283,179 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, sess *concurrenc
 	}
 }
 
+// campaign puts key, attached to l, with value, unless it is there already
+// on l, and waits until it leads: until it is the first candidate under the
+// prefix (see leaderAmong). It returns the key's CreateRevision, the epoch.
+// It fails when ctx ends, when the key goes or is detached from l (another
+// writer's plain put) while it waits, or when the key is there but not on l.
+//
+// It follows the prefix rather than wait for the deletion of the keys
+// created before its own, as concurrency.Election's Campaign does: a key
+// without a lease is never deleted, yet it is no candidate.
+func (e *Election) campaign(ctx context.Context, l *lease.Lease, key, value string) (int64, error) {
+	resp, err := e.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, value, clientv3.WithLease(l.ID))).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("create key %s: %w", key, err)
+	}
+	rev := resp.Header.Revision
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 0 || kvs[0].Lease != int64(l.ID) {
+			return 0, fmt.Errorf("key %s is there, but not on this session's lease (another writer's plain put?)", key)
+		}
+		rev = kvs[0].CreateRevision
+		if string(kvs[0].Value) != value {
+			if err := e.proclaim(ctx, l, key, rev, value); err != nil {
+				return 0, err
+			}
+		}
+	}
+
+	var won, lost bool
+	var fatal error
+	group.Follow(ctx, group.Config[struct{}]{
+		Client: e.cli,
+		Prefix: e.prefix,
+		Log:    e.log,
+		Fatal: func(err error) bool {
+			if refused(e.cli, e.prefix, err, "") != nil {
+				fatal = err
+				return true
+			}
+			return false
+		},
+		Update: func(st group.State) bool {
+			kv, ok := st.KVs[key]
+			if !ok || kv.CreateRevision != rev || kv.Lease != int64(l.ID) {
+				lost = true
+				return false
+			}
+			if ld := leaderAmong(e.prefix, st.KVs); ld.Key == key && ld.Epoch == rev {
+				won = true
+				return false
+			}
+			return true
+		},
+	}, group.State{})
+	switch {
+	case fatal != nil:
+		return 0, fmt.Errorf("follow %s: %w", e.prefix, fatal)
+	case lost:
+		return 0, fmt.Errorf("key %s (created at %d) deleted, or detached from its lease, while campaigning", key, rev)
+	case won:
+		return rev, nil
+	}
+	return 0, fmt.Errorf("campaign: %w", context.Cause(ctx))
+}
+
+// proclaim sets the value of key, created at rev, while it is attached to l.
+func (e *Election) proclaim(ctx context.Context, l *lease.Lease, key string, rev int64, value string) error {
+	resp, err := e.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev), clientv3.Compare(clientv3.LeaseValue(key), "=", l.ID)).
+		Then(clientv3.OpPut(key, value, clientv3.WithLease(l.ID))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("proclaim: put key %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w: key %s (created at %d) deleted, or detached from its lease", ErrNotLeader, key, rev)
+	}
+	return nil
+}
+
+// resign deletes key, created at rev, while it is attached to l.
+func (e *Election) resign(ctx context.Context, l *lease.Lease, key string, rev int64) error {
+	_, err := e.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev), clientv3.Compare(clientv3.LeaseValue(key), "=", l.ID)).
+		Then(clientv3.OpDelete(key)).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("delete key %s: %w", key, err)
+	}
+	return nil
+}
+
+// liveLocked reports whether ld is this candidate's leadership and lives:
+// not ended, Run's ctx not done, and its lease alive with its safe deadline
+// not passed by the clock (lease.Alive, which ends the lease if it has).
+// Every role change, role report and callback start asks it, with e.mu
+// held, so that nothing learned after the end is acted on.
+func (e *Election) liveLocked(ld *leadership) bool {
+	if ld == nil || ld.over || e.lead != ld || ld.ctx.Err() != nil || ld.run.Err() != nil {
+		return false
+	}
+	if !ld.lease.Alive() {
+		ld.cancel() // Alive ended the lease, and so ld.ctx; said again for clarity
+		return false
+	}
+	return true
+}
+
+// mayReport says whether an OnNewLeader call may start: only while Run's ctx
+// lives. A leadership past its end is ended first, and its OnStoppedLeading
+// has returned before, so that a candidate that wakes past its deadline
+// says that it stopped leading before anything else.
+func (e *Election) mayReport(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	e.mu.Lock()
+	ld := e.lead
+	dead := ld != nil && !e.liveLocked(ld)
+	if dead {
+		ld.cancel()
+	}
+	e.mu.Unlock()
+	if dead {
+		<-ld.stopped
+	}
+	return ctx.Err() == nil
+}
+
 // hold holds one leadership until it ends, serving Resign and Proclaim. It
-// returns the error of a Resign that failed to delete the key.
-func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Election, cctx context.Context, cb Callbacks) error {
+// returns the error of a Resign that failed to delete the key. The
+// leadership begins only if, under e.mu, the session lives and its safe
+// deadline has not passed; OnStartedLeading starts only if it still lives
+// then.
+func (e *Election) hold(ctx context.Context, l *lease.Lease, key string, rev int64, cctx context.Context, cb Callbacks) error {
 	lctx, end := context.WithCancel(cctx)
-	ld := &leadership{ctx: lctx, cancel: end, key: el.Key(), rev: el.Rev(), reqs: make(chan request)}
+	ld := &leadership{
+		ctx: lctx, cancel: end, run: ctx, lease: l, key: key, rev: rev,
+		reqs: make(chan request), stopped: make(chan struct{}),
+	}
 	e.mu.Lock()
 	e.lead = ld
+	if !e.liveLocked(ld) {
+		// Won after the end (a frozen process waking past its deadline
+		// with the news of its win): never lead on it.
+		e.lead, ld.over = nil, true
+		e.mu.Unlock()
+		end()
+		close(ld.stopped)
+		e.log.Info("campaign won after the session ended; not leading", "key", key, "epoch", rev, "lease", l.Err())
+		return nil
+	}
 	e.mu.Unlock()
 	e.stats.terms.Add(1)
 	e.log.Info("started leading", "key", ld.key, "epoch", ld.rev)
-	e.leading.Go(func() { cb.OnStartedLeading(lctx) })
-	gone, watched := make(chan struct{}), make(chan struct{})
+	e.leading.Go(func() {
+		e.mu.Lock()
+		ok := e.liveLocked(ld)
+		ld.began = ok
+		e.mu.Unlock()
+		if ok {
+			cb.OnStartedLeading(lctx)
+		}
+	})
+	gone, watched := make(chan string, 1), make(chan struct{})
 	go func() {
 		defer close(watched)
-		if e.watchKey(lctx, ld) {
-			close(gone)
+		if why := e.watchKey(lctx, ld); why != "" {
+			gone <- why
 		}
 	}()
 	// Every way out of the loop below ends lctx first, which ends the
@@ -320,14 +463,19 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 	defer func() { <-watched }()
 
 	stopped := func() {
-		end()
 		e.mu.Lock()
-		e.lead = nil
+		end()
+		ld.over = true
+		if e.lead == ld {
+			e.lead = nil
+		}
+		began := ld.began
 		e.mu.Unlock()
 		e.log.Info("stopped leading", "key", ld.key)
-		if cb.OnStoppedLeading != nil {
+		if began && cb.OnStoppedLeading != nil {
 			cb.OnStoppedLeading()
 		}
+		close(ld.stopped)
 	}
 	for {
 		select {
@@ -337,16 +485,22 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 				// Leaving: delete the key now so that the next candidate
 				// need not wait for the lease to be revoked.
 				rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				el.Resign(rctx)
+				e.resign(rctx, l, key, rev)
 				cancel()
 			}
 			return nil
-		case <-gone:
-			e.log.Warn("leader key deleted from outside", "key", ld.key)
+		case why := <-gone:
+			e.log.Warn(why, "key", ld.key)
 			stopped()
 			return nil
 		case r := <-ld.reqs:
-			if lctx.Err() != nil {
+			e.mu.Lock()
+			live := e.liveLocked(ld)
+			if !live {
+				end() // the next round takes lctx.Done
+			}
+			e.mu.Unlock()
+			if !live {
 				r.reply <- ErrNotLeader
 				continue
 			}
@@ -354,11 +508,16 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 				// Leadership ends before the key goes, so that the successor,
 				// which starts when it sees the key go, never overlaps.
 				stopped()
-				err := el.Resign(r.ctx)
+				err := e.resign(r.ctx, l, key, rev)
 				r.reply <- err
 				return err
 			}
-			err := el.Proclaim(r.ctx, r.value)
+			// A Proclaim ends with the leadership.
+			pctx, cancel := context.WithCancel(r.ctx)
+			stop := context.AfterFunc(lctx, cancel)
+			err := e.proclaim(pctx, l, key, rev, r.value)
+			stop()
+			cancel()
 			if err == nil {
 				e.mu.Lock()
 				e.value = r.value
@@ -369,29 +528,22 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, el *concurrency.Ele
 	}
 }
 
-// confirm checks that el's key is the first under the prefix, with the
-// revision it was created at: the leader's key.
-func (e *Election) confirm(ctx context.Context, el *concurrency.Election) error {
-	resp, err := e.cli.Get(ctx, e.prefix, clientv3.WithFirstCreate()...)
-	if err != nil {
-		return fmt.Errorf("confirm leadership: %w", err)
-	}
-	if len(resp.Kvs) == 0 || string(resp.Kvs[0].Key) != el.Key() || resp.Kvs[0].CreateRevision != el.Rev() {
-		return fmt.Errorf("campaign won, but its key %s is no longer the first", el.Key())
-	}
-	return nil
-}
-
-// watchKey follows ld's key from its creation until ctx ends, and reports
-// whether it was deleted. A watch from the creation revision sees a
-// deletion however early it came; a failed watch is replaced after a read
-// that tells whether the key still lives.
-func (e *Election) watchKey(ctx context.Context, ld *leadership) bool {
+// watchKey follows ld's key from its creation until ctx ends, and says why
+// it is lost, or "" if ctx ended first: deleted, or detached from ld's lease
+// by another writer's put (a key without a lease is no candidate). A watch
+// from the creation revision sees a change however early it came; a failed
+// watch is replaced after a read that tells whether the key still lives.
+func (e *Election) watchKey(ctx context.Context, ld *leadership) string {
+	const (
+		deleted  = "leader key deleted from outside"
+		detached = "leader key detached from its lease by another writer's put"
+	)
+	leaseID := int64(ld.lease.ID)
 	rev := ld.rev
 	for n := 0; ctx.Err() == nil; n++ {
 		if n > 0 {
 			if backoff.Sleep(ctx, backoff.Delay(n-1)) != nil {
-				return false
+				return ""
 			}
 			resp, err := e.cli.Get(ctx, ld.key)
 			if err != nil {
@@ -400,7 +552,10 @@ func (e *Election) watchKey(ctx context.Context, ld *leadership) bool {
 				continue
 			}
 			if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != ld.rev {
-				return true
+				return deleted
+			}
+			if resp.Kvs[0].Lease != leaseID {
+				return detached
 			}
 			rev = resp.Header.Revision + 1
 		}
@@ -411,15 +566,19 @@ func (e *Election) watchKey(ctx context.Context, ld *leadership) bool {
 			}
 			n = 0
 			for _, ev := range wr.Events {
-				if ev.Type == mvccpb.DELETE {
+				switch {
+				case ev.Type == mvccpb.DELETE || ev.Kv.CreateRevision != ld.rev:
 					cancel()
-					return true
+					return deleted
+				case ev.Kv.Lease != leaseID:
+					cancel()
+					return detached
 				}
 			}
 		}
 		cancel()
 	}
-	return false
+	return ""
 }
 
 // Resign ends this candidate's leadership at once and deletes its key, so
@@ -443,8 +602,9 @@ func (e *Election) Proclaim(ctx context.Context, value string) error {
 func (e *Election) request(ctx context.Context, r request) error {
 	e.mu.Lock()
 	ld := e.lead
+	live := e.liveLocked(ld)
 	e.mu.Unlock()
-	if ld == nil {
+	if !live {
 		return ErrNotLeader
 	}
 	r.ctx = ctx
@@ -458,9 +618,6 @@ func (e *Election) request(ctx context.Context, r request) error {
 	}
 	select {
 	case err := <-r.reply:
-		if err == concurrency.ErrElectionNotLeader {
-			return fmt.Errorf("%w: %v", ErrNotLeader, err)
-		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -468,11 +625,13 @@ func (e *Election) request(ctx context.Context, r request) error {
 }
 
 // IsLeader reports whether this candidate is leader now. It turns false the
-// moment the leadership ends.
+// moment the leadership ends, by the clock: past the safe deadline it is
+// false even before the deadline's timer has run (a process that wakes
+// from a pause, say).
 func (e *Election) IsLeader() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.lead != nil && e.lead.ctx.Err() == nil
+	return e.liveLocked(e.lead)
 }
 
 // Observed returns the leader as Run last saw it: the zero Leader before Run
@@ -489,7 +648,7 @@ func (e *Election) Observed() Leader {
 func (e *Election) Epoch() int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.lead == nil || e.lead.ctx.Err() != nil {
+	if !e.liveLocked(e.lead) {
 		return 0
 	}
 	return e.lead.rev
@@ -501,22 +660,24 @@ func (e *Election) Epoch() int64 {
 func (e *Election) Guard() (clientv3.Cmp, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.lead == nil || e.lead.ctx.Err() != nil {
+	if !e.liveLocked(e.lead) {
 		return clientv3.Cmp{}, ErrNotLeader
 	}
 	return clientv3.Compare(clientv3.CreateRevision(e.lead.key), "=", e.lead.rev), nil
 }
 
-// Leader reads the current leader from etcd, as `etcdctl elect -l` does. It
-// returns ErrNoLeader when there is none.
+// Leader reads the current leader from etcd, as `etcdctl elect -l` does,
+// except that keys without a lease, or whose id is not valid UTF-8, are no
+// candidates (see the package documentation). It returns ErrNoLeader when
+// there is none.
 func (e *Election) Leader(ctx context.Context) (Leader, error) {
-	resp, err := e.cli.Get(ctx, e.prefix, clientv3.WithFirstCreate()...)
+	st, err := group.Read(ctx, e.cli, e.prefix)
 	if err != nil {
 		return Leader{}, fmt.Errorf("election: read leader: %w", err)
 	}
-	if len(resp.Kvs) == 0 {
+	l := leaderAmong(e.prefix, st.KVs)
+	if l.IsZero() {
 		return Leader{}, ErrNoLeader
 	}
-	kv := resp.Kvs[0]
-	return leaderOf(string(kv.Key), string(kv.Value), kv.CreateRevision), nil
+	return l, nil
 }

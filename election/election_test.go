@@ -605,8 +605,14 @@ func TestObserveBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Candidates are keys with a lease.
+	lg, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Revoke(context.Background(), lg.ID) })
 	for _, k := range []string{"k1", "k2"} {
-		if _, err := cli.Put(ctx, prefix+"/"+k, k); err != nil {
+		if _, err := cli.Put(ctx, prefix+"/"+k, k, clientv3.WithLease(lg.ID)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -614,7 +620,7 @@ func TestObserveBatch(t *testing.T) {
 	if l := next(waitTime); l.ID != "k1" {
 		t.Fatalf("Observe: first %+v, want k1", l)
 	}
-	resp, err := cli.Txn(ctx).Then(clientv3.OpDelete(prefix+"/k1"), clientv3.OpPut(prefix+"/k3", "k3")).Commit()
+	resp, err := cli.Txn(ctx).Then(clientv3.OpDelete(prefix+"/k1"), clientv3.OpPut(prefix+"/k3", "k3", clientv3.WithLease(lg.ID))).Commit()
 	if err != nil || !resp.Succeeded {
 		t.Fatalf("txn: %v", err)
 	}

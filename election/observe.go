@@ -3,6 +3,7 @@ package election
 import (
 	"context"
 	"log/slog"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -25,7 +26,14 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 	q := queue.New[Leader]()
 	go func() {
 		defer q.Close()
-		if err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader) { q.Push(l) }); err != nil {
+		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader) {
+			// Nothing observed once ctx is done: the watch response
+			// and ctx's end may be ready together.
+			if ctx.Err() == nil {
+				q.Push(l)
+			}
+		})
+		if err != nil {
 			e.log.Error("etcd refused the observer; it ends", "err", err)
 		}
 	}()
@@ -58,7 +66,7 @@ func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.
 			return denied != nil
 		},
 		Update: func(st group.State) bool {
-			if l := leaderAmong(st.KVs); first || l != cur {
+			if l := leaderAmong(prefix, st.KVs); first || l != cur {
 				first, cur = false, l
 				report(l)
 			}
@@ -68,12 +76,22 @@ func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.
 	return denied
 }
 
-// leaderAmong returns the leader among keys: the smallest CreateRevision,
-// ties to the smaller key. Every key counts, the prefix itself included, as
-// concurrency.Election counts it.
-func leaderAmong(keys map[string]group.KV) Leader {
+// leaderAmong returns the leader among keys, the keys under prefix (with
+// its trailing "/"): the candidate with the smallest CreateRevision, ties to
+// the smaller key. A candidate is a key attached to a lease whose rest after
+// prefix is valid UTF-8. The prefix itself counts, with a lease, as
+// concurrency.Election counts it; nested keys count too.
+//
+// A key without a lease is no candidate: an operator's plain put, or a
+// candidate's key that another writer's plain put detached from its lease,
+// never expires, so it would lead for ever. concurrency.Election would count
+// it; here it is left out.
+func leaderAmong(prefix string, keys map[string]group.KV) Leader {
 	var best *group.KV
 	for _, kv := range keys {
+		if !candidate(prefix, kv) {
+			continue
+		}
 		if best == nil || kv.CreateRevision < best.CreateRevision ||
 			kv.CreateRevision == best.CreateRevision && kv.Key < best.Key {
 			best = &kv
@@ -83,4 +101,13 @@ func leaderAmong(keys map[string]group.KV) Leader {
 		return Leader{}
 	}
 	return leaderOf(best.Key, best.Value, best.CreateRevision)
+}
+
+// candidate reports whether kv, a key under prefix, is a candidate: attached
+// to a lease, with valid UTF-8 after prefix.
+func candidate(prefix string, kv group.KV) bool {
+	if kv.Lease == 0 || len(kv.Key) < len(prefix) || kv.Key[:len(prefix)] != prefix {
+		return false
+	}
+	return utf8.ValidString(kv.Key[len(prefix):])
 }

@@ -1,15 +1,20 @@
 package election
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Keys that someone else writes under an election's prefix, whatever their
-// bytes or size, count as later candidates (nested ones too, as in
-// concurrency.Election): the leader stays the leader, and observers report
-// no change, neither while they are written nor when they go.
+// bytes or size, never take the leadership from the leader: plain puts are
+// no candidates at all (they have no lease), and keys on a lease count as
+// later candidates (nested ones too, as in concurrency.Election), unless
+// their id is not valid UTF-8. Observers report no change, neither while
+// they are written nor when they go.
 func TestForeignKeys(t *testing.T) {
 	t.Parallel()
 	cli := shared.Client(t)
@@ -28,12 +33,21 @@ func TestForeignKeys(t *testing.T) {
 	ctx := ctxFor(t, 30*time.Second)
 	m := r.mark()
 	foreign := []string{prefix + "/", prefix + "/x/y", prefix + "/x/y/z", prefix + "/odd\xff\x00\n\"", prefix + "/big"}
-	for _, k := range foreign {
+	lg, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Revoke(context.Background(), lg.ID) })
+	for i, k := range foreign {
 		v := "foreign \xfe"
 		if strings.HasSuffix(k, "/big") {
 			v = strings.Repeat("x", 1<<20)
 		}
-		if _, err := cli.Put(ctx, k, v); err != nil {
+		var opts []clientv3.OpOption
+		if i%2 == 1 {
+			opts = append(opts, clientv3.WithLease(lg.ID))
+		}
+		if _, err := cli.Put(ctx, k, v, opts...); err != nil {
 			t.Fatalf("put %q: %v", k, err)
 		}
 	}
