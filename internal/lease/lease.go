@@ -292,19 +292,15 @@ func (l *Lease) extend(sent time.Time) {
 // keep runs one keep-alive stream after another until the lease ends.
 func (l *Lease) keep() {
 	defer close(l.done)
-	const firstRetry = 50 * time.Millisecond
-	retry := firstRetry
+	var retry time.Duration
 	for l.ctx.Err() == nil {
 		before, _ := l.LastAck()
 		err := l.stream()
 		if l.ctx.Err() != nil {
 			return
 		}
-		if after, _ := l.LastAck(); after.After(before) {
-			// The stream served before it failed: this is a new outage,
-			// not the same one going on, so it starts with a short delay.
-			retry = firstRetry
-		}
+		after, _ := l.LastAck()
+		retry = retryDelay(retry, after.After(before), l.interval)
 		if refusal.Of(l.cli, err) != refusal.None {
 			// Asking again gets the same answer: end now rather than at
 			// the deadline, so that the holder learns why.
@@ -320,8 +316,25 @@ func (l *Lease) keep() {
 			return
 		case <-time.After(retry):
 		}
-		retry = min(retry*2, l.interval)
 	}
+}
+
+// firstRetry is the delay before the first retry of a failed keep-alive
+// stream.
+const firstRetry = 50 * time.Millisecond
+
+// retryDelay returns the delay before the next retry of a keep-alive stream
+// that failed, given the delay before the previous retry (0 for none) and
+// whether the stream got an acknowledgement before it failed. Retries of
+// one outage double, up to the keep-alive interval; a stream that served
+// before it failed starts a new outage, with a short delay again, so that a
+// member that rode out a long outage reconnects at once after the next
+// short one.
+func retryDelay(prev time.Duration, acked bool, interval time.Duration) time.Duration {
+	if prev == 0 || acked {
+		return min(firstRetry, interval)
+	}
+	return min(prev*2, interval)
 }
 
 // stream sends keep-alives on one LeaseKeepAlive stream every interval and
