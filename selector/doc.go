@@ -32,8 +32,40 @@
 //
 // An id is unique in its group while its key lives. A member that finds its
 // id taken waits for the holder's lease to run out, so a member restarting
-// right after a crash comes back; if the key is still held after that, New
-// returns ErrDuplicateID.
+// right after a crash comes back. Only a holder that keeps its lease alive
+// is a duplicate: New reads the lease's remaining TTL again and again, and
+// returns ErrDuplicateID once the TTL has risen between two reads answered
+// in the same raft term (etcd extends every lease when it elects a new
+// leader, so a rise across terms proves nothing), or when the key is still
+// held after twice the holder's TTL plus 5s. A key without a lease on the
+// member's id never expires: New returns ErrDuplicateID at once, and a
+// member re-registering after Offline retries until someone deletes it.
+//
+// # Taking a registration back
+//
+// A member whose safe deadline passed without an acknowledged keep-alive
+// (etcd unreachable, or this process frozen) emits Offline, but its
+// registration may have survived in etcd: etcd restores every lease, with a
+// fresh TTL, when it restarts or elects a leader. Before registering anew,
+// the member sends keep-alives of its old lease, and nothing else, never a
+// write to its key. When etcd acknowledges one and, in one read, its key is
+// still on that lease with the CreateRevision it recorded, the registration
+// is its own again: it emits InitMaster or InitSlave, with its place in the
+// group and its epoch unchanged, since its key stayed first in line all
+// along. If etcd answers that the lease is gone, the member registers anew;
+// if the lease lives but the key is gone or on another lease, it revokes the
+// lease and registers anew; if etcd answers for one TTL without
+// acknowledging, it gives up and registers anew. Time during which etcd
+// cannot be reached at all does not count, so after an outage of any length
+// the master is the member that was master before, and no other member was
+// master in between. Only a lease this process granted itself is taken back.
+//
+// While retrying, a member resets the reconnect backoff of its client's
+// gRPC connection (grpc.ClientConn.ResetConnectBackoff), which otherwise
+// grows to two minutes while etcd is down, so that it reaches etcd again
+// within a fraction of its TTL and its restored lease does not run out. A
+// client that other code shares needs nothing more; one built with a
+// custom dial option that disables reconnection would defeat this.
 //
 // # Safety
 //
@@ -47,11 +79,41 @@
 // than the margin over one TTL, and a process is not stalled for longer than
 // the margin at the wrong moment.
 //
+// Nothing a member learns after its registration has ended is emitted or
+// acted on: every event, every role change and every master context is
+// checked, under the member's lock, against a live registration whose safe
+// deadline has not passed by the clock, and Close has not begun. A process
+// frozen past its deadline (a long stop-the-world pause, SIGSTOP, a
+// suspended VM) wakes with its timers and its watch responses ready in no
+// set order; its first event is then Offline, whatever the responses say,
+// and only then does it take its registration back or register anew. The
+// limits: the deadline is measured with Go's monotonic clock, which on
+// Linux stops while the machine is suspended, so a machine suspended past
+// its members' TTL wakes believing no time has passed, and a master there
+// stays master until its next keep-alive goes unanswered, perhaps while
+// another member is master: don't suspend machines that run masters, or
+// fence with the epoch. And a process frozen between a check and the work
+// it allows (a write already on its way) is covered only by Guard or the
+// epoch.
+//
 // Do master-only work under MasterContext, which is cancelled at the exact
 // moment the mastership ends, whether or not the event that says so has
 // been read. For writes to etcd itself, Guard gives a comparison that makes a
 // transaction commit only while this mastership lasts; Epoch gives the
 // fencing token to hand to other stores.
+//
+// One case no deadline covers: someone deletes the master's key or revokes
+// its lease by hand, or overwrites the key with a plain put (which detaches
+// it from the lease). The old master and its successor then learn of it from
+// the same watch event at about the same moment, and their masterships may
+// overlap by the time each takes to handle it. Only Guard, or the epoch
+// checked by the store, keeps their writes apart. Don't write under a
+// group's prefix by hand.
+//
+// Epochs only grow as long as etcd's revisions do. Restoring etcd from a
+// snapshot rolls its revisions back, so a new master can get an epoch that
+// an earlier one already had; restore with etcdutl snapshot restore
+// --bump-revision and --mark-compacted to keep epochs growing.
 //
 // # Events
 //
@@ -61,9 +123,11 @@
 // watch fails (a compaction, a lost etcd leader, a closed stream), the member
 // reads the group afresh and emits only the difference.
 //
-// Close revokes the lease, so that a slave takes over at once rather than
-// after the TTL. Yield hands the mastership to the next member and stays in
-// the group as a slave.
+// Close ends the mastership, emits one Offline, the last event, and then
+// revokes the lease, so that a slave takes over at once rather than after
+// the TTL; nothing from a view that arrives while closing is emitted. Yield
+// hands the mastership to the next member and stays in the group as a
+// slave; it either hands over or changes nothing (see Yield).
 //
 // # Permissions and TLS
 //
@@ -91,12 +155,29 @@
 //
 // # Untrusted keys
 //
-// Whoever may write under the prefix may write anything there. Every key
-// under it counts as a member, with the rest of the key as its id, whatever
-// its bytes or size: a key nested deeper, <prefix>x/y, is member "x/y", as
-// concurrency.Election counts it as a candidate, and since a member's own
-// id has no "/", such a key never takes its place. The prefix itself names
-// no member.
+// Whoever may write under the prefix may write anything there. Only keys
+// attached to a lease are members: a key without one (an operator's
+// etcdctl put) never expires, belongs to no live member, and would otherwise
+// be master for ever, so it is left out of every view, and the member logs
+// it once. This holds for a member's own key too: another writer's plain put
+// detaches it from the member's lease, and the member has lost its
+// registration (Offline; the cause is ErrKeyDetached), exactly when the
+// others drop it from their views. concurrency.Election counts every key,
+// leased or not; that is the one place where the two rules differ.
+//
+// A leased key counts as a member whatever its value or size, with the rest
+// of the key as its id if that is valid UTF-8: a key nested deeper,
+// <prefix>x/y, is member "x/y", as concurrency.Election counts it as a
+// candidate, and since a member's own id has no "/", such a key never takes
+// its place. The prefix itself names no member, nor does a key whose id is
+// not valid UTF-8 (logged once). New refuses ids that are not valid UTF-8,
+// and a prefix that covers the whole keyspace ("/"), with ErrInvalidConfig.
+//
+// A rolling upgrade from a version of this package that counted keys
+// without a lease mixes the two rules. Both name the same master as long as
+// no key without a lease under the prefix is older than the members' keys;
+// before upgrading, list the prefix (etcdctl get --prefix -w json shows each
+// key's lease) and delete any key whose lease is 0.
 //
 // # Observing a member
 //

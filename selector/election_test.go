@@ -78,3 +78,41 @@ func TestElectionInterop(t *testing.T) {
 		t.Errorf("Election leader after Resign: %v, %v; want %s", leader, err, b.Key())
 	}
 }
+
+// A rolling upgrade mixes members that count keys without a lease (as
+// concurrency.Election, and this package before it refused them, count
+// every key) with members that do not. The two rules name the same master
+// as long as no key without a lease is older than every member's key: a
+// plain put made after the members joined changes neither rule's master.
+func TestMixedRulesAgree(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	prefix := prefixOf(t)
+	ctx := ctxFor(t, waitTime)
+	a := join(t, cli, prefix, "a")
+	expect(t, a, events.InitMaster)
+	b := join(t, cli, prefix, "b")
+	expect(t, b, events.InitSlave, "a")
+	if _, err := cli.Put(ctx, prefix+"/config", "plain"); err != nil {
+		t.Fatal(err)
+	}
+	session, err := concurrency.NewSession(cli, concurrency.WithTTL(int(testTTL.Seconds())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	// The rule that counts every key, as an old member applies it.
+	leader, err := concurrency.NewElection(session, prefix).Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(leader.Kvs[0].Key); got != a.Key() || b.View().Master().ID != "a" {
+		t.Errorf("every key counted: leader %s; leased keys only: %s; want both %s", got, b.View().Master().ID, a.Key())
+	}
+	// Not so for a key without a lease older than the members': the old
+	// rule would make it master. That is why an upgrade starts with none
+	// (see the package documentation).
+	if _, err := cli.Delete(ctx, prefix+"/config"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -58,10 +58,13 @@ type Selector struct {
 // registration, not the Selector's life, which lasts until Close.
 //
 // The member's key is prefix + "/" + id (a prefix ending in "/" is taken as
-// it is). If the key is held by another lease, New waits for that lease's
-// remaining TTL, so that a member restarting after a crash under the same id
-// simply comes back; if the key is still held after that, New returns
-// ErrDuplicateID.
+// it is); a prefix that covers the whole keyspace ("/") and an id that is
+// empty, not valid UTF-8 or contains "/" are ErrInvalidConfig. If the key
+// is held by another lease, New waits for that lease to run out, so that a
+// member restarting after a crash under the same id simply comes back; it
+// returns ErrDuplicateID once the holder's TTL shows keep-alives (see the
+// package documentation), or the key is still held after twice the
+// holder's TTL plus 5s.
 //
 // If etcd refuses the member's user (it lacks read and write permission on
 // the range of prefix, or its credentials are not accepted), New returns at
@@ -224,6 +227,16 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 // returns ErrNotMaster if this member is not master and ErrNoSuccessor if it
 // is alone in its group.
 //
+// Yield either hands over or changes nothing: its delete of the key commits
+// only if, in the same transaction, the next member's key is still there.
+// If the next member left in the meantime (and nobody else is behind this
+// one), Yield returns an error wrapping ErrNoSuccessor, and the member stays
+// master under the same epoch, with a new MasterContext, emitting nothing:
+// its role never changed in etcd. If the next member leaves after the
+// delete, before the key is re-created, this member finds itself first
+// again: it emits ChangeToMaster under a new epoch, without a ChangeToSlave
+// before it, and its successor's mastership lay in between.
+//
 // The mastership, as MasterContext and IsMaster tell it, has ended when
 // Yield returns, before the key goes. The ChangeToSlave event comes when
 // this member sees its key re-created, which may be after the successor's
@@ -263,9 +276,10 @@ func (s *Selector) Yield(ctx context.Context) error {
 	}
 }
 
-// Close ends the membership: the mastership ends, the lease is revoked so
-// that a slave takes over at once rather than after the TTL, an Offline
-// event is emitted, and Events closes once drained. Close waits for the
+// Close ends the membership: the mastership ends, an Offline event is
+// emitted, exactly once and last (nothing from a view that arrives while
+// closing is emitted), the lease is revoked so that a slave takes over at
+// once rather than after the TTL, and Events closes once drained. Close waits for the
 // revoke at most the granted TTL, after which etcd expires the lease anyway,
 // and returns its error. Later calls return the first call's result.
 func (s *Selector) Close() error {

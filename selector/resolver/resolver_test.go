@@ -370,3 +370,26 @@ func wantUnavailable(t *testing.T, cc *grpc.ClientConn, msg string) {
 		return true
 	})
 }
+
+// A key without a lease under the prefix (an operator's plain put, with an
+// address for a value) is no member: calls never go to it, though it was
+// written before any member and would be first by CreateRevision.
+func TestStrayKeyNotRouted(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	prefix := prefixOf(t)
+	stray := startServer(t, "stray")
+	if _, err := cli.Put(ctxFor(t, waitTime), prefix+"/config", stray.addr); err != nil {
+		t.Fatal(err)
+	}
+	cc := dial(t, newBuilder(t, cli), "mastership://"+prefix)
+	wantUnavailable(t, cc, "resolver: no master for "+prefix)
+	a := startServer(t, "a")
+	join(t, cli, prefix, "a", a.addr)
+	reaches(t, cc, "a")
+	for i := range 20 {
+		if got, err := who(cc); err != nil || got != "a" {
+			t.Fatalf("call %d: %q, %v; want a, never the key without a lease", i, got, err)
+		}
+	}
+}
