@@ -117,7 +117,7 @@ func Check(h *History, opts Options) []Violation {
 	for _, inc := range incs {
 		vs = append(vs, x.perRecord(RuleEpoch, inc, registrationEpochs(inc))...)
 	}
-	ms := masterships(incs)
+	ms := masterships(incs, opts.TTL)
 	vs = append(vs, epochOrder(ms, x)...)
 	ov, _ := overlaps(ms, x)
 	vs = append(vs, ov...)
@@ -132,7 +132,7 @@ func Check(h *History, opts Options) []Violation {
 // (History.DeletedKey), by start: what a test measures and logs.
 func ExternalOverlaps(h *History, opts Options) []Overlap {
 	incs := h.snapshot()
-	_, ext := overlaps(masterships(incs), opts.excerpter(incs))
+	_, ext := overlaps(masterships(incs, opts.TTL), opts.excerpter(incs))
 	return ext
 }
 

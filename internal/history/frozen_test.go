@@ -237,3 +237,22 @@ func TestExternalDelete(t *testing.T) {
 	h.DeletedKey("a#1", ms(1008))
 	wantViolation(t, h, Check(h, Options{}), RuleOneMaster, "for 7ms")
 }
+
+// A master thawed with nothing printed since: after a freeze past its
+// deadline it has not acted as master yet (its OFFLINE may still come);
+// after a short one it may simply carry on as master, and overlaps count.
+func TestFrozenNothingSinceThaw(t *testing.T) {
+	h := frozenMaster() // frozen 1s to 4s, b master from 3s
+	clean(t, h, Check(h, ttl2s))
+
+	h = build(
+		inc("a#1", rec(0, "a", initMaster, "b", "a b", 10)),
+		inc("b#1",
+			rec(100, "b", initSlave, "a", "a b", 10),
+			rec(3000, "b", changeToMaster, "", "b", 12),
+		),
+	)
+	h.Freeze("a#1", ms(1000))
+	h.Thaw("a#1", ms(1500)) // short: a may still be master
+	wantViolation(t, h, Check(h, ttl2s), RuleOneMaster, "a#1 (a)", "b#1 (b)", "to the end of the history")
+}

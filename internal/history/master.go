@@ -37,7 +37,10 @@ type mastership struct {
 // CHANGE_TO_SLAVE record, an end reported by EndMastership, the end of its
 // process, a freeze after which it did nothing as master (see frozeAt).
 // With none of them, it lasts past the end of the history.
-func masterships(incs []*incarnation) []mastership {
+//
+// ttl is Options.TTL: a freeze at least that long (any, if 0) is past the
+// member's safe deadline.
+func masterships(incs []*incarnation, ttl time.Duration) []mastership {
 	var ms []mastership
 	for pos, inc := range incs {
 		var cur *mastership
@@ -48,12 +51,12 @@ func masterships(incs []*incarnation) []mastership {
 			case cur != nil && (r.Type == events.Offline || r.Type == events.ChangeToSlave):
 				cur.endAt(r.TS, i, r.Type.String())
 				cur.closedBy = r.Type
-				ms = append(ms, cur.cut())
+				ms = append(ms, cur.cut(ttl))
 				cur = nil
 			}
 		}
 		if cur != nil {
-			ms = append(ms, cur.cut())
+			ms = append(ms, cur.cut(ttl))
 		}
 	}
 	slices.SortStableFunc(ms, func(a, b mastership) int {
@@ -77,7 +80,7 @@ func (m *mastership) endAt(t time.Time, last int, how string) {
 
 // cut ends m at a reported mastership end or at its process's end, if
 // either comes first, and returns it.
-func (m *mastership) cut() mastership {
+func (m *mastership) cut(ttl time.Duration) mastership {
 	for _, t := range m.inc.masterEnds {
 		if !t.Before(m.start) {
 			m.endAt(t, -1, "EndMastership")
@@ -87,7 +90,7 @@ func (m *mastership) cut() mastership {
 		m.endAt(m.inc.end, len(m.inc.records), "process end")
 	}
 	for _, f := range m.inc.freezes {
-		m.frozeAt(f)
+		m.frozeAt(f, ttl)
 	}
 	return *m
 }
@@ -95,11 +98,13 @@ func (m *mastership) cut() mastership {
 // frozeAt ends m at the start of freeze f if m was held then and the
 // member did nothing as master after it froze: its first record after the
 // freeze is OFFLINE, or it has none because its process ended or is still
-// frozen, or because it was thawed so recently that it has printed nothing
-// yet (a check during a run; the final check judges what it prints). Any
-// other first record leaves m as it is: the member went on as master, and
-// RuleFrozen and RuleOneMaster judge that.
-func (m *mastership) frozeAt(f freeze) {
+// frozen, or because it was thawed past its deadline (a freeze of at least
+// ttl) so recently that it has printed nothing yet (a check during a run;
+// a later check judges what it prints, and convergence a member that never
+// does). Any other first record, or none after a shorter freeze, leaves m
+// as it is: the member went on as master, or may have, and RuleFrozen and
+// RuleOneMaster judge that.
+func (m *mastership) frozeAt(f freeze, ttl time.Duration) {
 	if f.from.Before(m.start) || (!m.open && !m.end.After(f.from)) {
 		return
 	}
@@ -113,8 +118,8 @@ func (m *mastership) frozeAt(f freeze) {
 		m.endAt(f.from, len(recs), "frozen, then process end")
 	case !f.thawed:
 		m.endAt(f.from, -1, "frozen to the end of the history")
-	default:
-		m.endAt(f.from, -1, "frozen, and nothing printed since the thaw")
+	case f.to.Sub(f.from) >= ttl:
+		m.endAt(f.from, -1, "frozen past its deadline, and nothing printed since the thaw")
 	}
 }
 
