@@ -16,7 +16,8 @@ import (
 )
 
 // TestChurn: a short seeded run of the churn (members joining, leaving,
-// crashing and cut off at random), converged and checked at the end.
+// crashing, frozen and cut off at random), converged and checked at the
+// end.
 // MASTERSHIP_SEED replays the random choices; the steps' timing, and so
 // the course of the run, may still differ.
 func TestChurn(t *testing.T) {
@@ -52,7 +53,8 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak done: %s", ch.summary())
 }
 
-// Churn limits.
+// Churn limits. Steps: 40% joins, 17% leaves, 13% crashes, 10% freezes of
+// node processes, 12% cuts, 8% nothing.
 const (
 	churnMax      = 20 // members running at once, crashed ones included until closed
 	churnMin      = 3  // below this, the next step joins
@@ -61,8 +63,18 @@ const (
 	churnReuse    = 3  // one join in churnReuse reuses an id no longer running, if any
 	churnStepMin  = 50 * time.Millisecond
 	churnStepMax  = 400 * time.Millisecond
-	churnCutMax   = 2*ttl + time.Second // longest cut
+	churnCutMax   = 2*ttl + time.Second // longest cut, and longest freeze
 	churnSettling = ttl + 10*time.Second
+	// churnHoldMin is the shortest hold of a proxy's traffic.
+	churnHoldMin = 100 * time.Millisecond
+	// churnShortFreeze is the longest short freeze: well under any safe
+	// deadline the member can have when it freezes, so that it may carry on
+	// as if nothing happened (a garbage collector's pause, say).
+	churnShortFreeze = time.Second
+	// churnLongFreeze is the shortest long freeze: past the TTL, so that
+	// the member is past its safe deadline when it wakes and must say
+	// OFFLINE first (checkOptions judges freezes by the TTL).
+	churnLongFreeze = ttl + 200*time.Millisecond
 )
 
 // churn drives up to churnMax members, in-process and node processes, on
@@ -93,6 +105,7 @@ type churnMember struct {
 	p     *Process // node process
 	px    *churnProxy
 	since time.Time // when it crashed
+	thaw  time.Time // when a frozen process is due to be thawed
 }
 
 // churnGone is how the last incarnation of an id ended.
@@ -105,14 +118,20 @@ type churnGone struct {
 type churnProxy struct {
 	*etcdtest.Proxy
 	name  string
-	fault string    // "", "blackhole" or "pause"
+	fault string    // "", "blackhole" or "hold"
 	from  time.Time // when the fault began
 	until time.Time // when the fault heals
 }
 
-// churnMinBlackhole is the shortest blackhole: longer than any safe deadline
-// can be after the cut, so that every member behind it goes OFFLINE.
-var churnMinBlackhole = partSafeSpan + 500*time.Millisecond
+// churnMinBlackhole is the shortest blackhole: longer than the TTL, so that
+// every member behind it goes OFFLINE and etcd has expired its lease before
+// the heal (see etcdtest.Proxy). churnMaxHold is the longest hold: shorter
+// than any safe deadline can be after the cut begins (the deadline comes at
+// least partSafeSpan minus one keep-alive interval after it).
+var (
+	churnMinBlackhole = ttl + 500*time.Millisecond
+	churnMaxHold      = partSafeSpan - partKeepAliveEvery - 100*time.Millisecond
+)
 
 func newChurn(t *testing.T, r *Run, prefix string) *churn {
 	c := etcdtest.Start(t)
@@ -182,23 +201,30 @@ func (ch *churn) step() {
 		}
 	case x < 57:
 		ch.leave()
-	case x < 75:
+	case x < 70:
 		ch.crash()
-	case x < 90:
+	case x < 80:
+		ch.freeze()
+	case x < 92:
 		ch.cut()
 	default:
 		// A step with nothing new: the members carry on.
 	}
 }
 
-// tick heals the cuts that are due, closes crashed in-process members that
-// have had a TTL to go OFFLINE, and fails the test for any process that
-// exited on its own.
+// tick heals the cuts and thaws the frozen processes that are due, closes
+// crashed in-process members that have had a TTL to go OFFLINE, and fails
+// the test for any process that exited on its own.
 func (ch *churn) tick() {
 	now := time.Now()
 	for _, px := range ch.proxies {
 		if px.fault != "" && now.After(px.until) {
 			ch.heal(px)
+		}
+	}
+	for _, cm := range ch.running {
+		if cm.p != nil && cm.p.Frozen() && now.After(cm.thaw) {
+			ch.thaw(cm)
 		}
 	}
 	ch.crashed = slices.DeleteFunc(ch.crashed, func(cm *churnMember) bool {
@@ -282,7 +308,7 @@ func churnVia(cm *churnMember) string {
 // new member can take without a wait that could end in ErrDuplicateID, or
 // "". The key of a member that crashed may live on until its lease
 // expires, and a new member waits for that; but one that reached etcd
-// through a proxy may have keep-alives still held in a paused proxy, which
+// through a proxy may have keep-alives still held in a proxy (Hold), which
 // would renew its lease after that wait, so its id is reused only once etcd
 // has dropped the key.
 func (ch *churn) reusable() string {
@@ -346,11 +372,13 @@ func (ch *churn) pick(ok func(*churnMember) bool) *churnMember {
 }
 
 // leave closes a member gracefully: Close, or SIGTERM for a process, which
-// must exit 0. It spares members behind a cut, whose revoke would wait, and
-// processes not yet registered, which exit 1 on SIGTERM before registering.
+// must exit 0. It spares members behind a cut, whose revoke would wait,
+// processes not yet registered, which exit 1 on SIGTERM before registering,
+// and frozen processes, which are thawed when due.
 func (ch *churn) leave() {
 	cm := ch.pick(func(cm *churnMember) bool {
-		return (cm.px == nil || cm.px.fault == "") && (cm.m != nil || len(ch.r.H.Records(cm.inc)) > 0)
+		return (cm.px == nil || cm.px.fault == "") && (cm.m != nil || len(ch.r.H.Records(cm.inc)) > 0) &&
+			(cm.p == nil || !cm.p.Frozen())
 	})
 	if cm == nil {
 		return
@@ -365,7 +393,8 @@ func (ch *churn) leave() {
 	ch.logf("left: %s (%s) via %s", cm.inc, churnKind(cm), churnVia(cm))
 }
 
-// crash ends a member without revoking its lease: SIGKILL for a process;
+// crash ends a member without revoking its lease: SIGKILL for a process,
+// frozen or not;
 // for an in-process member its client is closed, so that its lease expires
 // in etcd while the member runs on to its safe deadline and OFFLINE, and it
 // is closed a TTL later.
@@ -387,15 +416,17 @@ func (ch *churn) crash() {
 }
 
 // cut cuts the members behind one proxy off from etcd for a random time:
-// either a blackhole, which drops their traffic, or a pause, which holds it
-// and delivers it all at the heal, as TCP would after a real partition.
+// either a hold, which holds their traffic and delivers it all at the
+// heal, as TCP would after a real partition, or a blackhole, which drops
+// it.
 //
-// A blackhole lasts longer than the safe deadline, so that every member
-// behind it goes OFFLINE and reads the group afresh when it registers
-// again: bytes the proxy drops from a connection that stays open are lost
-// for good, and a member that stayed registered across a short blackhole
-// would never learn what changed meanwhile (no real network loses bytes
-// from a TCP connection that way). A pause may be of any length.
+// A hold is shorter than the safe deadline: the cut the members are meant
+// to survive. A blackhole lasts longer than the TTL, so that every member
+// behind it goes OFFLINE, its lease expires, and it reads the group afresh
+// when it registers again: bytes the proxy drops from a connection that
+// stays open are lost for good, and a member that stayed registered across
+// a short blackhole would never learn what changed meanwhile (no real
+// network loses bytes from a TCP connection that way). See etcdtest.Proxy.
 func (ch *churn) cut() {
 	r := ch.r
 	var free []*churnProxy
@@ -416,21 +447,58 @@ func (ch *churn) cut() {
 		px.fault, px.until = "blackhole", px.from.Add(churnMinBlackhole+time.Duration(r.Rand.Int64N(int64(churnCutMax-churnMinBlackhole))))
 		px.Blackhole()
 	} else {
-		px.fault, px.until = "pause", px.from.Add(100*time.Millisecond+time.Duration(r.Rand.Int64N(int64(churnCutMax))))
-		px.PauseTx()
-		px.PauseRx()
+		px.fault, px.until = "hold", px.from.Add(churnHoldMin+time.Duration(r.Rand.Int64N(int64(churnMaxHold-churnHoldMin))))
+		px.Hold()
 	}
 	ch.counts[px.fault]++
 	ch.logf("%s %s for %v", px.fault, px.name, time.Until(px.until).Round(time.Millisecond))
+}
+
+// freeze stops a running node process with SIGSTOP for a random time
+// (thawed by tick): one time in three a short freeze, which it may sleep
+// through, otherwise a freeze past its TTL, after which it must say
+// OFFLINE first. One time in three it freezes the master, if that is a
+// process, so that frozen masters are frequent.
+func (ch *churn) freeze() {
+	r := ch.r
+	var idx []int
+	for i, cm := range ch.running {
+		if cm.p != nil && !cm.p.Frozen() {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	cm := ch.running[idx[r.Rand.IntN(len(idx))]]
+	if r.Rand.IntN(3) == 0 {
+		if m := ch.master(); m != nil && m.p != nil && !m.p.Frozen() {
+			cm = m
+		}
+	}
+	d := churnLongFreeze + time.Duration(r.Rand.Int64N(int64(churnCutMax-churnLongFreeze)))
+	kind := "long"
+	if r.Rand.IntN(3) == 0 {
+		d, kind = 50*time.Millisecond+time.Duration(r.Rand.Int64N(int64(churnShortFreeze))), "short"
+	}
+	at := cm.p.Freeze()
+	cm.thaw = at.Add(d)
+	ch.counts["freeze"]++
+	ch.logf("froze %s (%s) for %v (%s)", cm.inc, churnVia(cm), d.Round(time.Millisecond), kind)
+}
+
+// thaw resumes a frozen process.
+func (ch *churn) thaw(cm *churnMember) {
+	cm.p.Thaw()
+	ch.logf("thawed %s", cm.inc)
 }
 
 func (ch *churn) heal(px *churnProxy) {
 	switch px.fault {
 	case "blackhole":
 		px.Heal()
-	case "pause":
-		px.UnpauseTx()
-		px.UnpauseRx()
+	case "hold":
+		px.Release()
 	}
 	if px.fault != "" {
 		ch.logf("healed %s (%s)", px.name, px.fault)
@@ -450,6 +518,12 @@ func (ch *churn) finish() {
 		}
 		ch.heal(px)
 	}
+	for _, cm := range ch.running {
+		if cm.p != nil && cm.p.Frozen() {
+			time.Sleep(time.Until(cm.thaw)) // the fault's duration
+			ch.thaw(cm)
+		}
+	}
 	for _, cm := range ch.crashed {
 		cm.m.Close()
 	}
@@ -468,7 +542,7 @@ func (ch *churn) finish() {
 // summary counts what the churn did and what the members saw.
 func (ch *churn) summary() string {
 	var b strings.Builder
-	for _, k := range []string{"join", "start", "rejoin", "leave", "crash", "blackhole", "pause"} {
+	for _, k := range []string{"join", "start", "rejoin", "leave", "crash", "freeze", "blackhole", "hold"} {
 		fmt.Fprintf(&b, "%s %d, ", k, ch.counts[k])
 	}
 	masters, offline := 0, 0

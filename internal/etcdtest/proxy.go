@@ -20,10 +20,31 @@ import (
 //
 // It listens on a Unix socket rather than a TCP port: etcd's proxy listens
 // on every interface when given a port, and tests must stay on this machine.
+//
+// It cuts traffic in two ways, and which one suits a cut depends on its
+// length against the members' lease:
+//
+//   - Hold (until Release) stops the bytes in both directions and loses
+//     none of them: what was held is delivered, in order, at the Release.
+//     That is what a real partition does to a live TCP connection, which
+//     retransmits until the path is back. Use it for cuts shorter than the
+//     members' safe deadline, which they are meant to survive.
+//   - Blackhole (until Heal) drops the bytes, in connections that stay
+//     open: no real network loses bytes from a live TCP connection that
+//     way, and a member that survived a blackhole would never learn what
+//     its dropped watch responses said. Use it only for cuts longer than the
+//     TTL, after which every member behind it has lost its registration and
+//     reads the group afresh when it registers again.
+//
+// The proxy accepts new connections during either; their bytes are held or
+// dropped like the others.
 type Proxy struct {
 	proxy.Server
 	// Endpoint is the client endpoint that goes through the proxy.
 	Endpoint string
+
+	holdMu sync.Mutex
+	held   bool
 }
 
 // NewProxy starts a proxy to the member's client URL for t, closed when t
@@ -67,6 +88,8 @@ func (p *Proxy) Client(t testing.TB) *clientv3.Client {
 }
 
 // Blackhole drops all traffic in both directions until Heal.
+//
+// For cuts longer than the TTL only; see Proxy.
 func (p *Proxy) Blackhole() {
 	p.BlackholeTx()
 	p.BlackholeRx()
@@ -78,6 +101,46 @@ func (p *Proxy) Heal() {
 	p.UnblackholeRx()
 	p.UndelayTx()
 	p.UndelayRx()
+}
+
+// Hold holds all traffic in both directions until Release, without
+// dropping a byte: each direction of each connection stops after the chunk
+// it has read, the kernel's socket buffers fill behind it, and the senders
+// block, as behind a real partition. Release delivers what was held, in
+// order. Hold while held does nothing.
+//
+// For cuts shorter than the safe deadline; see Proxy.
+func (p *Proxy) Hold() {
+	p.holdMu.Lock()
+	defer p.holdMu.Unlock()
+	if p.held {
+		// etcd's proxy replaces its pause channel on every PauseTx: a second
+		// one would strand the chunks waiting on the first for good.
+		return
+	}
+	p.held = true
+	p.PauseTx()
+	p.PauseRx()
+}
+
+// Release ends Hold and delivers the held traffic. Release when not held
+// does nothing.
+func (p *Proxy) Release() {
+	p.holdMu.Lock()
+	defer p.holdMu.Unlock()
+	if !p.held {
+		return
+	}
+	p.held = false
+	p.UnpauseTx()
+	p.UnpauseRx()
+}
+
+// Held reports whether the proxy holds traffic.
+func (p *Proxy) Held() bool {
+	p.holdMu.Lock()
+	defer p.holdMu.Unlock()
+	return p.held
 }
 
 // Delay adds latency to traffic in both directions until Heal.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/seed764c596d/mastership/events"
 )
 
 // Rule names one rule of the contract that a history must keep.
@@ -19,6 +21,9 @@ const (
 	RuleEpoch Rule = "epoch"
 	// RuleOneMaster: no two incarnations are master at the same instant.
 	RuleOneMaster Rule = "one-master"
+	// RuleFrozen: a member frozen while registered, and thawed past its
+	// safe deadline, emits OFFLINE before anything else.
+	RuleFrozen Rule = "frozen"
 	// RuleConvergence: once faults stop, every live member agrees with etcd.
 	RuleConvergence Rule = "convergence"
 )
@@ -75,6 +80,13 @@ type Options struct {
 	// on each side of an offending record: 0 means DefaultContext, a
 	// negative number none.
 	Context int
+	// TTL is the members' lease TTL. A freeze (History.Freeze, Thaw) that
+	// lasts at least TTL outlasts the member's safe deadline, which comes
+	// at most TTL minus the safety margin after its last acknowledged
+	// keep-alive, so before the freeze ends: RuleFrozen judges the first
+	// record after it. A shorter freeze may end before the deadline, and the
+	// member may carry on. Zero counts every freeze as past the deadline.
+	TTL time.Duration
 }
 
 func (o Options) excerpter(incs []*incarnation) excerpter {
@@ -88,10 +100,13 @@ func (o Options) excerpter(incs []*incarnation) excerpter {
 	return excerpter{incs: incs, context: n}
 }
 
-// Check returns every violation of the rules replay, epoch and one-master
-// in h, in that order, or none. It judges the history as it stands: call it
-// once every process has ended or been waited for, or an incarnation that
-// is still running counts as master to the end.
+// Check returns every violation of the rules replay, epoch, one-master and
+// frozen in h, in that order, or none. It judges the history as it stands:
+// call it once every process has ended or been waited for, or an
+// incarnation that is still running counts as master to the end.
+//
+// Overlaps that a deletion by hand explains (History.DeletedKey) are no
+// violations; ExternalOverlaps returns them.
 func Check(h *History, opts Options) []Violation {
 	incs := h.snapshot()
 	x := opts.excerpter(incs)
@@ -102,10 +117,51 @@ func Check(h *History, opts Options) []Violation {
 	for _, inc := range incs {
 		vs = append(vs, x.perRecord(RuleEpoch, inc, registrationEpochs(inc))...)
 	}
-	ms := masterships(incs)
+	ms := masterships(incs, opts.TTL)
 	vs = append(vs, epochOrder(ms, x)...)
-	vs = append(vs, overlaps(ms, x)...)
+	ov, _ := overlaps(ms, x)
+	vs = append(vs, ov...)
+	for _, inc := range incs {
+		vs = append(vs, x.perRecord(RuleFrozen, inc, thawedFirst(inc, opts.TTL))...)
+	}
 	return vs
+}
+
+// ExternalOverlaps returns the overlaps of masterships that Check leaves
+// out because a deletion of the older master's key by hand explains them
+// (History.DeletedKey), by start: what a test measures and logs.
+func ExternalOverlaps(h *History, opts Options) []Overlap {
+	incs := h.snapshot()
+	_, ext := overlaps(masterships(incs, opts.TTL), opts.excerpter(incs))
+	return ext
+}
+
+// thawedFirst checks what inc emitted first after each freeze that it
+// spent registered and that lasted at least ttl (any, if ttl is 0): past
+// the safe deadline, OFFLINE comes first. A freeze with nothing after it
+// yet, or one the member spent unregistered, is left alone.
+func thawedFirst(inc *incarnation, ttl time.Duration) []finding {
+	var fs []finding
+	for _, f := range inc.freezes {
+		if !f.thawed || f.to.Sub(f.from) < ttl {
+			continue
+		}
+		i := firstAfter(inc.records, f.from)
+		if i == 0 || i == len(inc.records) {
+			continue // not registered yet when it froze, or nothing since
+		}
+		before, first := inc.records[i-1], inc.records[i]
+		if before.Type == events.Offline || first.Type == events.Offline {
+			continue
+		}
+		role := "a slave of " + before.Master
+		if before.Master == before.Self {
+			role = fmt.Sprintf("master (epoch %d)", before.Epoch)
+		}
+		fs = append(fs, finding{i, fmt.Sprintf("frozen at %s while %s, thawed %v later at %s, past its safe deadline; its first event after the thaw is %v, not OFFLINE",
+			stamp(f.from), role, f.to.Sub(f.from), stamp(f.to), first.Type)})
+	}
+	return fs
 }
 
 // finding is one problem with one record of an incarnation.

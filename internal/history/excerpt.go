@@ -112,9 +112,35 @@ func (x excerpter) entries(pos int, inc *incarnation, picked, focused map[int]bo
 	if picked[n] {
 		es = append(es, entry{at: inc.end, inc: pos, seq: n + 1, name: inc.name, text: inc.self() + " (process ended)", focus: focused[n]})
 	}
+	if picked[n] {
+		last = inc.end
+		if first.IsZero() {
+			first = inc.end
+		}
+	}
+	within := func(t time.Time) bool {
+		return x.plain || (!first.IsZero() && !t.Before(first) && !t.After(last))
+	}
 	for _, t := range inc.masterEnds {
-		if !first.IsZero() && !t.Before(first) && !t.After(last) {
+		if within(t) {
 			es = append(es, entry{at: t, inc: pos, seq: n, name: inc.name, text: inc.self() + " (mastership ended, as reported by EndMastership)"})
+		}
+	}
+	// A freeze comes after the records of its instant (seq n), which were
+	// emitted before it; a thaw and a deletion by hand come before them
+	// (seq -1).
+	for _, f := range inc.freezes {
+		if within(f.from) {
+			es = append(es, entry{at: f.from, inc: pos, seq: n, name: inc.name, text: inc.self() + " (process frozen: SIGSTOP)"})
+		}
+		if f.thawed && within(f.to) {
+			es = append(es, entry{at: f.to, inc: pos, seq: -1, name: inc.name,
+				text: fmt.Sprintf("%s (process thawed: SIGCONT, after %v)", inc.self(), f.to.Sub(f.from))})
+		}
+	}
+	for _, t := range inc.deleted {
+		if within(t) {
+			es = append(es, entry{at: t, inc: pos, seq: -1, name: inc.name, text: inc.self() + " (key deleted by hand)"})
 		}
 	}
 	return es

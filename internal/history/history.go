@@ -29,6 +29,19 @@ type incarnation struct {
 	// masterEnds are the instants the harness saw a mastership end before
 	// its record did (EndMastership).
 	masterEnds []time.Time
+	// freezes are the times its process was stopped (Freeze, Thaw), in
+	// order.
+	freezes []freeze
+	// deleted are the instants the harness deleted its key or revoked its
+	// lease by hand (DeletedKey).
+	deleted []time.Time
+}
+
+// freeze is one stop of a process: from Freeze to Thaw.
+type freeze struct {
+	from   time.Time
+	to     time.Time
+	thawed bool
 }
 
 // self returns the member id of inc, from its first record, or "?" if it
@@ -107,6 +120,51 @@ func (h *History) EndMastership(incarnation string, t time.Time) {
 	inc.masterEnds = append(inc.masterEnds, t)
 }
 
+// Freeze records that the process of incarnation was frozen (SIGSTOP) at
+// t. t must be an instant by which the process is stopped for certain (the
+// harness sees it stopped, not merely signalled), so that every record
+// stamped after t was emitted after the Thaw.
+//
+// A mastership held at t ends at t if the first record after t is OFFLINE,
+// or if there is none because the process ended or is still frozen: it
+// did nothing as master after it froze. Check reports a thaw past the
+// member's safe deadline whose first record is anything but OFFLINE
+// (RuleFrozen).
+func (h *History) Freeze(incarnation string, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	inc := h.get(incarnation)
+	inc.freezes = append(inc.freezes, freeze{from: t})
+}
+
+// Thaw records that the process of incarnation, frozen by the last Freeze,
+// was resumed (SIGCONT) at t. A Thaw without a Freeze before it changes
+// nothing.
+func (h *History) Thaw(incarnation string, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	inc := h.get(incarnation)
+	if n := len(inc.freezes); n > 0 && !inc.freezes[n-1].thawed {
+		inc.freezes[n-1].to, inc.freezes[n-1].thawed = t, true
+	}
+}
+
+// DeletedKey records that the harness deleted the key of incarnation, or
+// revoked its lease, by hand (another client than the member) at t. That is
+// the one case the safe deadline does not cover: the member and its
+// successor learn of it from watch events at about the same moment, and
+// only the epoch keeps their writes apart. So an overlap between a
+// mastership of incarnation held at t and one that starts at t or later is
+// not a violation: Check leaves it out and ExternalOverlaps measures it. A
+// mastership that has still not ended when the history does is reported
+// all the same.
+func (h *History) DeletedKey(incarnation string, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	inc := h.get(incarnation)
+	inc.deleted = append(inc.deleted, t)
+}
+
 // Incarnations returns the names of the incarnations, in the order they
 // were first added or ended.
 func (h *History) Incarnations() []string {
@@ -157,6 +215,8 @@ func (h *History) snapshot() []*incarnation {
 		inc := *h.incs[name]
 		inc.records = slices.Clone(inc.records)
 		inc.masterEnds = slices.Clone(inc.masterEnds)
+		inc.freezes = slices.Clone(inc.freezes)
+		inc.deleted = slices.Clone(inc.deleted)
 		out = append(out, &inc)
 	}
 	return out
