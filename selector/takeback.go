@@ -3,6 +3,7 @@ package selector
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -146,7 +147,7 @@ func (s *Selector) revoke(runCtx context.Context, id clientv3.LeaseID) *registra
 // unreachable reports whether err says that etcd could not be asked at all
 // (no connection, or no answer in time), rather than that it answered.
 func unreachable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return true
 	}
 	switch status.Code(err) {
