@@ -87,7 +87,7 @@ func parseEndpoint(ep string) (endpoint, error) {
 	}
 	switch {
 	case u.User != nil:
-		return endpoint{}, fmt.Errorf("%q has a user in it (give it with --user)", u.Redacted())
+		return endpoint{}, fmt.Errorf("%q has a user in it; give it with --user", u.Redacted())
 	case u.Path != "" && u.Path != "/":
 		// clientv3 would drop the path without a word.
 		return endpoint{}, fmt.Errorf("%q has a path", ep)
