@@ -17,7 +17,8 @@ const endpointForms = "host:port, [IPv6]:port, http(s)://host:port or unix(s)://
 // checks every element, trimmed of spaces: host:port (a host name or an
 // IPv4 address), [IPv6]:port, http://host:port, https://host:port (nothing
 // after the port but an optional "/"), or unix://path and unixs://path, a
-// Unix socket, the forms clientv3 dials. A port is a number from 1 to 65535.
+// Unix socket (clientv3 also takes unix:path and unixs:path, and so does
+// this), the forms clientv3 dials. A port is a number from 1 to 65535.
 // It returns the elements, trimmed but otherwise as given, for
 // clientv3.Config.Endpoints (whose scheme says whether TLS is needed).
 //
