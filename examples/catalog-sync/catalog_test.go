@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/seed764c596d/mastership/selector"
 )
 
 func TestIsSecret(t *testing.T) {
@@ -124,6 +127,38 @@ func TestBadArgs(t *testing.T) {
 			}
 			if out.Len() != 0 && !slices.Contains(tc.args, "--help") {
 				t.Errorf("stdout %q, want nothing", out.String())
+			}
+		})
+	}
+}
+
+// TestMalformedEndpoint: an endpoint without a port is refused at once by
+// both roles that reach etcd, in one line naming --endpoints and the
+// element, with the exit code of any bad flag, rather than retried for the
+// whole start-up wait as if etcd were down.
+func TestMalformedEndpoint(t *testing.T) {
+	for _, role := range []string{"coordinator", "worker"} {
+		t.Run(role, func(t *testing.T) {
+			// The context ends the run only if the endpoint is not refused.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var out, errb strings.Builder
+			start := time.Now()
+			code := run(ctx, []string{role, "--endpoints", "127.0.0.1", "--prefix", "/p", "--id", "a", "--listen", "127.0.0.1:0"}, &out, &errb)
+			took := time.Since(start)
+			t.Logf("ended after %v", took)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if took > 5*time.Second {
+				t.Errorf("ended after %v, want at once (the start-up wait is %v)", took, startWait+2*selector.DefaultTTL)
+			}
+			want := "catalog-sync " + role + `: --endpoints: "127.0.0.1" has no port (want host:port`
+			if msg := errb.String(); strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, want) {
+				t.Errorf("stderr = %q, want one line starting %q", msg, want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", out.String())
 			}
 		})
 	}

@@ -3,14 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
-	"go.uber.org/goleak"
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The test binary doubles as the program: with this variable set, it runs
+// main instead of the tests, so that a test can see its exit code and its
+// standard error.
+const asDemo = "MASTERSHIP_TEST_RUN_DEMO"
+
+func TestMain(m *testing.M) { proctest.Main(m, asDemo, main) }
 
 // TestDemo runs the demo as the README's command does, with its embedded
 // etcd, and checks that it tells the whole story in order.
@@ -55,5 +63,29 @@ func TestBadFlag(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("run(%q): %v, want an error naming %s", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestMalformedEndpoint runs the program with an endpoint without a port:
+// it must end at once, with exit code 1 (as for any bad flag) and one line
+// naming --endpoints and the element, rather than retry it as if etcd were
+// down.
+func TestMalformedEndpoint(t *testing.T) {
+	start := time.Now()
+	p := proctest.Start(t, asDemo, "demo", nil, "--endpoints", "127.0.0.1")
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("still running after 5s, want it to end at once")
+	}
+	took := time.Since(start)
+	t.Logf("ended after %v, process start included", took)
+	var exit *exec.ExitError
+	if err := p.Err(); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("ended with %v, want exit code 1", err)
+	}
+	const want = `demo: --endpoints: "127.0.0.1" has no port (want host:port`
+	if msg := p.Stderr.String(); strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, want) {
+		t.Errorf("stderr = %q, want one line starting %q", msg, want)
 	}
 }

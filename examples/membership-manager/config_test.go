@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/seed764c596d/mastership/selector"
 )
 
 func TestBadFlagsNameTheFlag(t *testing.T) {
@@ -67,6 +70,38 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 			}
 			if !strings.Contains(msg, tc.want) {
 				t.Errorf("stderr = %q, want it to name %s", msg, tc.want)
+			}
+		})
+	}
+}
+
+// TestMalformedEndpoint: an endpoint without a port is refused at once by
+// both roles, in one line naming --endpoints and the element, with the exit
+// code of any bad flag, rather than retried for the whole start-up wait as
+// if etcd were down.
+func TestMalformedEndpoint(t *testing.T) {
+	for _, args := range [][]string{
+		{"worker", "--host", "10.0.0.1", "--port", "5432"},
+		{"manager", "--id", "m1", "--target", "command", "--command", os.Args[0]},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			// The context ends the run only if the endpoint is not refused.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var stderr bytes.Buffer
+			start := time.Now()
+			code := run(ctx, append(args, "--endpoints", "127.0.0.1", "--prefix", "/mm"), &stderr)
+			took := time.Since(start)
+			t.Logf("ended after %v", took)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if took > 5*time.Second {
+				t.Errorf("ended after %v, want at once (the start-up wait is %v)", took, startWait+2*selector.DefaultTTL)
+			}
+			want := "membership-manager " + args[0] + `: --endpoints: "127.0.0.1" has no port (want host:port`
+			if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, want) {
+				t.Errorf("stderr = %q, want one line starting %q", msg, want)
 			}
 		})
 	}

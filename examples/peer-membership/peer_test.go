@@ -16,6 +16,7 @@ import (
 
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/logtest"
+	"github.com/seed764c596d/mastership/selector"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -339,6 +340,34 @@ func TestBadFlags(t *testing.T) {
 				t.Errorf("stderr = %q, want one line naming %s", msg, tc.want)
 			}
 		})
+	}
+}
+
+// TestMalformedEndpoint: an endpoint without a port is refused at once,
+// in one line naming --endpoints and the element, with the exit code of
+// any bad flag, rather than retried for the whole start-up wait as if etcd
+// were down.
+func TestMalformedEndpoint(t *testing.T) {
+	// The context ends the run only if the endpoint is not refused.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb strings.Builder
+	start := time.Now()
+	code := run(ctx, []string{"--endpoints", "127.0.0.1", "--prefix", "/p", "--id", "a"}, strings.NewReader(""), &out, &errb)
+	took := time.Since(start)
+	t.Logf("ended after %v", took)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2", code)
+	}
+	if took > 5*time.Second {
+		t.Errorf("ended after %v, want at once (the start-up wait is %v)", took, startWait+2*selector.DefaultTTL)
+	}
+	const want = `peer-membership: --endpoints: "127.0.0.1" has no port (want host:port`
+	if msg := errb.String(); strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, want) {
+		t.Errorf("stderr = %q, want one line starting %q", msg, want)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing", out.String())
 	}
 }
 

@@ -51,6 +51,47 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+// TestMalformedEndpoint: an endpoint without a port is refused at once by
+// every command, in one line naming --endpoints and the element, with the
+// exit code of any bad flag, rather than retried for the whole start-up
+// wait (a server) or --retry-for (a client) as if etcd were down.
+func TestMalformedEndpoint(t *testing.T) {
+	for _, args := range [][]string{
+		{"server", "--name", "a"},
+		{"put", "k", "v"},
+		{"get", "k"},
+		{"delete", "k"},
+		{"client", "--count", "1"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			// The context ends the run only if the endpoint is not refused.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			start := time.Now()
+			// The flags before the arguments, which end them.
+			all := append([]string{args[0], "--endpoints", "127.0.0.1", "--prefix", "/kv"}, args[1:]...)
+			code := run(ctx, all, &stdout, &stderr)
+			took := time.Since(start)
+			t.Logf("ended after %v", took)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if took > 5*time.Second {
+				t.Errorf("ended after %v, want at once (the start-up wait is %v, --retry-for 30s)", took, startWait+2*defaultTTL)
+			}
+			want := "replicated-kv " + args[0] + `: --endpoints: "127.0.0.1" has no port (want host:port`
+			if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, want) {
+				t.Errorf("stderr = %q, want one line starting %q", msg, want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
 // The client commands, through the resolver, against an in-process server.
 func TestCommands(t *testing.T) {
 	c := newCluster(t)

@@ -35,7 +35,7 @@ type Flags struct {
 // allowed: a program may take an empty list to mean "start an embedded etcd").
 func Register(fs *flag.FlagSet, defaultEndpoints string) *Flags {
 	f := &Flags{getenv: os.Getenv}
-	fs.StringVar(&f.endpoints, "endpoints", defaultEndpoints, "etcd endpoints, comma separated")
+	fs.StringVar(&f.endpoints, "endpoints", defaultEndpoints, "etcd endpoints, comma separated, each "+endpointForms)
 	fs.StringVar(&f.cacert, "cacert", "", "PEM file of the CA that signed etcd's server certificate; turns on TLS")
 	fs.StringVar(&f.cert, "cert", "", "PEM file of this client's certificate, for etcd's client-certificate auth (with --key)")
 	fs.StringVar(&f.key, "key", "", "PEM file of this client's private key (with --cert)")
@@ -45,6 +45,7 @@ func Register(fs *flag.FlagSet, defaultEndpoints string) *Flags {
 }
 
 // Endpoints returns the endpoints given, trimmed, without empty entries.
+// It does not check them: Config does (see CheckEndpoints).
 func (f *Flags) Endpoints() []string {
 	var eps []string
 	for _, ep := range strings.Split(f.endpoints, ",") {
@@ -75,17 +76,18 @@ func (f *Flags) Embedded() (bool, error) {
 
 // Config validates the flags and returns a client configuration for them,
 // with the dial and keep-alive settings the examples share. An error names
-// the flag at fault.
+// the flag at fault: a malformed endpoint (see CheckEndpoints) fails here,
+// at once, rather than being retried by clientv3 as if etcd were down.
 func (f *Flags) Config() (clientv3.Config, error) {
 	c := clientv3.Config{
-		Endpoints:            f.Endpoints(),
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
 		Logger:               zap.NewNop(),
 	}
-	if len(c.Endpoints) == 0 {
-		return c, errors.New("--endpoints: no endpoint given")
+	var err error
+	if c.Endpoints, err = CheckEndpoints(f.endpoints); err != nil {
+		return c, err
 	}
 	tlsc, err := f.tls()
 	if err != nil {

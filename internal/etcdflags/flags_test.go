@@ -78,6 +78,8 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		want string
 	}{
 		{"no endpoint", nil, []string{"--endpoints", " , "}, "--endpoints"},
+		{"an empty endpoint", nil, []string{"--endpoints", "a:1, ,b:2"}, "--endpoints: element 2 of 3 is empty"},
+		{"no port", nil, []string{"--endpoints", "a:1,127.0.0.1"}, `--endpoints: "127.0.0.1" has no port`},
 		{"cert without key", nil, []string{"--cert", cert}, "--cert and --key"},
 		{"key without cert", nil, []string{"--key", key}, "--cert and --key"},
 		{"missing CA file", nil, []string{"--cacert", "/nonexistent/ca.pem"}, "--cacert"},
@@ -106,7 +108,7 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 func TestConfig(t *testing.T) {
 	cert, key := certPair(t)
 	t.Run("plain", func(t *testing.T) {
-		c, err := parse(t, nil, "--endpoints", " a:1, ,b:2 ").Config()
+		c, err := parse(t, nil, "--endpoints", " a:1, b:2 ").Config()
 		if err != nil {
 			t.Fatal(err)
 		}
