@@ -64,6 +64,8 @@ func (s *Selector) takeBack(runCtx context.Context, reg *registration) *registra
 				s.log.Warn("registration not taken back within one TTL; registering anew", "err", err)
 				return s.revoke(runCtx, id)
 			}
+		default:
+			s.log.Debug("take-back: etcd unreachable", "err", err)
 		}
 		// A short jittered pause: members that lost etcd together come
 		// back apart, and well inside the restored leases' TTL.

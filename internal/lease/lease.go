@@ -122,7 +122,7 @@ func Resume(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, marg
 		log = slog.New(slog.DiscardHandler)
 	}
 	sent := time.Now()
-	resp, err := cli.KeepAliveOnce(ctx, id)
+	resp, err := keepAliveOnce(ctx, cli, id)
 	switch {
 	case errors.Is(err, rpctypes.ErrLeaseNotFound):
 		return nil, fmt.Errorf("resume lease %x: %w", int64(id), ErrExpired)
@@ -143,6 +143,27 @@ func Resume(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, marg
 		return nil, fmt.Errorf("resume lease %x: keep-alive answered after its safe deadline (%v after the request)", int64(id), time.Since(sent))
 	}
 	return l, nil
+}
+
+// keepAliveOnce sends one keep-alive of id on a stream of its own and
+// returns etcd's answer. Unlike clientv3's KeepAliveOnce, which retries at
+// once, without a pause, until ctx ends, it tries once: the caller decides
+// when to try again.
+func keepAliveOnce(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID) (*pb.LeaseKeepAliveResponse, error) {
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	s, err := pb.NewLeaseClient(cli.ActiveConnection()).LeaseKeepAlive(ctx)
+	if err != nil {
+		return nil, rpctypes.Error(err)
+	}
+	if err := s.Send(&pb.LeaseKeepAliveRequest{ID: int64(id)}); err != nil {
+		return nil, rpctypes.Error(err)
+	}
+	resp, err := s.Recv()
+	if err != nil {
+		return nil, rpctypes.Error(err)
+	}
+	return resp, nil
 }
 
 // errLate: an answer came after the safe deadline it would have set.
