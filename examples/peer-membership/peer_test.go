@@ -520,6 +520,21 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 	if want := "LEAVE x (unknown)|JOIN y|UPDATE z {v=2}"; strings.Join(got, "|") != want {
 		t.Errorf("changes after the heal: %s, want %s", strings.Join(got, "|"), want)
 	}
+	// o registers again once its old lease is found gone: the table is
+	// compared with etcd's once o is back in etcd.
+	for back := time.Now().Add(10 * time.Second); ; {
+		resp, err := cli.Get(context.Background(), "/peers/o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) > 0 {
+			break
+		}
+		if time.Now().After(back) {
+			t.Fatal("o not registered again within 10s of the heal")
+		}
+		time.Sleep(20 * time.Millisecond) // polling etcd, bounded above
+	}
 	if got := converge(t, o, ch, cli); ids(got) != "z,y,o" || got[1].Incarnation != y.Incarnation() {
 		t.Errorf("table %s, want z,y,o", format(got))
 	}
