@@ -426,12 +426,22 @@ func ResetBackoff(cli *clientv3.Client) {
 	}
 }
 
+// MaxTTL is the largest TTL this module asks of etcd. The TTL is how long a
+// crashed master stays master, and the time a member's start-up and
+// duplicate checks may wait: beyond an hour it is a mistake (a unit typed
+// wrong) rather than a choice, and far below the TTLs whose multiples
+// overflow a time.Duration, or that etcd refuses ("too large lease TTL").
+const MaxTTL = time.Hour
+
 // CheckTTL returns why ttl cannot be asked of etcd as a lease TTL, or nil:
-// etcd's TTLs are whole seconds, and at least one.
+// etcd's TTLs are whole seconds, at least one, and this module's at most
+// MaxTTL.
 func CheckTTL(ttl time.Duration) error {
 	switch {
 	case ttl < time.Second:
 		return fmt.Errorf("%v is under 1s", ttl)
+	case ttl > MaxTTL:
+		return fmt.Errorf("%v is over the maximum %v (a crashed master stays master for the TTL)", ttl, MaxTTL)
 	case ttl%time.Second != 0:
 		return fmt.Errorf("%v is not a whole number of seconds", ttl)
 	}

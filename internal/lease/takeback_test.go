@@ -106,3 +106,15 @@ func TestResume(t *testing.T) {
 		t.Fatalf("Resume of a revoked lease: %v, want ErrExpired", err)
 	}
 }
+
+func TestCheckTTL(t *testing.T) {
+	for ttl, ok := range map[time.Duration]bool{
+		time.Second: true, 5 * time.Second: true, MaxTTL: true,
+		0: false, 500 * time.Millisecond: false, 1500 * time.Millisecond: false,
+		MaxTTL + time.Second: false, 100000 * time.Hour: false, 1<<63 - 1: false,
+	} {
+		if err := CheckTTL(ttl); (err == nil) != ok {
+			t.Errorf("CheckTTL(%v) = %v, want ok %v", ttl, err, ok)
+		}
+	}
+}
