@@ -38,12 +38,18 @@ func (s *Selector) takeBack(runCtx context.Context, reg *registration) *registra
 	ttl := reg.lease.TTL
 	s.setState(Init)
 	s.log.Info("taking back the registration: keep-alives of its lease", "lease", int64(id))
-	var answered time.Duration // time etcd answered without acknowledging
+	// gRPC's reconnect backoff grows to two minutes while etcd is down; a
+	// surviving lease runs out one TTL after etcd is back.
+	defer s.reconnectOften(runCtx)()
+	// Since when etcd has answered without acknowledging; zero while it
+	// cannot be reached.
+	var answering time.Time
 	for n := 0; ; n++ {
-		// gRPC's reconnect backoff grows to two minutes while etcd is
-		// down; a surviving lease runs out one TTL after etcd is back.
-		lease.ResetBackoff(s.cli)
-		ctx, cancel := context.WithTimeout(runCtx, max(ttl/4, 250*time.Millisecond))
+		// Each attempt waits up to a TTL: it is sent as soon as the
+		// connection is up again. Attempts cancelled in quick succession
+		// while etcd cannot answer gain nothing, and through a fault proxy
+		// that drops bytes they can leave the connection unusable.
+		ctx, cancel := context.WithTimeout(runCtx, ttl)
 		sent := time.Now()
 		l, err := lease.Resume(ctx, s.cli, id, s.opts.margin, s.log)
 		cancel()
@@ -59,12 +65,16 @@ func (s *Selector) takeBack(runCtx context.Context, reg *registration) *registra
 			s.log.Warn("registration not taken back: etcd refused the keep-alive; registering anew", "err", err)
 			return s.revoke(runCtx, id)
 		case !unreachable(err):
-			answered += time.Since(sent)
-			if answered >= ttl {
+			if answering.IsZero() {
+				answering = sent
+			}
+			s.log.Debug("take-back: keep-alive not acknowledged", "err", err)
+			if time.Since(answering) >= ttl {
 				s.log.Warn("registration not taken back within one TTL; registering anew", "err", err)
 				return s.revoke(runCtx, id)
 			}
 		default:
+			answering = time.Time{}
 			s.log.Debug("take-back: etcd unreachable", "err", err)
 		}
 		// A short jittered pause: members that lost etcd together come
@@ -84,9 +94,9 @@ func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lea
 	ctx, stop := context.WithCancelCause(runCtx)
 	defer stop(nil)
 	defer context.AfterFunc(l.Context(), func() { stop(l.Err()) })()
+	defer s.reconnectOften(ctx)()
 	for {
-		lease.ResetBackoff(s.cli)
-		rctx, cancel := context.WithTimeout(ctx, max(l.TTL/4, 250*time.Millisecond))
+		rctx, cancel := context.WithTimeout(ctx, l.TTL)
 		resp, err := s.cli.Get(rctx, s.prefix, clientv3.WithPrefix())
 		cancel()
 		if err != nil {
@@ -122,6 +132,32 @@ func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lea
 		}
 		s.log.Info("registration not taken back: its key is gone or no longer on its lease; registering anew")
 		return s.giveUp(runCtx, l)
+	}
+}
+
+// reconnectOften resets the reconnect backoff of the client's connection
+// every 200ms until ctx ends or the returned function is called, so that the
+// connection is up again within a fraction of the TTL once etcd is back
+// (see lease.ResetBackoff).
+func (s *Selector) reconnectOften(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			lease.ResetBackoff(s.cli)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }
 

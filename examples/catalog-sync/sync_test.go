@@ -62,14 +62,18 @@ func TestCutOffWorkerCatchesUp(t *testing.T) {
 	cut := newConn()
 	var rec logtest.Recorder
 	w2 := startWorker(t, px.Client(t), "w2", cut, rec.Logger())
-	t.Cleanup(px.Heal) // before w2 closes
+	t.Cleanup(px.Release) // before w2 closes
 
 	put(t, co, "a", "memory", Properties{"v": "1"})
 	put(t, co, "gone", "memory", nil)
 	waitStatus(t, co, "a", 5*time.Second, "ready", ready)
 	waitStatus(t, co, "gone", 5*time.Second, "ready", ready)
 
-	px.Blackhole()
+	// Held, not dropped: a real partition holds a live connection's bytes.
+	// (A blackhole drops them inside the connection, which can leave it
+	// rejecting every request after the heal.)
+	px.Hold()
+	heldAt := time.Now()
 	rev := put(t, co, "b", "memory", nil)
 	// w2's lease outlives the cut by its TTL: meanwhile it is live, and lags.
 	s := waitStatus(t, co, "b", ttl, "w1 recorded b", func(s Status, _ int) bool { return !slices.Contains(s.Lagging, "w1") })
@@ -91,9 +95,13 @@ func TestCutOffWorkerCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	px.Heal()
-	// The client notices its dead connection by gRPC keep-alive (about 11s),
-	// then the worker resynchronises and registers again.
+	// The cut lasts long enough for gRPC's keep-alive (a ping every 10s,
+	// at the least, answered within 1s) to find the connection dead, as
+	// it would in a real partition: the worker's watch then starts again
+	// from what it applied, which the compaction removed.
+	time.Sleep(time.Until(heldAt.Add(12 * time.Second))) // the cut's duration
+	px.Release()
+	// The worker resynchronises and registers again.
 	waitFor(t, 25*time.Second, "w2 caught up", func() bool {
 		got := w2.Catalogs()
 		_, stale := got["gone"]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -156,9 +157,10 @@ func keepAliveOnce(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseI
 	if err != nil {
 		return nil, rpctypes.Error(err)
 	}
-	if err := s.Send(&pb.LeaseKeepAliveRequest{ID: int64(id)}); err != nil {
+	if err := s.Send(&pb.LeaseKeepAliveRequest{ID: int64(id)}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, rpctypes.Error(err)
 	}
+	// Send reports a stream that etcd ended with io.EOF; Recv says why.
 	resp, err := s.Recv()
 	if err != nil {
 		return nil, rpctypes.Error(err)
