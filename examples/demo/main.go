@@ -84,6 +84,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if cfg, err = etcd.Config(); err != nil {
 			return err
 		}
+		if w := etcd.Warning(); w != "" {
+			fmt.Fprintf(os.Stderr, "demo: warning: %s\n", w)
+		}
 	}
 	eps := cfg.Endpoints
 	fmt.Fprintf(out, "etcd at %s, group %s, TTL %v\n\n", strings.Join(eps, ","), *prefix, *ttl)

@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,9 +45,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "election: %v\n", err)
+		fmt.Fprintln(os.Stderr, message(err))
 		os.Exit(1)
 	}
+}
+
+// message is the line main prints for err: the program's name, then the
+// error, whose own "election: " (the election package's errors start with
+// it) is not said twice.
+func message(err error) string {
+	return "election: " + strings.TrimPrefix(err.Error(), "election: ")
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -86,6 +94,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer cli.Close()
+	if w := etcd.Warning(); w != "" {
+		fmt.Fprintf(os.Stderr, "election: warning: %s\n", w)
+	}
 	return candidate(ctx, p, cli, *prefix, *name, *ttl, nil, nil)
 }
 

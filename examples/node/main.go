@@ -74,6 +74,7 @@ type config struct {
 	value    string
 	ttl      time.Duration
 	logLevel slog.Level
+	warning  string // etcdflags' warning, "" for none
 }
 
 func parse(args []string) (config, error) {
@@ -94,8 +95,11 @@ func parse(args []string) (config, error) {
 	}
 	c.prefix, c.id, c.ttl, c.logLevel = m.Prefix, m.ID, m.TTL, m.LogLevel
 	var err error
-	c.etcd, err = etcd.Config()
-	return c, err
+	if c.etcd, err = etcd.Config(); err != nil {
+		return c, err
+	}
+	c.warning = etcd.Warning()
+	return c, nil
 }
 
 // run is the program, with its signals as ctx; it returns the exit code.
@@ -109,6 +113,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
 	}
+	if c.warning != "" {
+		fmt.Fprintf(stderr, "node: warning: %s\n", c.warning)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
 	endpoints := strings.Join(c.etcd.Endpoints, ",")
 	// With a user, clientv3 authenticates while connecting: a wrong
@@ -121,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cli.Close()
 
 	var s *selector.Selector
-	err = etcdflags.Join(ctx, c.etcd.Endpoints, startWait+2*c.ttl, func(ctx context.Context) (err error) {
+	err = etcdflags.Join(ctx, c.etcd.Endpoints, etcdflags.JoinWait(startWait, c.ttl), func(ctx context.Context) (err error) {
 		s, err = selector.New(ctx, cli, c.prefix, c.id,
 			selector.WithTTL(c.ttl), selector.WithValue(c.value), selector.WithLogger(log))
 		return err
