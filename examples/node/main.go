@@ -17,7 +17,7 @@
 //
 // Usage:
 //
-//	node --prefix /services/db --id db-1 [--endpoints 127.0.0.1:2379] [--value addr] [--ttl 5s] [--log-level WARN]
+//	node --prefix /services/db --id db-1 [--endpoints 127.0.0.1:2379] [--value addr | --value-file file] [--ttl 5s] [--log-level WARN]
 //	     [--cacert ca.pem] [--cert client.pem --key client-key.pem] [--user name [--password-file file]]
 //
 // The TLS and user flags are those of internal/etcdflags: --cacert turns
@@ -25,6 +25,12 @@
 // from the command line, and is never printed. The etcd user needs
 // readwrite permission on the range of the prefix (etcdctl role
 // grant-permission ROLE readwrite PREFIX/ --prefix), and nothing else.
+//
+// --value-file reads the value from a file, byte for byte (a trailing
+// newline included), for a value above the limit of a command-line argument
+// (128 KiB on Linux); etcd's own limit on a request (--max-request-bytes,
+// 1.5 MiB by default) still holds. --value and --value-file together are an
+// error.
 //
 // SIGTERM or SIGINT closes the member, revoking its lease so that a slave
 // takes over at once, prints its OFFLINE event and exits 0. A bad flag, an
@@ -84,11 +90,22 @@ func parse(args []string) (config, error) {
 	m := etcdflags.RegisterMember(fs, "this member's id", slog.LevelWarn)
 	var c config
 	fs.StringVar(&c.value, "value", "", "this member's value, for example its address")
+	valueFile := fs.String("value-file", "", "file holding this member's value, taken as it is (for a value above the argument-length limit); not with --value")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *valueFile != "" {
+		if c.value != "" {
+			return c, errors.New("--value and --value-file: give one or the other")
+		}
+		b, err := os.ReadFile(*valueFile)
+		if err != nil {
+			return c, fmt.Errorf("--value-file: %w", err)
+		}
+		c.value = string(b)
 	}
 	if err := m.Check(); err != nil {
 		return c, err
@@ -106,7 +123,7 @@ func parse(args []string) (config, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stderr, "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE] [--ttl 5s] [--log-level WARN] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]")
+		fmt.Fprintln(stderr, "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE | --value-file FILE] [--ttl 5s] [--log-level WARN] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]")
 		return 0
 	}
 	if err != nil {
