@@ -141,11 +141,17 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	b, _ := json.Marshal(map[string]string{"id": s.id, "addr": s.addr})
 	fmt.Fprintf(stdout, "%s\n", b)
-	<-ctx.Done()
+	code = 0
+	select {
+	case <-ctx.Done():
+	case <-s.Failed():
+		fmt.Fprintf(stderr, "replicated-kv server: %v\n", s.Err())
+		code = 1
+	}
 	if err := s.Close(); err != nil {
 		c.Logger.Warn("close", "err", err)
 	}
-	return 0
+	return code
 }
 
 // connect checks the etcd flags (a bad one: exit 2), prints their
