@@ -12,6 +12,11 @@
 // event, REFRESH for every other, since a member emits the others only while
 // registered).
 //
+// Ids are written with JSON \u escapes for every character that does not
+// print (bidirectional controls such as U+202E, zero-width and other format
+// characters, spaces other than ASCII's): a JSON reader gets the ids as
+// they are, and a terminal shows nothing reordered or hidden.
+//
 // Nothing else goes to standard output; logs go to standard error, from
 // level WARN unless --log-level says otherwise.
 //
@@ -54,6 +59,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -231,6 +239,43 @@ func (p *printer) print(ev events.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.w.Write(append(b, '\n'))
+	_, err = p.w.Write(append(escapeNonPrinting(b), '\n'))
 	return err
+}
+
+// escapeNonPrinting returns the JSON text b with every character that does
+// not print written as a \u escape: bidirectional controls such as U+202E,
+// which would reorder what a terminal shows, zero-width and other format
+// characters, separators other than the ASCII space, private-use and
+// unassigned code points. json.Marshal escapes only ASCII controls (and
+// U+2028, U+2029); the ids come from etcd keys, which anyone with write
+// access to the prefix chooses. Such characters can only be inside strings
+// in b, where an escape means the same character, so a reader decodes the
+// same ids. A character above U+FFFF becomes a UTF-16 surrogate pair, as
+// JSON has it.
+func escapeNonPrinting(b []byte) []byte {
+	var out []byte // nil until an escape is needed
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r < utf8.RuneSelf || (unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r)) {
+			if out != nil {
+				out = append(out, b[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		if out == nil {
+			out = append(make([]byte, 0, len(b)+16), b[:i]...)
+		}
+		if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += size
+	}
+	if out == nil {
+		return b
+	}
+	return out
 }
