@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// --endpoints starts an embedded etcd.
 	etcd := etcdflags.Register(fs, "")
 	prefix := fs.String("prefix", fmt.Sprintf("/mastership-demo/%d", time.Now().UnixNano()), "the group's prefix")
-	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL of the members, whole seconds")
+	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL of the members, whole seconds, from 1s to 1h")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	etcd := etcdflags.Register(fs, "")
 	prefix := fs.String("prefix", "/mastership-election-example", "the election's prefix")
 	name := fs.String("name", "", "this candidate's name (with --endpoints; required there)")
-	ttl := fs.Duration("ttl", 2*time.Second, "session TTL, whole seconds")
+	ttl := fs.Duration("ttl", 2*time.Second, "session TTL, whole seconds, from 1s to 1h")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
