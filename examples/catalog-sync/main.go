@@ -112,13 +112,16 @@ func serve(ctx context.Context, role string, args []string, stdout, stderr io.Wr
 	if _, err := etcd.Config(); err != nil {
 		return usageErr("%v", err)
 	}
+	if w := etcd.Warning(); w != "" {
+		fmt.Fprintf(stderr, "catalog-sync %s: warning: %s\n", role, w)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: m.LogLevel}))
 	cli, err := etcd.Client()
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	wait := startWait + 2*m.TTL
+	wait := etcdflags.JoinWait(startWait, m.TTL)
 	if role == "coordinator" {
 		var c *Coordinator
 		err := etcdflags.Join(ctx, etcd.Endpoints(), wait, func(ctx context.Context) (err error) {

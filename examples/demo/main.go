@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// --endpoints starts an embedded etcd.
 	etcd := etcdflags.Register(fs, "")
 	prefix := fs.String("prefix", fmt.Sprintf("/mastership-demo/%d", time.Now().UnixNano()), "the group's prefix")
-	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL of the members, whole seconds")
+	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL of the members, whole seconds, from 1s to 1h")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,6 +83,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		var err error
 		if cfg, err = etcd.Config(); err != nil {
 			return err
+		}
+		if w := etcd.Warning(); w != "" {
+			fmt.Fprintf(os.Stderr, "demo: warning: %s\n", w)
 		}
 	}
 	eps := cfg.Endpoints

@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,9 +45,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "election: %v\n", err)
+		fmt.Fprintln(os.Stderr, message(err))
 		os.Exit(1)
 	}
+}
+
+// message is the line main prints for err: the program's name, then the
+// error, whose own "election: " (the election package's errors start with
+// it) is not said twice.
+func message(err error) string {
+	return "election: " + strings.TrimPrefix(err.Error(), "election: ")
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -57,7 +65,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	etcd := etcdflags.Register(fs, "")
 	prefix := fs.String("prefix", "/mastership-election-example", "the election's prefix")
 	name := fs.String("name", "", "this candidate's name (with --endpoints; required there)")
-	ttl := fs.Duration("ttl", 2*time.Second, "session TTL, whole seconds")
+	ttl := fs.Duration("ttl", 2*time.Second, "session TTL, whole seconds, from 1s to 1h")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +94,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer cli.Close()
+	if w := etcd.Warning(); w != "" {
+		fmt.Fprintf(os.Stderr, "election: warning: %s\n", w)
+	}
 	return candidate(ctx, p, cli, *prefix, *name, *ttl, nil, nil)
 }
 

@@ -33,7 +33,7 @@ func (c *common) register(fs *flag.FlagSet, idUsage string) {
 	c.etcd = etcdflags.Register(fs, "127.0.0.1:2379")
 	fs.StringVar(&c.prefix, "prefix", "/membership-manager", "the prefix in etcd under which workers, managers and leaving markers live")
 	fs.StringVar(&c.id, "id", "", idUsage)
-	fs.DurationVar(&c.ttl, "ttl", selector.DefaultTTL, "lease TTL, whole seconds, at least 1s: how soon a crash is noticed")
+	fs.DurationVar(&c.ttl, "ttl", selector.DefaultTTL, "lease TTL, whole seconds, from 1s to 1h: how soon a crash is noticed")
 	c.logLevel = slog.LevelInfo
 	fs.TextVar(&c.logLevel, "log-level", c.logLevel, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
 }

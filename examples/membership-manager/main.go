@@ -106,6 +106,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
 		return 2
 	}
+	if w := c.etcd.Warning(); w != "" {
+		fmt.Fprintf(stderr, "membership-manager %s: warning: %s\n", args[0], w)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel})).With("role", args[0])
 	if err := start(ctx, log); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
+	"github.com/seed764c596d/mastership/internal/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -28,7 +29,7 @@ type manager struct {
 // run joins the managers' group and acts while master, until ctx ends; then it
 // leaves the group. It returns an error only when it cannot join.
 func (m *manager) run(ctx context.Context) error {
-	jctx, cancel := context.WithTimeout(ctx, startWait+2*m.cfg.ttl)
+	jctx, cancel := context.WithTimeout(ctx, etcdflags.JoinWait(startWait, m.cfg.ttl))
 	s, err := selector.New(jctx, m.cli, managersPrefix(m.cfg.prefix), m.cfg.id,
 		selector.WithTTL(m.cfg.ttl), selector.WithValue(m.cfg.id), selector.WithLogger(m.log))
 	// The selector's logs name the member; ours name it too.

@@ -8,6 +8,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/seed764c596d/mastership/internal/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -19,7 +20,7 @@ import (
 // people; the manager deletes it once the node is out of the target.
 func worker(ctx context.Context, cli *clientv3.Client, c workerConfig, log *slog.Logger) error {
 	marker := leavingPrefix(c.prefix) + c.node.String()
-	jctx, cancel := context.WithTimeout(ctx, startWait+2*c.ttl)
+	jctx, cancel := context.WithTimeout(ctx, etcdflags.JoinWait(startWait, c.ttl))
 	defer cancel()
 	// A marker left by this address's last leave would make a later crash of
 	// this worker look like a leave: remove it before joining.

@@ -12,12 +12,17 @@
 // event, REFRESH for every other, since a member emits the others only while
 // registered).
 //
+// Ids are written with JSON \u escapes for every character that does not
+// print (bidirectional controls such as U+202E, zero-width and other format
+// characters, spaces other than ASCII's): a JSON reader gets the ids as
+// they are, and a terminal shows nothing reordered or hidden.
+//
 // Nothing else goes to standard output; logs go to standard error, from
 // level WARN unless --log-level says otherwise.
 //
 // Usage:
 //
-//	node --prefix /services/db --id db-1 [--endpoints 127.0.0.1:2379] [--value addr] [--ttl 5s] [--log-level WARN]
+//	node --prefix /services/db --id db-1 [--endpoints 127.0.0.1:2379] [--value addr | --value-file file] [--ttl 5s] [--log-level WARN]
 //	     [--cacert ca.pem] [--cert client.pem --key client-key.pem] [--user name [--password-file file]]
 //
 // The TLS and user flags are those of internal/etcdflags: --cacert turns
@@ -25,6 +30,12 @@
 // from the command line, and is never printed. The etcd user needs
 // readwrite permission on the range of the prefix (etcdctl role
 // grant-permission ROLE readwrite PREFIX/ --prefix), and nothing else.
+//
+// --value-file reads the value from a file, byte for byte (a trailing
+// newline included), for a value above the limit of a command-line argument
+// (128 KiB on Linux); etcd's own limit on a request (--max-request-bytes,
+// 1.5 MiB by default) still holds. --value and --value-file together are an
+// error.
 //
 // SIGTERM or SIGINT closes the member, revoking its lease so that a slave
 // takes over at once, prints its OFFLINE event and exits 0. A bad flag, an
@@ -48,6 +59,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -74,6 +88,7 @@ type config struct {
 	value    string
 	ttl      time.Duration
 	logLevel slog.Level
+	warning  string // etcdflags' warning, "" for none
 }
 
 func parse(args []string) (config, error) {
@@ -83,31 +98,48 @@ func parse(args []string) (config, error) {
 	m := etcdflags.RegisterMember(fs, "this member's id", slog.LevelWarn)
 	var c config
 	fs.StringVar(&c.value, "value", "", "this member's value, for example its address")
+	valueFile := fs.String("value-file", "", "file holding this member's value, taken as it is (for a value above the argument-length limit); not with --value")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if *valueFile != "" {
+		if c.value != "" {
+			return c, errors.New("--value and --value-file: give one or the other")
+		}
+		b, err := os.ReadFile(*valueFile)
+		if err != nil {
+			return c, fmt.Errorf("--value-file: %w", err)
+		}
+		c.value = string(b)
+	}
 	if err := m.Check(); err != nil {
 		return c, err
 	}
 	c.prefix, c.id, c.ttl, c.logLevel = m.Prefix, m.ID, m.TTL, m.LogLevel
 	var err error
-	c.etcd, err = etcd.Config()
-	return c, err
+	if c.etcd, err = etcd.Config(); err != nil {
+		return c, err
+	}
+	c.warning = etcd.Warning()
+	return c, nil
 }
 
 // run is the program, with its signals as ctx; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stderr, "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE] [--ttl 5s] [--log-level WARN] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]")
+		fmt.Fprintln(stderr, "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE | --value-file FILE] [--ttl 5s] [--log-level WARN] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]")
 		return 0
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
+	}
+	if c.warning != "" {
+		fmt.Fprintf(stderr, "node: warning: %s\n", c.warning)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
 	endpoints := strings.Join(c.etcd.Endpoints, ",")
@@ -121,7 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cli.Close()
 
 	var s *selector.Selector
-	err = etcdflags.Join(ctx, c.etcd.Endpoints, startWait+2*c.ttl, func(ctx context.Context) (err error) {
+	err = etcdflags.Join(ctx, c.etcd.Endpoints, etcdflags.JoinWait(startWait, c.ttl), func(ctx context.Context) (err error) {
 		s, err = selector.New(ctx, cli, c.prefix, c.id,
 			selector.WithTTL(c.ttl), selector.WithValue(c.value), selector.WithLogger(log))
 		return err
@@ -207,6 +239,43 @@ func (p *printer) print(ev events.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.w.Write(append(b, '\n'))
+	_, err = p.w.Write(append(escapeNonPrinting(b), '\n'))
 	return err
+}
+
+// escapeNonPrinting returns the JSON text b with every character that does
+// not print written as a \u escape: bidirectional controls such as U+202E,
+// which would reorder what a terminal shows, zero-width and other format
+// characters, separators other than the ASCII space, private-use and
+// unassigned code points. json.Marshal escapes only ASCII controls (and
+// U+2028, U+2029); the ids come from etcd keys, which anyone with write
+// access to the prefix chooses. Such characters can only be inside strings
+// in b, where an escape means the same character, so a reader decodes the
+// same ids. A character above U+FFFF becomes a UTF-16 surrogate pair, as
+// JSON has it.
+func escapeNonPrinting(b []byte) []byte {
+	var out []byte // nil until an escape is needed
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r < utf8.RuneSelf || (unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r)) {
+			if out != nil {
+				out = append(out, b[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		if out == nil {
+			out = append(make([]byte, 0, len(b)+16), b[:i]...)
+		}
+		if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += size
+	}
+	if out == nil {
+		return b
+	}
+	return out
 }

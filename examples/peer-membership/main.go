@@ -97,6 +97,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "peer-membership: %v\n", err)
 		return 2
 	}
+	if w := c.etcd.Warning(); w != "" {
+		fmt.Fprintf(stderr, "peer-membership: warning: %s\n", w)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
 	cli, err := c.etcd.Client()
 	if err != nil {
@@ -106,7 +109,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer cli.Close()
 
 	var p *Peer
-	err = etcdflags.Join(ctx, c.etcd.Endpoints(), startWait+2*c.ttl, func(ctx context.Context) (err error) {
+	err = etcdflags.Join(ctx, c.etcd.Endpoints(), etcdflags.JoinWait(startWait, c.ttl), func(ctx context.Context) (err error) {
 		p, err = Start(ctx, cli, c.prefix, c.id, c.meta, c.ttl, log)
 		return err
 	})

@@ -32,7 +32,7 @@ func dialMaster(cli *clientv3.Client, prefix string) (*grpc.ClientConn, error) {
 	if !strings.HasPrefix(prefix, "/") {
 		return nil, fmt.Errorf("--prefix %q: must start with \"/\" to be dialled", prefix)
 	}
-	return grpc.NewClient(resolver.Scheme+"://"+prefix,
+	return grpc.NewClient(resolver.Scheme+"://"+membersPrefix(prefix),
 		grpc.WithResolvers(b), grpc.WithTransportCredentials(insecure.NewCredentials()))
 }
 

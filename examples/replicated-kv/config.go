@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/seed764c596d/mastership/internal/lease"
 )
 
 // Defaults of config.
@@ -68,8 +70,8 @@ func (c *config) validate() error {
 		return bad("name", "required")
 	case strings.ContainsAny(c.Name, "/#"):
 		return bad("name", "%q contains \"/\" or \"#\"", c.Name)
-	case c.TTL < 0 || c.TTL%time.Second != 0:
-		return bad("ttl", "%v: want whole seconds, at least 1s", c.TTL)
+	case c.TTL < 0 || c.TTL > lease.MaxTTL || c.TTL%time.Second != 0:
+		return bad("ttl", "%v: want whole seconds, from 1s to %v", c.TTL, lease.MaxTTL)
 	case c.ReplicationTimeout < 0:
 		return bad("replication-timeout", "%v: want more than 0", c.ReplicationTimeout)
 	case c.UncleanWait < 0:

@@ -10,9 +10,19 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// isrKey returns the etcd key of a group's in-sync set: next to the group,
-// not under it, since every key under the prefix is a member.
-func isrKey(prefix string) string { return strings.TrimSuffix(prefix, "/") + "-isr" }
+// The keys of a group at prefix: every one under prefix + "/", so that
+// readwrite permission on that range (etcdctl role grant-permission ROLE
+// readwrite PREFIX/ --prefix) is all a server needs. The members live one
+// level down, at <prefix>/members/<id>, and the in-sync set beside them at
+// <prefix>/isr: the selector counts every key under its prefix that is on
+// a lease as a member (a nested <prefix>/x/y is member "x/y") and warns of
+// every other, so the record must not be under the members' prefix.
+
+// membersPrefix returns the prefix of a group's members, the selector's.
+func membersPrefix(prefix string) string { return strings.TrimSuffix(prefix, "/") + "/members" }
+
+// isrKey returns the etcd key of a group's in-sync set.
+func isrKey(prefix string) string { return strings.TrimSuffix(prefix, "/") + "/isr" }
 
 // isr is the in-sync set of a group as the master records it in etcd: the
 // members (by incarnation id, name#nonce) that hold every acknowledged

@@ -42,6 +42,8 @@ import (
 	"syscall"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/seed764c596d/mastership/internal/etcdflags"
 )
 
@@ -98,7 +100,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&c.Name, "name", "", "this server's name, without \"/\" or \"#\" (required)")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address to serve gRPC on")
 	fs.StringVar(&c.Advertise, "advertise", "", "address the others dial (default: the address listened on)")
-	fs.DurationVar(&c.TTL, "ttl", defaultTTL, "lease TTL, whole seconds, at least 1s")
+	fs.DurationVar(&c.TTL, "ttl", defaultTTL, "lease TTL, whole seconds, from 1s to 1h")
 	fs.DurationVar(&c.ReplicationTimeout, "replication-timeout", defaultReplicationTimeout, "bound of each call to a slave")
 	fs.DurationVar(&c.UncleanWait, "unclean-wait", 0, "how long a master not in sync waits for an in-sync member before taking over (default 2×ttl)")
 	level := slog.LevelWarn
@@ -109,8 +111,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if fs.NArg() > 0 {
 		return flagError(stderr, "server", fs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	if c.TTL < time.Second {
-		return flagError(stderr, "server", fs, fmt.Errorf("--ttl %v: want whole seconds, at least 1s", c.TTL))
+	if err := etcdflags.CheckTTL(c.TTL); err != nil {
+		return flagError(stderr, "server", fs, err)
 	}
 	if c.ReplicationTimeout <= 0 {
 		return flagError(stderr, "server", fs, fmt.Errorf("--replication-timeout %v: want more than 0", c.ReplicationTimeout))
@@ -122,14 +124,14 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := c.validate(); err != nil {
 		return flagError(stderr, "server", fs, fixFlagName(err))
 	}
-	cli, err := ef.Client()
-	if err != nil {
-		return flagError(stderr, "server", fs, err)
+	cli, code := connect(ef, "server", fs, stderr)
+	if cli == nil {
+		return code
 	}
 	defer cli.Close()
 
 	var s *server
-	err = etcdflags.Join(ctx, ef.Endpoints(), startWait+2*c.TTL, func(ctx context.Context) (err error) {
+	err := etcdflags.Join(ctx, ef.Endpoints(), etcdflags.JoinWait(startWait, c.TTL), func(ctx context.Context) (err error) {
 		s, err = newServer(ctx, cli, c)
 		return err
 	})
@@ -139,11 +141,37 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	b, _ := json.Marshal(map[string]string{"id": s.id, "addr": s.addr})
 	fmt.Fprintf(stdout, "%s\n", b)
-	<-ctx.Done()
+	code = 0
+	select {
+	case <-ctx.Done():
+	case <-s.Failed():
+		fmt.Fprintf(stderr, "replicated-kv server: %v\n", s.Err())
+		code = 1
+	}
 	if err := s.Close(); err != nil {
 		c.Logger.Warn("close", "err", err)
 	}
-	return 0
+	return code
+}
+
+// connect checks the etcd flags (a bad one: exit 2), prints their
+// warning if any, and connects: with a user, clientv3 authenticates while
+// connecting, so a wrong password fails here, a run-time failure (exit 1),
+// not a bad flag. It returns the client, or nil and the exit code.
+func connect(ef *etcdflags.Flags, cmd string, fs *flag.FlagSet, stderr io.Writer) (*clientv3.Client, int) {
+	cfg, err := ef.Config()
+	if err != nil {
+		return nil, flagError(stderr, cmd, fs, err)
+	}
+	if w := ef.Warning(); w != "" {
+		fmt.Fprintf(stderr, "replicated-kv %s: warning: %s\n", cmd, w)
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "replicated-kv %s: etcd client for %s: %v\n", cmd, strings.Join(cfg.Endpoints, ","), err)
+		return nil, 1
+	}
+	return cli, 0
 }
 
 // fixFlagName turns a config error into one that names the flag: each
@@ -177,9 +205,9 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	case *interval < 0:
 		return flagError(stderr, cmd, fs, fmt.Errorf("--interval %v: want 0 or more", *interval))
 	}
-	cli, err := ef.Client()
-	if err != nil {
-		return flagError(stderr, cmd, fs, err)
+	cli, code := connect(ef, cmd, fs, stderr)
+	if cli == nil {
+		return code
 	}
 	defer cli.Close()
 	conn, err := dialMaster(cli, *prefix)

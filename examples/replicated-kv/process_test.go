@@ -100,7 +100,7 @@ func (w *writers) count(above int64) (n int, top int64) {
 // masterAddr returns the address of the group's master in etcd.
 func masterAddr(t *testing.T, cli *clientv3.Client, prefix string) string {
 	t.Helper()
-	resp, err := cli.Get(ctxFor(t, 5*time.Second), prefix+"/", clientv3.WithPrefix(),
+	resp, err := cli.Get(ctxFor(t, 5*time.Second), membersPrefix(prefix)+"/", clientv3.WithPrefix(),
 		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1))
 	if err != nil || len(resp.Kvs) == 0 {
 		t.Fatalf("master of %s: %v, %d keys", prefix, err, len(resp.Kvs))

@@ -33,6 +33,10 @@ type server struct {
 	sel  *selector.Selector
 	done chan struct{} // closed when the housekeeper returns
 
+	failOnce sync.Once
+	failed   chan struct{} // closed by fail
+	failErr  error         // why; set before failed is closed
+
 	mu    sync.Mutex
 	term  *term // the current mastership, nil while not master
 	stats termStats
@@ -59,6 +63,8 @@ func newServer(ctx context.Context, cli *clientv3.Client, cfg config) (*server, 
 		id:   cfg.Name + "#" + hex.EncodeToString(nonce[:]),
 		st:   newStore(),
 		done: make(chan struct{}),
+
+		failed: make(chan struct{}),
 	}
 	s.log = cfg.Logger.With("id", s.id)
 	lis, err := net.Listen("tcp", cfg.Listen)
@@ -74,7 +80,7 @@ func newServer(ctx context.Context, cli *clientv3.Client, cfg config) (*server, 
 	kvpb.RegisterKVServer(s.gs, kvService{s: s})
 	kvpb.RegisterSyncServer(s.gs, syncService{s: s})
 
-	sel, err := selector.New(ctx, cli, cfg.Prefix, s.id,
+	sel, err := selector.New(ctx, cli, membersPrefix(cfg.Prefix), s.id,
 		selector.WithValue(s.addr), selector.WithTTL(cfg.TTL), selector.WithLogger(cfg.Logger))
 	if err != nil {
 		lis.Close()
@@ -102,6 +108,13 @@ func (s *server) Close() error {
 func (s *server) housekeep() {
 	defer close(s.done)
 	defer s.endTerm()
+	defer func() {
+		// The events end on Close, or when etcd refused the member while
+		// it ran (its permission taken away): that one is for good.
+		if err := s.sel.Err(); err != nil {
+			s.fail(fmt.Errorf("etcd refused this member, which has ended: %w", err))
+		}
+	}()
 	for ev := range s.sel.Events() {
 		s.log.Info("event", "event", ev.String(), "epoch", ev.View.Epoch())
 		switch ev.Type {
@@ -121,6 +134,29 @@ func (s *server) housekeep() {
 			// which the selector cancelled when the mastership ended.
 			s.endTerm()
 		}
+	}
+}
+
+// fail records that the server cannot go on, because etcd refuses what
+// it must do (the first err is kept), and closes Failed. Whoever runs the
+// server closes it then: it is not retried.
+func (s *server) fail(err error) {
+	s.failOnce.Do(func() {
+		s.failErr = err
+		close(s.failed)
+	})
+}
+
+// Failed is closed once the server cannot go on; Err says why.
+func (s *server) Failed() <-chan struct{} { return s.failed }
+
+// Err returns why the server failed, once Failed is closed; nil before.
+func (s *server) Err() error {
+	select {
+	case <-s.failed:
+		return s.failErr
+	default:
+		return nil
 	}
 }
 

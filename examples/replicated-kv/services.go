@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -127,7 +126,7 @@ func (y syncService) Snapshot(ctx context.Context, req *kvpb.SnapshotRequest) (*
 // or any other caller with a made-up epoch, is refused. Writes need no such
 // check: a slave applies them only in the epoch of its last snapshot.
 func (s *server) checkMaster(ctx context.Context, master string, epoch int64) error {
-	key := strings.TrimSuffix(s.cfg.Prefix, "/") + "/" + master
+	key := membersPrefix(s.cfg.Prefix) + "/" + master
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, key)

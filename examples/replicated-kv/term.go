@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
 	"github.com/seed764c596d/mastership/internal/backoff"
+	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
 // etcdTimeout bounds each request of a term to etcd.
@@ -153,6 +155,9 @@ func (t *term) takeOver() {
 		cancel()
 		if err == nil {
 			break
+		}
+		if t.refused(err) {
+			return
 		}
 		log.Warn("read in-sync set", "err", err)
 		if backoff.Sleep(t.ctx, backoff.Delay(n)) != nil {
@@ -329,6 +334,20 @@ func (t *term) catchUpLocked(sl *slave) {
 	}()
 }
 
+// refused reports whether err is etcd refusing this server's user (a
+// missing permission, failed credentials), which no retry can cure: then it
+// ends the term and makes the whole server fail (see server.fail), with a
+// message naming the key and the grant needed.
+func (t *term) refused(err error) bool {
+	if refusal.Of(t.s.cli, err) == refusal.None {
+		return false
+	}
+	p := strings.TrimSuffix(t.s.cfg.Prefix, "/") + "/"
+	t.s.fail(fmt.Errorf("etcd refused the in-sync record: %w (the user needs readwrite on %s: etcdctl role grant-permission ROLE readwrite %s --prefix)", err, p, p))
+	t.cancel()
+	return true
+}
+
 // recordLocked records in etcd the in-sync set this term holds, if it
 // changed: this member and every slave in sync. The caller holds t.mu.
 func (t *term) recordLocked() error {
@@ -364,6 +383,9 @@ func (t *term) recordLocked() error {
 			t.isr, t.isrRev = members, rev
 			t.s.log.Info("in-sync set recorded", "in-sync", members)
 			return nil
+		}
+		if t.refused(err) {
+			return err
 		}
 		// What etcd holds is unknown now (a write whose answer is lost may
 		// have been applied, or be applied later): the next call writes

@@ -89,6 +89,9 @@ func (f *Flags) Config() (clientv3.Config, error) {
 	if c.Endpoints, err = CheckEndpoints(f.endpoints); err != nil {
 		return c, err
 	}
+	if err := f.checkTransport(c.Endpoints); err != nil {
+		return c, err
+	}
 	tlsc, err := f.tls()
 	if err != nil {
 		return c, err
@@ -98,6 +101,72 @@ func (f *Flags) Config() (clientv3.Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// Warning returns a one-line warning for standard error, or "": a user and
+// password that would go to etcd without TLS, where anyone on the path can
+// read them. It says which endpoint and never shows the password. Call it
+// once Config has succeeded; a program prints it once.
+func (f *Flags) Warning() string {
+	if f.user == "" {
+		return ""
+	}
+	eps, err := CheckEndpoints(f.endpoints)
+	if err != nil || f.usesTLS(eps) {
+		return ""
+	}
+	return fmt.Sprintf("--user: the password goes to etcd at %s without TLS, readable by anyone on the path; give https:// endpoints or --cacert", eps[0])
+}
+
+// tlsFlag returns the first TLS flag given ("--cacert", "--cert" or
+// "--key", the flags that turn TLS on) and its value, or "".
+func (f *Flags) tlsFlag() (name, value string) {
+	for _, fl := range []struct{ name, value string }{
+		{"--cacert", f.cacert}, {"--cert", f.cert}, {"--key", f.key},
+	} {
+		if fl.value != "" {
+			return fl.name, fl.value
+		}
+	}
+	return "", ""
+}
+
+// usesTLS reports whether clientv3 dials eps (checked) with TLS. It takes
+// the transport of every endpoint from the first one: none for http://,
+// TLS for https:// and unixs:// (with the system's CAs if no TLS flag is
+// given), and for host:port and unix:// TLS exactly when a TLS flag is.
+func (f *Flags) usesTLS(eps []string) bool {
+	first, _ := parseEndpoint(eps[0])
+	switch first.scheme {
+	case "http":
+		return false
+	case "https", "unixs":
+		return true
+	}
+	name, _ := f.tlsFlag()
+	return name != ""
+}
+
+// checkTransport refuses endpoints that clientv3 would dial without the TLS
+// the flags or the endpoints ask for: a TLS flag with an http:// endpoint
+// (clientv3 drops TLS for it, and would send the password in clear), and an
+// https:// or unixs:// endpoint that clientv3 would dial in plain text
+// because the first endpoint is dialled so.
+func (f *Flags) checkTransport(eps []string) error {
+	tlsOn := f.usesTLS(eps)
+	name, value := f.tlsFlag()
+	for _, ep := range eps {
+		e, _ := parseEndpoint(ep)
+		switch {
+		case e.scheme == "http" && name != "":
+			return fmt.Errorf("%s %s with --endpoints %s: an http:// endpoint is dialled without TLS, and the TLS flag would be ignored; write https://", name, value, ep)
+		case e.scheme == "http" && tlsOn:
+			return fmt.Errorf("--endpoints: %s and %s: clientv3 dials every endpoint as the first, so the http:// one would get TLS; use one scheme", eps[0], ep)
+		case (e.scheme == "https" || e.scheme == "unixs") && !tlsOn:
+			return fmt.Errorf("--endpoints: %s and %s: clientv3 dials every endpoint as the first, without TLS, so %s would get none; list a TLS endpoint first or give --cacert", eps[0], ep, ep)
+		}
+	}
+	return nil
 }
 
 // Client validates the flags and connects. Connecting does not wait for etcd:
@@ -150,6 +219,11 @@ func (f *Flags) credentials() (user, password string, err error) {
 			return "", "", errors.New("--password-file: given without --user")
 		}
 		return "", "", nil
+	}
+	if strings.Contains(f.user, ":") {
+		// etcdctl's --user name:password: what follows the colon is a
+		// password, so this error shows nothing of the value.
+		return "", "", fmt.Errorf("--user: has a \":\"; give the user name alone, and the password with --password-file or $%s (never on the command line, where the process list shows it)", PasswordEnv)
 	}
 	if f.passwordFile != "" {
 		b, err := os.ReadFile(f.passwordFile)

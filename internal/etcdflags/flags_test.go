@@ -89,6 +89,20 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		{"password file without user", nil, []string{"--password-file", write(t, "pw", secret)}, "--password-file: given without --user"},
 		{"missing password file", nil, []string{"--user", "alice", "--password-file", "/nonexistent/pw"}, "--password-file"},
 		{"empty password file", nil, []string{"--user", "alice", "--password-file", write(t, "empty", "\n")}, "no password"},
+		{"user:password", nil, []string{"--user", "alice:" + secret, "--password-file", write(t, "pw2", "x")}, "--user: has a \":\""},
+		{"user:password, password from the environment", map[string]string{PasswordEnv: "x"}, []string{"--user", "alice:" + secret}, "--user: has a \":\""},
+		{"user: alone", nil, []string{"--user", "alice:"}, "--user: has a \":\""},
+		// The etcd client dials an http:// endpoint without TLS whatever
+		// the flags say, and would send the password in clear.
+		{"cacert with http://", nil, []string{"--endpoints", "http://127.0.0.1:2379", "--cacert", cert}, "--cacert " + cert + " with --endpoints http://127.0.0.1:2379"},
+		{"cert and key with http://", nil, []string{"--endpoints", "http://127.0.0.1:2379", "--cert", cert, "--key", key}, "--cert " + cert + " with --endpoints http://127.0.0.1:2379"},
+		{"key alone with http://", nil, []string{"--endpoints", "http://127.0.0.1:2379", "--key", key}, "--key " + key + " with --endpoints http://127.0.0.1:2379"},
+		{"cacert with a second endpoint http://", nil, []string{"--endpoints", "https://a:1,HTTP://b:2", "--cacert", cert, "--user", "alice", "--password-file", write(t, "pw3", secret)}, "--cacert " + cert + " with --endpoints HTTP://b:2"},
+		{"cacert with a missing file and http://", nil, []string{"--endpoints", "http://a:1", "--cacert", "/nonexistent/ca.pem"}, "--cacert /nonexistent/ca.pem with --endpoints http://a:1"},
+		// clientv3 dials every endpoint as it dials the first.
+		{"https:// after a plain endpoint", nil, []string{"--endpoints", "a:1,https://b:2"}, "--endpoints: a:1 and https://b:2"},
+		{"https:// after http://", nil, []string{"--endpoints", "http://a:1,https://b:2"}, "--endpoints: http://a:1 and https://b:2"},
+		{"http:// after https://", nil, []string{"--endpoints", "https://a:1,http://b:2"}, "--endpoints: https://a:1 and http://b:2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.env, tc.args...).Config()
@@ -143,4 +157,58 @@ func TestConfig(t *testing.T) {
 			t.Errorf("credentials = %q/%q, want bob/pw2", c.Username, c.Password)
 		}
 	})
+}
+
+func TestTLSWithPlainEndpoints(t *testing.T) {
+	cert, key := certPair(t)
+	for _, args := range [][]string{
+		// host:port and unix:// take TLS from the flags.
+		{"--endpoints", "a:1,b:2", "--cacert", cert},
+		{"--endpoints", "a:1,https://b:2", "--cacert", cert},
+		{"--endpoints", "unix:///run/etcd.sock", "--cert", cert, "--key", key},
+		// https:// and unixs:// take TLS with the system's CAs.
+		{"--endpoints", "https://a:1,b:2"},
+		{"--endpoints", "https://a:1,https://b:2", "--cacert", cert},
+		{"--endpoints", "unixs:///run/etcd.sock"},
+	} {
+		c, err := parse(t, nil, args...).Config()
+		if err != nil {
+			t.Errorf("Config(%v) = %v, want no error", args, err)
+		}
+		if eps := strings.Join(c.Endpoints, ","); eps != args[1] {
+			t.Errorf("Config(%v): endpoints %s, want %s", args, eps, args[1])
+		}
+	}
+}
+
+func TestWarningWithoutTLS(t *testing.T) {
+	cert, _ := certPair(t)
+	const secret = "s3cret-password"
+	pw := write(t, "pw", secret)
+	for _, tc := range []struct {
+		args []string
+		want string // "" for no warning
+	}{
+		{[]string{"--user", "alice", "--password-file", pw}, "--user: the password goes to etcd at 127.0.0.1:2379 without TLS"},
+		{[]string{"--endpoints", "http://e:1", "--user", "alice", "--password-file", pw}, "--user: the password goes to etcd at http://e:1 without TLS"},
+		{[]string{"--endpoints", "unix:///run/e.sock", "--user", "alice", "--password-file", pw}, "without TLS"},
+		{[]string{"--endpoints", "e:1", "--cacert", cert, "--user", "alice", "--password-file", pw}, ""},
+		{[]string{"--endpoints", "https://e:1", "--user", "alice", "--password-file", pw}, ""},
+		{[]string{"--endpoints", "e:1"}, ""},
+		{[]string{"--endpoints", "http://e:1"}, ""},
+	} {
+		f := parse(t, nil, tc.args...)
+		if _, err := f.Config(); err != nil {
+			t.Fatalf("Config(%v) = %v", tc.args, err)
+		}
+		w := f.Warning()
+		switch {
+		case tc.want == "" && w != "":
+			t.Errorf("Warning(%v) = %q, want none", tc.args, w)
+		case tc.want != "" && !strings.Contains(w, tc.want):
+			t.Errorf("Warning(%v) = %q, want it to say %q", tc.args, w, tc.want)
+		case strings.Contains(w, secret) || strings.Contains(w, "\n"):
+			t.Errorf("Warning(%v) = %q, want one line without the password", tc.args, w)
+		}
+	}
 }

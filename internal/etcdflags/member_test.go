@@ -51,6 +51,9 @@ func TestMemberErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--prefix", "/p", "--id", "a", "--ttl", "500ms"}, "--ttl"},
 		{[]string{"--prefix", "/p", "--id", "a", "--ttl", "0s"}, "--ttl"},
 		{[]string{"--prefix", "/p", "--id", "a", "--ttl", "-2s"}, "--ttl"},
+		{[]string{"--prefix", "/p", "--id", "a", "--ttl", "3601s"}, "--ttl 1h0m1s: must be a whole number of seconds, from 1s to 1h0m0s"},
+		{[]string{"--prefix", "/p", "--id", "a", "--ttl", "100000h"}, "--ttl 100000h0m0s: must be a whole number of seconds, from 1s to 1h0m0s"},
+		{[]string{"--prefix", "/p", "--id", "a", "--ttl", "2562047h"}, "--ttl 2562047h0m0s: must be a whole number of seconds, from 1s to 1h0m0s"},
 		{[]string{"--prefix", "/p", "--id", "a", "--ttl", "soon"}, "-ttl"},
 		{[]string{"--prefix", "/p", "--id", "a", "--log-level", "loud"}, "-log-level"},
 	} {
@@ -137,5 +140,32 @@ func TestEmbedded(t *testing.T) {
 				t.Errorf("error %v, want one naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestTTLBound(t *testing.T) {
+	if err := CheckTTL(time.Hour); err != nil {
+		t.Errorf("CheckTTL(1h) = %v, want nil: the maximum is allowed", err)
+	}
+	for _, ttl := range []time.Duration{time.Hour + time.Second, 100000 * time.Hour, 2562047 * time.Hour} {
+		err := CheckTTL(ttl)
+		if err == nil || !strings.Contains(err.Error(), "--ttl") || !strings.Contains(err.Error(), "1h0m0s") {
+			t.Errorf("CheckTTL(%v) = %v, want an error naming --ttl and the maximum", ttl, err)
+		}
+	}
+}
+
+func TestJoinWait(t *testing.T) {
+	const max = time.Duration(1<<63 - 1)
+	for _, tc := range []struct{ base, ttl, want time.Duration }{
+		{10 * time.Second, 5 * time.Second, 20 * time.Second},
+		{10 * time.Second, time.Hour, 10*time.Second + 2*time.Hour},
+		{10 * time.Second, 2562047 * time.Hour, max},
+		{10 * time.Second, max, max},
+		{10 * time.Second, max/2 - 5*time.Second, max - 1},
+	} {
+		if got := JoinWait(tc.base, tc.ttl); got != tc.want || got < 0 {
+			t.Errorf("JoinWait(%v, %v) = %v, want %v", tc.base, tc.ttl, got, tc.want)
+		}
 	}
 }

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
+	"github.com/seed764c596d/mastership/internal/etcdtest"
+)
+
+// TestRefusedOnce: a candidate whose user etcd refuses ends with exit 1
+// and one line that says "election: " once, not "election: election: "
+// (the election package's errors start with it already), and never the
+// password.
+func TestRefusedOnce(t *testing.T) {
+	sec := etcdtest.StartSecure(t)
+	const password = "pw-El-4d0b"
+	sec.AddUser(t, "norole", password)
+	pw := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.Start(t, asElection, "election", nil, "--endpoints", sec.Members[0].ClientURL,
+		"--cacert", sec.CAFile, "--cert", sec.CertFile, "--key", sec.KeyFile,
+		"--user", "norole", "--password-file", pw, "--name", "n1", "--prefix", "/el")
+	select {
+	case <-p.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20s after etcd refused the user; stderr: %s", p.Stderr.String())
+	}
+	var exit *exec.ExitError
+	if err := p.Err(); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("ended with %v, want exit code 1", err)
+	}
+	msg := p.Stderr.String()
+	if !strings.HasPrefix(msg, "election: ") || strings.Contains(msg, "election: election:") || !strings.Contains(msg, "permission denied") {
+		t.Errorf("stderr = %q, want a line starting \"election: \" once, saying permission denied", msg)
+	}
+	if strings.Contains(msg, password) {
+		t.Errorf("stderr shows the password: %q", msg)
+	}
+}
