@@ -417,7 +417,8 @@ func (e *Election) mayReport(ctx context.Context) bool {
 }
 
 // hold holds one leadership until it ends, serving Resign and Proclaim. It
-// returns the error of a Resign that failed to delete the key. The
+// returns the error of a Resign that failed to delete the key, or etcd's
+// refusal of a Proclaim. The
 // leadership begins only if, under e.mu, the session lives and its safe
 // deadline has not passed; OnStartedLeading starts only if it still lives
 // then.
@@ -518,6 +519,14 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, key string, rev int
 			err := e.proclaim(pctx, l, key, rev, r.value)
 			stop()
 			cancel()
+			if ref := e.refused(err, "proclaim"); ref != nil {
+				// etcd would refuse the next request too, and before 3.5
+				// it does not refuse keep-alives: the refusal ends the
+				// leadership, and Run with it.
+				stopped()
+				r.reply <- ref
+				return ref
+			}
 			if err == nil {
 				e.mu.Lock()
 				e.value = r.value

@@ -54,4 +54,3 @@ func PrefixKey(prefix string) string {
 	}
 	return prefix
 }
-

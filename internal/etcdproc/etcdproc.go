@@ -138,7 +138,7 @@ func Start(t testing.TB, bin Binaries, o Options) *Cluster {
 		c.Stop(t)
 		if t.Failed() {
 			for _, m := range c.Members {
-				t.Logf("etcdproc: the end of %s's log:\n%s", m.Name, m.logTail(60))
+				t.Logf("etcdproc: the end of %s's log:\n%s", m.Name, m.LogTail(60))
 			}
 		}
 	})
@@ -402,7 +402,7 @@ func (m *Member) waitReady(deadline time.Time) error {
 			m.mu.Lock()
 			err := m.err
 			m.mu.Unlock()
-			return fmt.Errorf("%s exited before serving (%v); its log ends:\n%s", m.Name, err, m.logTail(20))
+			return fmt.Errorf("%s exited before serving (%v); its log ends:\n%s", m.Name, err, m.LogTail(20))
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -417,8 +417,8 @@ func (m *Member) waitReady(deadline time.Time) error {
 	return fmt.Errorf("%s not serving on %s by the deadline: %v", m.Name, m.ClientURL, last)
 }
 
-// logTail returns the last n lines of m's log.
-func (m *Member) logTail(n int) string {
+// LogTail returns the last n lines of m's log.
+func (m *Member) LogTail(n int) string {
 	b, err := os.ReadFile(m.LogFile)
 	if err != nil {
 		return err.Error()
