@@ -46,7 +46,12 @@ func process(t *testing.T) *server {
 // TestPermissionProcess runs the permission scenarios on the etcd process:
 // on 3.4, whose keep-alives do not check permissions, the members stay.
 func TestPermissionProcess(t *testing.T) {
-	for _, how := range []taking{revokePermission, deleteUser} {
+	bin := etcdproc.FromEnv(t)
+	v, err := bin.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range takingsOn(v) {
 		t.Run(string(how), func(t *testing.T) {
 			srv := process(t)
 			t.Logf("etcd %s process", srv.version)

@@ -603,7 +603,9 @@ func (e *Election) Resign(ctx context.Context) error {
 
 // Proclaim sets the leader's value without a new election, and the value of
 // this candidate's later campaigns. It returns ErrNotLeader if this
-// candidate is not leader.
+// candidate is not leader. When etcd refuses the write (ErrPermissionDenied,
+// ErrAuthFailed: on etcd 3.4 a lost permission shows here rather than on
+// keep-alives), the leadership ends and Run returns the refusal.
 func (e *Election) Proclaim(ctx context.Context, value string) error {
 	return e.request(ctx, request{value: value})
 }
