@@ -417,7 +417,8 @@ func (e *Election) mayReport(ctx context.Context) bool {
 }
 
 // hold holds one leadership until it ends, serving Resign and Proclaim. It
-// returns the error of a Resign that failed to delete the key. The
+// returns the error of a Resign that failed to delete the key, or etcd's
+// refusal of a Proclaim. The
 // leadership begins only if, under e.mu, the session lives and its safe
 // deadline has not passed; OnStartedLeading starts only if it still lives
 // then.
@@ -518,6 +519,14 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, key string, rev int
 			err := e.proclaim(pctx, l, key, rev, r.value)
 			stop()
 			cancel()
+			if ref := e.refused(err, "proclaim"); ref != nil {
+				// etcd would refuse the next request too, and before 3.5
+				// it does not refuse keep-alives: the refusal ends the
+				// leadership, and Run with it.
+				stopped()
+				r.reply <- ref
+				return ref
+			}
 			if err == nil {
 				e.mu.Lock()
 				e.value = r.value
@@ -594,7 +603,9 @@ func (e *Election) Resign(ctx context.Context) error {
 
 // Proclaim sets the leader's value without a new election, and the value of
 // this candidate's later campaigns. It returns ErrNotLeader if this
-// candidate is not leader.
+// candidate is not leader. When etcd refuses the write (ErrPermissionDenied,
+// ErrAuthFailed: on etcd 3.4 a lost permission shows here rather than on
+// keep-alives), the leadership ends and Run returns the refusal.
 func (e *Election) Proclaim(ctx context.Context, value string) error {
 	return e.request(ctx, request{value: value})
 }

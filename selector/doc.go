@@ -138,20 +138,35 @@
 //	etcdctl role grant-permission ROLE readwrite <prefix>/ --prefix
 //
 // Its transactions read and write its own key and read the group; its watch
-// reads the range; etcd asks for write permission on a lease's keys to keep
-// the lease alive or revoke it, and read permission to tell its TTL. TLS and
-// credentials are the client's (clientv3.Config's TLS, Username and
-// Password); this package never sees or logs them.
+// reads the range; etcd asks for write permission on a lease's keys to
+// revoke the lease and, from the versions named below, to keep it alive,
+// and read permission to tell its TTL. TLS and credentials are the client's
+// (clientv3.Config's TLS, Username and Password); this package never sees
+// or logs them.
 //
 // A refusal by etcd is not retried, since it would come again: New returns
 // at once an error wrapping ErrPermissionDenied or ErrAuthFailed, and etcd's
 // own error, that names the refused request and its key or range. A running
 // member refused later (its permission taken away, its user deleted, its
-// password changed) emits Offline, and Events closes; Err says why. etcd
-// checks permissions on each request, keep-alives included, so this
-// happens within a keep-alive interval. An expired or invalidated auth
-// token is no refusal: clientv3 authenticates again by itself, and the
-// member carries on, or meets the true refusal.
+// password changed) emits Offline, and Events closes; Err says why. When
+// depends on etcd's version, since a registered member sends nothing but
+// keep-alives and its watch:
+//
+//   - etcd 3.7 (tested), and by their source 3.5 from 3.5.31 and 3.6 from
+//     3.6.9 (the suite of supported versions is to test them), check
+//     permissions on keep-alives: the member ends within a keep-alive
+//     interval.
+//   - etcd 3.4 (tested on Debian's 3.4.23 for a revoked permission and a
+//     deleted user), and by their source earlier 3.5 and 3.6 releases, do
+//     not: the member stays registered, its lease renewed and its watch
+//     delivering, and a slave may even become master. It ends at its next
+//     request that etcd checks: a Yield, or the registration that follows
+//     the loss of its key. To end it there, delete its key as root
+//     (etcdctl del <prefix>/<id>) after taking the permission away.
+//
+// An expired or invalidated auth token is no refusal: clientv3
+// authenticates again by itself, and the member carries on, or meets the
+// true refusal.
 //
 // # Untrusted keys
 //

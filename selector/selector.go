@@ -299,11 +299,16 @@ func (s *Selector) Close() error {
 // ErrAuthFailed that names the refused request. A member ends by itself
 // only on such a refusal, which it would only get again if it retried: its
 // user lost a permission on the prefix, was deleted, or had its password
-// changed. etcd checks permissions when a request is made: a keep-alive
-// (write permission on the member's key), a resync, a registration, a
-// Yield. The member then emits Offline, gives its lease back if etcd lets
-// it (or etcd expires it after its TTL), and Events closes; Err is set
-// before Events closes.
+// changed. etcd checks permissions when a request is made: a resync, a
+// registration, a Yield, and, on etcd 3.7 (3.5 from 3.5.31, 3.6 from
+// 3.6.9), a keep-alive (write permission on the member's key), which ends
+// the member within a keep-alive interval. etcd 3.4 renews the lease
+// without a check: there a member whose permission was revoked or whose
+// user was deleted ends only at its next request that etcd checks, such as
+// a Yield or a registration (see "Permissions and TLS" in the package doc).
+// The member then emits Offline, gives its lease back if etcd lets it (or
+// etcd expires it after its TTL), and Events closes; Err is set before
+// Events closes.
 func (s *Selector) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
