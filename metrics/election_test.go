@@ -100,6 +100,9 @@ func TestElectionCollector(t *testing.T) {
 	}
 	a := run("a")
 	waitUntil(t, "a leads", a.e.IsLeader)
+	// Leading and observing are told apart: a's observer may report a as
+	// leader a moment after a has begun to lead.
+	waitUntil(t, "a observes itself", func() bool { return a.e.Observed().Epoch == a.e.Epoch() })
 	b := run("b")
 	waitUntil(t, "b sees a", func() bool { return b.e.Observed().Value == "a" && b.e.Stats().Sessions == 1 })
 
