@@ -141,7 +141,11 @@
 // reads the range; etcd asks for write permission on a lease's keys to keep
 // the lease alive or revoke it, and read permission to tell its TTL. TLS and
 // credentials are the client's (clientv3.Config's TLS, Username and
-// Password); this package never sees or logs them.
+// Password); this package never sees or logs them. A TLS handshake that
+// fails (an untrusted server certificate, a client certificate etcd
+// refuses, a TLS client at a plain endpoint or a plain client at a TLS one)
+// ends New at once with ErrTLSHandshake and gRPC's reason, rather than a
+// retry until its context ends.
 //
 // A refusal by etcd is not retried, since it would come again: New returns
 // at once an error wrapping ErrPermissionDenied or ErrAuthFailed, and etcd's

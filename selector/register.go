@@ -86,6 +86,9 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			if r := s.refused(err, "register"); r != nil {
 				return nil, s.diagnose(ctx, err)
 			}
+			if r := s.tooLarge(err, fmt.Sprintf("register: put key %q", s.key)); r != nil {
+				return nil, r
+			}
 			return nil, wrapf(contextCause(ctx, err), "create key %q", s.key)
 		}
 		if resp.Succeeded {
@@ -199,6 +202,11 @@ func (w *holderWatch) observe(holder clientv3.LeaseID, sent, recv time.Time, ttl
 // reads the group's range and reads and writes the member's key: a read of
 // the range alone, allowed or not, tells them apart.
 func (s *Selector) diagnose(ctx context.Context, txnErr error) error {
+	if refusal.Of(s.cli, txnErr) != refusal.PermissionDenied {
+		// etcd refused the user itself (authentication failed, no
+		// user): no permission is in question.
+		return s.refused(txnErr, "register key %q", s.key)
+	}
 	end := clientv3.GetPrefixRangeEnd(s.prefix)
 	_, err := s.cli.Get(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	switch {
