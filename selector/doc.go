@@ -39,7 +39,9 @@
 // leader, so a rise across terms proves nothing), or when the key is still
 // held after twice the holder's TTL plus 5s. A key without a lease on the
 // member's id never expires: New returns ErrDuplicateID at once, and a
-// member re-registering after Offline retries until someone deletes it.
+// member re-registering after Offline retries until someone deletes it. A
+// key on a lease whose TTL is over MaxTTL, which no member asks for, is
+// ErrDuplicateID at once too.
 //
 // # Taking a registration back
 //
