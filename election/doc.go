@@ -69,7 +69,11 @@
 //	etcdctl role grant-permission ROLE readwrite <prefix>/ --prefix
 //
 // etcd asks for write permission on a lease's keys to keep the lease alive
-// or revoke it. TLS and credentials are the client's (clientv3.Config).
+// or revoke it. TLS and credentials are the client's (clientv3.Config). A
+// TLS handshake that fails before Run's first lease (an untrusted server
+// certificate, a client certificate etcd refuses, a TLS client at a plain
+// endpoint or a plain client at a TLS one) ends Run at once with
+// ErrTLSHandshake and gRPC's reason, rather than a silent retry.
 //
 // A refusal by etcd is not retried, since it would come again: Run ends and
 // returns an error wrapping ErrPermissionDenied or ErrAuthFailed, and etcd's
@@ -77,7 +81,9 @@
 // its channel. This happens at once at start, and within a keep-alive
 // interval when a permission is taken away from a running candidate. An
 // expired or invalidated auth token is no refusal: clientv3 authenticates
-// again by itself.
+// again by itself. A value over etcd's request limit (--max-request-bytes,
+// 1.5 MiB by default) is refused at once too, with ErrValueTooLarge: by Run
+// when it campaigns with it, by Proclaim otherwise.
 //
 // # Keys that are no candidates
 //
