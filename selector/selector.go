@@ -267,7 +267,9 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 // refusal), Yield returns that error with the mastership ended all the
 // same, and the member gives up its registration as if it had lost it: it
 // emits Offline, revokes its lease, so that the next member takes over,
-// and registers again, behind the others.
+// and registers again, behind the others. A re-creation that etcd refuses
+// for its size (ErrValueTooLarge: etcd's limit lowered since New) would be
+// refused again: the member ends, as on a refusal (see Err).
 func (s *Selector) Yield(ctx context.Context) error {
 	select {
 	case <-s.stopped:

@@ -8,6 +8,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/events"
 )
 
 // TestValueTooLarge checks that New refuses at once a value whose request
@@ -55,5 +57,33 @@ func TestValueTooLarge(t *testing.T) {
 				t.Errorf("%d keys left under the prefix", len(resp.Kvs))
 			}
 		})
+	}
+}
+
+// TestYieldValueTooLarge checks that a Yield whose re-creation of the key
+// etcd refuses for its size ends the member, as a refusal does, rather
+// than leave it registering again and again with a value etcd will never
+// take. etcd's limit cannot change under a running test, so the value
+// grows instead, in the run loop, between the delete and the re-creation.
+func TestYieldValueTooLarge(t *testing.T) {
+	t.Parallel()
+	cli := shared.Client(t)
+	prefix := prefixOf(t)
+	var a *Selector
+	a = join(t, cli, prefix, "a", withHooks(hooks{yield: func() { a.opts.value = strings.Repeat("x", 1600<<10) }}))
+	expect(t, a, events.InitMaster)
+	b := join(t, cli, prefix, "b")
+	expect(t, b, events.InitSlave, "a")
+	expect(t, a, events.SlaveAdd, "b")
+
+	err := a.Yield(ctxFor(t, waitTime))
+	if !errors.Is(err, ErrValueTooLarge) || !strings.Contains(err.Error(), rpctypes.ErrRequestTooLarge.Error()) || !strings.Contains(err.Error(), "yield: re-create") {
+		t.Fatalf("Yield = %v, want ErrValueTooLarge naming the re-creation and etcd's error", err)
+	}
+	waitFor(t, b, events.ChangeToMaster, waitTime)
+	expectWithin(t, a, waitTime, events.Offline)
+	drainClosed(t, a)
+	if err := a.Err(); !errors.Is(err, ErrValueTooLarge) {
+		t.Fatalf("Err = %v, want ErrValueTooLarge", err)
 	}
 }
