@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
@@ -329,5 +330,47 @@ func TestNoUserSaysOneThing(t *testing.T) {
 	}
 	if errors.Is(err, ErrPermissionDenied) || strings.Contains(err.Error(), "permit") {
 		t.Fatalf("create = %v: a missing user also reported as a permission not granted", err)
+	}
+}
+
+// TestNewWaitsForEtcdStarting checks that a refused connection, as while
+// etcd starts, is no handshake failure: New retries until etcd is up.
+func TestNewWaitsForEtcdStarting(t *testing.T) {
+	t.Parallel()
+	c := etcdtest.Start(t)
+	m := c.Members[0]
+	m.Stop()
+	cli := c.Client(t)
+	done := make(chan error, 1)
+	go func() {
+		s, err := New(ctxFor(t, 30*time.Second), cli, prefixOf(t), "a", WithTTL(testTTL))
+		if err == nil {
+			t.Cleanup(func() { shutdown(t, s) })
+		}
+		done <- err
+	}()
+	// Wait for the connection to fail, as it does against a stopped etcd.
+	conn := cli.ActiveConnection()
+	ctx := ctxFor(t, waitTime)
+	for st := conn.GetState(); st != connectivity.TransientFailure; st = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, st) {
+			t.Fatalf("connection still %v after %v against a stopped etcd", st, waitTime)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("New = %v while etcd is down, want it to wait", err)
+	default:
+	}
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("New = %v, want it registered once etcd is up", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("New not done 25s after etcd started")
 	}
 }

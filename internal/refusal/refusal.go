@@ -224,14 +224,19 @@ func WatchHandshake(ctx context.Context, cli *clientv3.Client) (context.Context,
 				conn.WaitForStateChange(ctx, st)
 				continue
 			}
-			if err := Handshake(cli, 500*time.Millisecond); err != nil {
-				cancel(err)
+			err := Unreachable(cli, 500*time.Millisecond)
+			if h := handshake(err); h != nil {
+				cancel(h)
 				return
 			}
-			// A failure that says nothing yet (a write on a connection
-			// etcd closed while it refused the certificate, say): connect
-			// again soon, and look again.
-			conn.ResetConnectBackoff()
+			// A failure on a connection that was made says nothing yet (a
+			// write on a connection etcd closed as it refused the
+			// certificate, say): connect again soon, and look again. One
+			// that was not (etcd down, or starting) waits for gRPC's
+			// backoff, as it would without this watch.
+			if err != nil && !strings.Contains(err.Error(), "while dialing") {
+				conn.ResetConnectBackoff()
+			}
 			t := time.NewTimer(handshakePoll)
 			select {
 			case <-ctx.Done():
