@@ -3,7 +3,10 @@
 // failed) stays the same however often the request is repeated, so
 // retrying it would hide it forever, while an unreachable etcd or an
 // expired auth token (which clientv3 renews by itself on the next request)
-// is worth a retry. Unreachable says why a client never connected.
+// is worth a retry. Unreachable says why a client never connected;
+// WatchHandshake ends a context as soon as the client's connection fails in
+// a way no retry fixes (a TLS handshake); TooLarge tells a request over
+// etcd's size limit, which would be refused again too.
 package refusal
 
 import (
