@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,9 @@ func TestInvalidConfig(t *testing.T) {
 		{"TTL negative", cli, "/p", []Option{WithTTL(-time.Second)}, "TTL"},
 		{"TTL 500ms", cli, "/p", []Option{WithTTL(500 * time.Millisecond)}, "TTL"},
 		{"TTL 1500ms", cli, "/p", []Option{WithTTL(1500 * time.Millisecond)}, "TTL"},
+		{"TTL over MaxTTL", cli, "/p", []Option{WithTTL(MaxTTL + time.Second)}, "TTL"},
+		{"TTL 100000h", cli, "/p", []Option{WithTTL(100000 * time.Hour)}, "TTL"},
+		{"TTL largest Duration", cli, "/p", []Option{WithTTL(math.MaxInt64)}, "TTL"},
 		{"margin 0", cli, "/p", []Option{WithTTL(2 * time.Second), WithSafetyMargin(0)}, "SafetyMargin"},
 		{"margin negative", cli, "/p", []Option{WithTTL(2 * time.Second), WithSafetyMargin(-time.Millisecond)}, "SafetyMargin"},
 		{"margin 2/3 TTL", cli, "/p", []Option{WithTTL(3 * time.Second), WithSafetyMargin(2 * time.Second)}, "SafetyMargin"},
@@ -57,6 +61,7 @@ func TestInvalidConfig(t *testing.T) {
 	for _, opts := range [][]Option{
 		nil,
 		{WithTTL(time.Second)}, // etcd raises it to its minimum
+		{WithTTL(MaxTTL)},
 		{WithTTL(2 * time.Second), WithSafetyMargin(1333 * time.Millisecond)},
 		{WithTTL(2 * time.Second), WithSafetyMargin(time.Millisecond)},
 		{WithLogger(slog.New(slog.DiscardHandler)), WithValue("")},

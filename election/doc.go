@@ -70,7 +70,11 @@
 //
 // etcd asks for write permission on a lease's keys to revoke the lease and,
 // from the versions named below, to keep it alive. TLS and credentials are
-// the client's (clientv3.Config).
+// the client's (clientv3.Config). A TLS handshake that fails before Run's
+// first lease (an untrusted server certificate, a client certificate etcd
+// refuses, a TLS client at a plain endpoint or a plain client at a TLS one)
+// ends Run at once with ErrTLSHandshake and gRPC's reason, rather than a
+// silent retry.
 //
 // A refusal by etcd is not retried, since it would come again: Run ends and
 // returns an error wrapping ErrPermissionDenied or ErrAuthFailed, and
@@ -83,7 +87,9 @@
 // deleted user) renews the lease all the same: the candidate leads on, and
 // Run goes on, until a request that etcd checks is refused, such as a
 // Proclaim. An expired or invalidated auth token is no refusal: clientv3
-// authenticates again by itself.
+// authenticates again by itself. A value over etcd's request limit
+// (--max-request-bytes, 1.5 MiB by default) is refused at once too, with
+// ErrValueTooLarge: by Run when it campaigns with it, by Proclaim otherwise.
 //
 // # Keys that are no candidates
 //

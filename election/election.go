@@ -2,6 +2,7 @@ package election
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/lease"
 	"github.com/seed764c596d/mastership/internal/queue"
+	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
 // Callbacks are what Run calls as leadership comes and goes.
@@ -127,7 +129,14 @@ func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error)
 //
 // When etcd refuses the candidate's user, which a retry would not change,
 // Run ends the same way and returns an error wrapping ErrPermissionDenied or
-// ErrAuthFailed that names the refused request. A candidate needs read and
+// ErrAuthFailed that names the refused request; or ErrValueTooLarge when
+// etcd refuses the candidate's key for its size (etcd's
+// --max-request-bytes, 1.5 MiB by default). Before etcd first grants it a
+// lease, Run also ends at once, with ErrTLSHandshake and gRPC's reason,
+// when the client's TLS handshake with etcd fails (an untrusted server
+// certificate, a client certificate etcd refuses, a TLS client at a plain
+// endpoint or a plain client at a TLS one); later connection failures are
+// outages, retried. A candidate needs read and
 // write permission on the range of its prefix; etcd checks it on every
 // request, keep-alives included, so a permission taken away while Run
 // leads ends the leadership and Run within a keep-alive interval.
@@ -182,18 +191,28 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 		}
 	})
 
+	// Until etcd first grants a lease, a TLS handshake that fails, which
+	// would fail again, ends Run at once.
+	hctx, stopWatch := refusal.WatchHandshake(ctx, e.cli)
+	defer stopWatch()
 	for n := 0; ctx.Err() == nil; n++ {
-		if n > 0 && backoff.Sleep(ctx, backoff.Delay(n-1)) != nil {
+		if n > 0 && backoff.Sleep(hctx, backoff.Delay(n-1)) != nil && ctx.Err() != nil {
 			break
 		}
-		l, err := lease.Grant(ctx, e.cli, e.opts.ttl, e.opts.margin, e.log)
+		l, err := lease.Grant(hctx, e.cli, e.opts.ttl, e.opts.margin, e.log)
 		if err != nil {
+			if h := context.Cause(hctx); errors.Is(h, refusal.ErrHandshake) {
+				return e.fail(fmt.Errorf("%w: grant a session lease: %w", ErrTLSHandshake, h))
+			}
 			if r := e.refused(err, "grant a session lease"); r != nil {
 				return e.fail(r)
 			}
 			e.log.Warn("grant session lease failed; will retry", "err", err)
 			continue
 		}
+		// Connected: later failures are outages, retried.
+		stopWatch()
+		hctx = ctx
 		closed, err := e.session(ctx, l, cb)
 		if closed {
 			n = -1 // the session lived to be closed: no backoff
@@ -250,6 +269,12 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, cb Callbacks) (b
 			stopAfter()
 			cancel()
 			if r := e.refused(err, "campaign with key %q", key); r != nil {
+				return false, r
+			}
+			if errors.Is(err, ErrValueTooLarge) {
+				return false, err
+			}
+			if r := tooLarge(err, value, "campaign: put key %q", key); r != nil {
 				return false, r
 			}
 			if r := e.refused(l.Err(), "keep the session's lease alive (etcd asks for write permission on its key)"); r != nil {
@@ -359,6 +384,9 @@ func (e *Election) proclaim(ctx context.Context, l *lease.Lease, key string, rev
 		Then(clientv3.OpPut(key, value, clientv3.WithLease(l.ID))).
 		Commit()
 	if err != nil {
+		if r := tooLarge(err, value, "proclaim: put key %q", key); r != nil {
+			return r
+		}
 		return fmt.Errorf("proclaim: put key %s: %w", key, err)
 	}
 	if !resp.Succeeded {
@@ -603,9 +631,11 @@ func (e *Election) Resign(ctx context.Context) error {
 
 // Proclaim sets the leader's value without a new election, and the value of
 // this candidate's later campaigns. It returns ErrNotLeader if this
-// candidate is not leader. When etcd refuses the write (ErrPermissionDenied,
-// ErrAuthFailed: on etcd 3.4 a lost permission shows here rather than on
-// keep-alives), the leadership ends and Run returns the refusal.
+// candidate is not leader, and ErrValueTooLarge, at once, for a value too
+// large for etcd (see Run); the leadership and the value stay as they were.
+// When etcd refuses the write (ErrPermissionDenied, ErrAuthFailed: on etcd
+// 3.4 a lost permission shows here rather than on keep-alives), the
+// leadership ends and Run returns the refusal.
 func (e *Election) Proclaim(ctx context.Context, value string) error {
 	return e.request(ctx, request{value: value})
 }

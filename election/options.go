@@ -14,6 +14,11 @@ import (
 // TTL with default settings (2s).
 const DefaultTTL = 5 * time.Second
 
+// MaxTTL is the largest TTL WithTTL takes: one hour. The TTL is how long a
+// crashed leader stays leader; beyond an hour it is a mistake (a unit typed
+// wrong) rather than a choice.
+const MaxTTL = lease.MaxTTL
+
 // An Option configures an Election. Options are validated by New.
 type Option interface {
 	apply(*options)
@@ -33,7 +38,9 @@ type options struct {
 }
 
 // WithTTL sets the TTL of each campaign's session lease: a whole number of
-// seconds, at least 1s. Default DefaultTTL. etcd raises a TTL below its
+// seconds, at least 1s and at most MaxTTL (an hour); New refuses any other
+// with ErrInvalidConfig. Default DefaultTTL. A crashed leader stays leader
+// for up to the TTL. etcd raises a TTL below its
 // minimum; the election then uses the TTL etcd granted.
 func WithTTL(ttl time.Duration) Option {
 	return optionFunc(func(o *options) { o.ttl = ttl })

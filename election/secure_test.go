@@ -10,10 +10,15 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/internal/refusal/tlstest"
 )
 
 // refusalTime bounds how long Run may take to report a refusal at start.
 const refusalTime = 5 * time.Second
+
+// handshakeTime bounds how long Run may take to report a failed TLS
+// handshake: gRPC's first connection attempts, with no retry.
+const handshakeTime = 3 * time.Second
 
 // TestSecure runs candidates against an etcd with client TLS and auth, whose
 // users may read and write only their own prefix.
@@ -76,6 +81,28 @@ func TestSecure(t *testing.T) {
 			}
 		case <-time.After(refusalTime):
 			t.Fatalf("Observe's channel still open %v after the refusal", refusalTime)
+		}
+	})
+
+	t.Run("TLS handshake fails", func(t *testing.T) {
+		// Each ends Run at once, naming gRPC's reason, rather than retry
+		// with nothing said until its context ends.
+		for _, c := range tlstest.Cases(t, sec, shared) {
+			t.Run(c.Name, func(t *testing.T) {
+				cli := tlstest.Client(t, c)
+				e, err := New(cli, "/secure/tls", WithTTL(testTTL))
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				err = e.Run(ctxFor(t, 30*time.Second), Callbacks{OnStartedLeading: func(context.Context) { t.Error("leads without a connection") }})
+				if d := time.Since(start); d > handshakeTime {
+					t.Errorf("Run took %v to fail, want under %v", d, handshakeTime)
+				}
+				if !errors.Is(err, ErrTLSHandshake) || !strings.Contains(err.Error(), c.Reason) {
+					t.Fatalf("Run = %v, want ErrTLSHandshake saying %q", err, c.Reason)
+				}
+			})
 		}
 	})
 

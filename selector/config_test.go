@@ -3,6 +3,7 @@ package selector
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func TestInvalidConfig(t *testing.T) {
 		{"TTL 500ms", cli, "/p", "a", []Option{WithTTL(500 * time.Millisecond)}, "TTL"},
 		{"TTL 1500ms", cli, "/p", "a", []Option{WithTTL(1500 * time.Millisecond)}, "TTL"},
 		{"TTL negative", cli, "/p", "a", []Option{WithTTL(-2 * time.Second)}, "TTL"},
+		{"TTL over MaxTTL", cli, "/p", "a", []Option{WithTTL(MaxTTL + time.Second)}, "TTL"},
+		{"TTL 100000h", cli, "/p", "a", []Option{WithTTL(100000 * time.Hour)}, "TTL"},
+		{"TTL largest Duration", cli, "/p", "a", []Option{WithTTL(math.MaxInt64)}, "TTL"},
 		{"margin negative", cli, "/p", "a", []Option{WithSafetyMargin(-time.Millisecond)}, "SafetyMargin"},
 		{"margin 0", cli, "/p", "a", []Option{WithSafetyMargin(0)}, "SafetyMargin"},
 		{"margin 2/3 TTL", cli, "/p", "a", []Option{WithTTL(3 * time.Second), WithSafetyMargin(2 * time.Second)}, "SafetyMargin"},

@@ -39,7 +39,9 @@
 // leader, so a rise across terms proves nothing), or when the key is still
 // held after twice the holder's TTL plus 5s. A key without a lease on the
 // member's id never expires: New returns ErrDuplicateID at once, and a
-// member re-registering after Offline retries until someone deletes it.
+// member re-registering after Offline retries until someone deletes it. A
+// key on a lease whose TTL is over MaxTTL, which no member asks for, is
+// ErrDuplicateID at once too.
 //
 // # Taking a registration back
 //
@@ -142,7 +144,11 @@
 // revoke the lease and, from the versions named below, to keep it alive,
 // and read permission to tell its TTL. TLS and credentials are the client's
 // (clientv3.Config's TLS, Username and Password); this package never sees
-// or logs them.
+// or logs them. A TLS handshake that fails (an untrusted server
+// certificate, a client certificate etcd refuses, a TLS client at a plain
+// endpoint or a plain client at a TLS one) ends New at once with
+// ErrTLSHandshake and gRPC's reason, rather than a retry until its context
+// ends.
 //
 // A refusal by etcd is not retried, since it would come again: New returns
 // at once an error wrapping ErrPermissionDenied or ErrAuthFailed, and etcd's

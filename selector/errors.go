@@ -40,6 +40,20 @@ var (
 	// client gives none. The wrapping error wraps etcd's own error
 	// (rpctypes.ErrAuthFailed or rpctypes.ErrUserEmpty).
 	ErrAuthFailed = errors.New("selector: authentication failed")
+	// ErrValueTooLarge: etcd refused the member's key because the request
+	// that writes it, whose size is mostly the value (WithValue), is over
+	// etcd's limit: --max-request-bytes, default 1.5 MiB (or gRPC's
+	// message limit, a little above it). The wrapping error says the
+	// value's size and wraps etcd's or gRPC's own error.
+	ErrValueTooLarge = errors.New("selector: value too large")
+	// ErrTLSHandshake: the client's connection to etcd failed in a way
+	// that retrying will not fix: its TLS handshake failed (a CA that did
+	// not sign etcd's certificate, a client certificate etcd refuses, such
+	// as an expired one, a TLS client at a plain endpoint), or etcd closed
+	// each connection before answering, as a TLS endpoint does to a
+	// plain-text client. The wrapping error gives gRPC's reason, such as
+	// "x509: certificate signed by unknown authority".
+	ErrTLSHandshake = errors.New("selector: TLS handshake with etcd failed")
 )
 
 // refused returns err as a refusal by etcd, wrapping ErrPermissionDenied or
@@ -53,7 +67,18 @@ func (s *Selector) refused(err error, format string, args ...any) error {
 var sentinels = refusal.Sentinels{PermissionDenied: ErrPermissionDenied, AuthFailed: ErrAuthFailed}
 
 // isRefusal reports whether err is a refusal by etcd, which ends a member:
-// repeating the request would get the same answer.
+// repeating the request would get the same answer. A value too large for
+// etcd is one too.
 func isRefusal(err error) bool {
-	return errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrAuthFailed)
+	return errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrValueTooLarge)
+}
+
+// tooLarge returns err as ErrValueTooLarge if etcd, or gRPC, refused it for
+// its size, with what the member was doing; nil otherwise.
+func (s *Selector) tooLarge(err error, what string) error {
+	if !refusal.TooLarge(err) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: a value of %d bytes: etcd takes requests up to its --max-request-bytes (default 1.5 MiB): %w",
+		ErrValueTooLarge, what, len(s.opts.value), err)
 }

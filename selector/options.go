@@ -13,6 +13,11 @@ const (
 	// DefaultTTL is the lease TTL asked of etcd when WithTTL is not given.
 	// A crashed master is replaced after about this long.
 	DefaultTTL = 5 * time.Second
+	// MaxTTL is the largest TTL WithTTL takes: one hour. The TTL is how
+	// long a crashed master stays master, and bounds how long New waits
+	// for a crashed holder of its id; beyond an hour it is a mistake (a
+	// unit typed wrong) rather than a choice.
+	MaxTTL = lease.MaxTTL
 )
 
 // An Option configures a Selector. Options are validated by New.
@@ -47,7 +52,9 @@ func withHooks(h hooks) Option {
 }
 
 // WithTTL sets the TTL of the member's lease: a whole number of seconds, at
-// least 1s. Default DefaultTTL. etcd raises a TTL below its minimum (2s with
+// least 1s and at most MaxTTL (an hour); New refuses any other with
+// ErrInvalidConfig. Default DefaultTTL. A crashed master stays master, and
+// a member restarting under its id waits, for up to the TTL. etcd raises a TTL below its minimum (2s with
 // etcd's default election timeout); the selector then uses the TTL etcd
 // granted.
 func WithTTL(ttl time.Duration) Option {

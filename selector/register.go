@@ -86,6 +86,9 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			if r := s.refused(err, "register"); r != nil {
 				return nil, s.diagnose(ctx, err)
 			}
+			if r := s.tooLarge(err, fmt.Sprintf("register: put key %q", s.key)); r != nil {
+				return nil, r
+			}
 			return nil, wrapf(contextCause(ctx, err), "create key %q", s.key)
 		}
 		if resp.Succeeded {
@@ -127,11 +130,18 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			return nil, wrapf(contextCause(ctx, err), "read TTL of the lease holding %q", s.key)
 		}
 		wait := sweep
+		granted := lease.Seconds(ttl.GrantedTTL)
+		if granted > MaxTTL {
+			// No member of this package asks for such a TTL, and a
+			// crashed holder would keep the id for longer than anyone
+			// waits.
+			return nil, fmt.Errorf("%w: %q is held by lease %x, whose TTL %v is over MaxTTL %v", ErrDuplicateID, s.key, int64(holder), granted, MaxTTL)
+		}
 		if ttl.TTL > 0 {
 			switch live, waited := w.observe(holder, sent, time.Now(), ttl); {
 			case live:
 				return nil, fmt.Errorf("%w: %q is held by lease %x, which its holder keeps alive", ErrDuplicateID, s.key, int64(holder))
-			case waited > maxDuplicateWait(time.Duration(ttl.GrantedTTL)*time.Second):
+			case waited > maxDuplicateWait(granted):
 				return nil, fmt.Errorf("%w: %q still held by lease %x after %v", ErrDuplicateID, s.key, int64(holder), waited.Round(time.Second))
 			}
 			if w.reads == 1 {
@@ -141,7 +151,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			// of its TTL, as this package keeps leases) tell a live holder
 			// within a second or two; a dead one is waited for until etcd
 			// deletes its key.
-			wait = min(max(time.Duration(ttl.GrantedTTL)*time.Second/4, 250*time.Millisecond), time.Duration(ttl.TTL)*time.Second+sweep)
+			wait = min(max(granted/4, 250*time.Millisecond), lease.Add(lease.Seconds(ttl.TTL), sweep))
 		}
 		if err := backoff.Sleep(ctx, wait); err != nil {
 			return nil, wrapf(err, "wait for key %q", s.key)
@@ -169,8 +179,9 @@ type holderWatch struct {
 // maxDuplicateWait bounds the wait for a holder that cannot be proved live
 // or dead (its TTL jumps at every change of etcd's leader): twice the
 // holder's TTL, plus the time etcd takes to elect a leader and delete keys.
+// It saturates rather than overflow.
 func maxDuplicateWait(granted time.Duration) time.Duration {
-	return 2*granted + 5*time.Second
+	return lease.Add(lease.Mul(granted, 2), 5*time.Second)
 }
 
 // observe adds a read of holder's TTL, sent at sent and answered at recv,
@@ -181,8 +192,8 @@ func (w *holderWatch) observe(holder clientv3.LeaseID, sent, recv time.Time, ttl
 		*w = holderWatch{lease: holder, first: sent}
 	}
 	w.reads++
-	lower := sent.Add(time.Duration(ttl.TTL) * time.Second)
-	upper := recv.Add(time.Duration(ttl.TTL+1) * time.Second)
+	lower := sent.Add(lease.Seconds(ttl.TTL))
+	upper := recv.Add(lease.Add(lease.Seconds(ttl.TTL), time.Second))
 	term := ttl.ResponseHeader.GetRaftTerm()
 	switch {
 	case w.upper.IsZero() || term != w.term:
@@ -199,6 +210,11 @@ func (w *holderWatch) observe(holder clientv3.LeaseID, sent, recv time.Time, ttl
 // reads the group's range and reads and writes the member's key: a read of
 // the range alone, allowed or not, tells them apart.
 func (s *Selector) diagnose(ctx context.Context, txnErr error) error {
+	if refusal.Of(s.cli, txnErr) != refusal.PermissionDenied {
+		// etcd refused the user itself (authentication failed, no
+		// user): no permission is in question.
+		return s.refused(txnErr, "register key %q", s.key)
+	}
 	end := clientv3.GetPrefixRangeEnd(s.prefix)
 	_, err := s.cli.Get(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	switch {

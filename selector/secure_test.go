@@ -3,6 +3,7 @@ package selector
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,15 +11,22 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/internal/lease"
 	"github.com/seed764c596d/mastership/internal/logtest"
+	"github.com/seed764c596d/mastership/internal/refusal/tlstest"
 )
 
 // refusalTime bounds how long New may take to report a refusal: one
 // registration attempt, with no retry.
 const refusalTime = 5 * time.Second
+
+// handshakeTime bounds how long New and Run may take to report a failed TLS
+// handshake: gRPC's first connection attempts, with no retry.
+const handshakeTime = 3 * time.Second
 
 // TestSecure runs members against an etcd with client TLS and auth, whose
 // users may read and write only their own prefix.
@@ -145,43 +153,46 @@ func TestSecure(t *testing.T) {
 		}
 	})
 
-	t.Run("plain-text client", func(t *testing.T) {
-		cli, err := clientv3.New(clientv3.Config{
-			Endpoints:   []string{strings.Replace(sec.Members[0].ClientURL, "https://", "http://", 1)},
-			DialTimeout: time.Second,
-			Logger:      zap.NewNop(),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cli.Close() })
-		start := time.Now()
-		_, err = New(ctxFor(t, 3*time.Second), cli, "/secure/plain", "a", WithTTL(testTTL))
-		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("New returned after %v, want about its 3s context", d)
-		}
-		// etcd never answers: the TLS port drops the plain-text
-		// connection, and clientv3 waits for a connection until the
-		// deadline. The error says why it never connected.
-		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connection to etcd") || !strings.Contains(err.Error(), "server preface") {
-			t.Fatalf("New over plain text to a TLS port = %v, want the context's deadline and the connection's error", err)
+	t.Run("TLS handshake fails", func(t *testing.T) {
+		// Each fails at once, naming gRPC's reason, rather than when
+		// New's context ends with nothing but the deadline to say.
+		for _, c := range tlstest.Cases(t, sec, shared) {
+			t.Run(c.Name, func(t *testing.T) {
+				cli := tlstest.Client(t, c)
+				start := time.Now()
+				s, err := New(ctxFor(t, 30*time.Second), cli, "/secure/tls", "a", WithTTL(testTTL))
+				if err == nil {
+					shutdown(t, s)
+					t.Fatal("New succeeded")
+				}
+				if d := time.Since(start); d > handshakeTime {
+					t.Errorf("New took %v to fail, want under %v", d, handshakeTime)
+				}
+				if !errors.Is(err, ErrTLSHandshake) || !strings.Contains(err.Error(), c.Reason) || errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("New = %v, want ErrTLSHandshake saying %q", err, c.Reason)
+				}
+			})
 		}
 	})
 
-	t.Run("client that does not trust the server", func(t *testing.T) {
-		cfg, err := sec.Config("", "")
-		if err != nil {
+	t.Run("user deleted", func(t *testing.T) {
+		// A deleted user fails authentication: the error says so, and
+		// says nothing of permissions.
+		sec.AddPrefixUser(t, "deleted", "pw-deleted", "/secure/deleted")
+		cli := sec.ClientAs(t, "deleted", "pw-deleted")
+		if _, err := sec.Root(t).UserDelete(ctxFor(t, waitTime), "deleted"); err != nil {
 			t.Fatal(err)
 		}
-		cfg.TLS.RootCAs = nil // the system's CAs, which never signed the test's server
-		cli, err := clientv3.New(cfg)
-		if err != nil {
-			t.Fatal(err)
+		start := time.Now()
+		_, err := New(ctxFor(t, 30*time.Second), cli, "/secure/deleted", "a", WithTTL(testTTL))
+		if d := time.Since(start); d > refusalTime {
+			t.Errorf("New took %v to report the refusal, want under %v", d, refusalTime)
 		}
-		t.Cleanup(func() { cli.Close() })
-		_, err = New(ctxFor(t, 3*time.Second), cli, "/secure/untrusted", "a", WithTTL(testTTL))
-		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "x509") {
-			t.Fatalf("New with an untrusted server certificate = %v, want the deadline and the certificate's error", err)
+		if !errors.Is(err, ErrAuthFailed) || !errors.Is(err, rpctypes.ErrAuthFailed) || !strings.Contains(err.Error(), `"deleted"`) {
+			t.Fatalf("New = %v, want ErrAuthFailed naming the user", err)
+		}
+		if errors.Is(err, ErrPermissionDenied) || strings.Contains(err.Error(), "permit") {
+			t.Fatalf("New = %v: an authentication failure reported as a permission", err)
 		}
 	})
 
@@ -278,5 +289,88 @@ func drainClosed(t *testing.T, s *Selector) {
 		case <-timer.C:
 			t.Fatalf("%s: events not closed within %v after a refusal", s.ID(), waitTime)
 		}
+	}
+}
+
+// TestNoUserSaysOneThing checks that a registration refused because the
+// client gives no user, with etcd's authentication on, is reported as an
+// authentication failure only, not also as a permission not granted. etcd
+// 3.4 grants a lease to a client without a user and refuses its first
+// transaction; later versions refuse the grant, so the transaction is made
+// here on a lease granted by root.
+func TestNoUserSaysOneThing(t *testing.T) {
+	t.Parallel()
+	c := etcdtest.Start(t)
+	anon := c.Client(t)
+	ctx := ctxFor(t, waitTime)
+	if _, err := anon.UserAdd(ctx, "root", "pw-root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	root, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), Username: "root", Password: "pw-root", DialTimeout: waitTime, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	l, err := lease.Grant(ctx, root, testTTL, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Stop)
+
+	s := &Selector{cli: anon, prefix: "/nouser/", id: "a", key: "/nouser/a", opts: options{ttl: testTTL}, log: slog.New(slog.DiscardHandler)}
+	_, err = s.create(ctx, l, 0)
+	if !errors.Is(err, ErrAuthFailed) || !errors.Is(err, rpctypes.ErrUserEmpty) || !strings.Contains(err.Error(), "gives none") {
+		t.Fatalf("create = %v, want ErrAuthFailed saying the client gives no user", err)
+	}
+	if errors.Is(err, ErrPermissionDenied) || strings.Contains(err.Error(), "permit") {
+		t.Fatalf("create = %v: a missing user also reported as a permission not granted", err)
+	}
+}
+
+// TestNewWaitsForEtcdStarting checks that a refused connection, as while
+// etcd starts, is no handshake failure: New retries until etcd is up.
+func TestNewWaitsForEtcdStarting(t *testing.T) {
+	t.Parallel()
+	c := etcdtest.Start(t)
+	m := c.Members[0]
+	m.Stop()
+	cli := c.Client(t)
+	done := make(chan error, 1)
+	go func() {
+		s, err := New(ctxFor(t, 30*time.Second), cli, prefixOf(t), "a", WithTTL(testTTL))
+		if err == nil {
+			t.Cleanup(func() { shutdown(t, s) })
+		}
+		done <- err
+	}()
+	// Wait for the connection to fail, as it does against a stopped etcd.
+	conn := cli.ActiveConnection()
+	ctx := ctxFor(t, waitTime)
+	for st := conn.GetState(); st != connectivity.TransientFailure; st = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, st) {
+			t.Fatalf("connection still %v after %v against a stopped etcd", st, waitTime)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("New = %v while etcd is down, want it to wait", err)
+	default:
+	}
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("New = %v, want it registered once etcd is up", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("New not done 25s after etcd started")
 	}
 }

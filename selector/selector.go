@@ -54,8 +54,17 @@ type Selector struct {
 // returns once it is registered, with its first event (InitMaster or
 // InitSlave) waiting on Events. While etcd cannot be reached it retries,
 // until ctx is done, and its error then says why the connection failed when
-// gRPC knows (a TLS mismatch, an untrusted certificate). ctx bounds only the
-// registration, not the Selector's life, which lasts until Close.
+// gRPC knows. ctx bounds only the registration, not the Selector's life,
+// which lasts until Close.
+//
+// A connection that retrying will not fix ends New at once, with an error
+// wrapping ErrTLSHandshake that gives gRPC's reason: a TLS handshake that
+// fails (etcd's certificate signed by a CA the client does not trust, a
+// client certificate etcd refuses, such as an expired one, a TLS client at
+// a plain endpoint), or etcd closing each connection before answering, as
+// a TLS endpoint does to a plain-text client. So does a value too large for
+// etcd (ErrValueTooLarge): etcd takes requests up to its
+// --max-request-bytes, 1.5 MiB by default.
 //
 // The member's key is prefix + "/" + id (a prefix ending in "/" is taken as
 // it is); a prefix that covers the whole keyspace ("/") and an id that is
@@ -109,8 +118,15 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		stopped: make(chan struct{}),
 		yieldc:  make(chan chan error),
 	}
-	reg, err := s.register(ctx, 0)
+	// A TLS handshake that fails would fail again: registration ends at
+	// once, rather than when ctx does.
+	regCtx, stopWatch := refusal.WatchHandshake(ctx, cli)
+	defer stopWatch()
+	reg, err := s.register(regCtx, 0)
 	for n := 0; err != nil; n++ {
+		if h := context.Cause(regCtx); errors.Is(h, refusal.ErrHandshake) {
+			return nil, fmt.Errorf("%w: register %q: %w", ErrTLSHandshake, s.key, h)
+		}
 		// etcd may be unreachable for a moment: retry until ctx ends, but
 		// not a duplicate, which waiting has already confirmed, nor a
 		// refusal, which would only be refused again.
@@ -118,7 +134,10 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 			return nil, err
 		}
 		s.log.Info("register failed; will retry", "err", err)
-		if serr := backoff.Sleep(ctx, backoff.Delay(n)); serr != nil {
+		if serr := backoff.Sleep(regCtx, backoff.Delay(n)); serr != nil {
+			if h := context.Cause(regCtx); errors.Is(h, refusal.ErrHandshake) {
+				return nil, fmt.Errorf("%w: register %q: %w", ErrTLSHandshake, s.key, h)
+			}
 			// clientv3 reports only the deadline when it never connected:
 			// ask the connection why (a TLS mismatch, say).
 			if cerr := refusal.Unreachable(cli, 500*time.Millisecond); cerr != nil {
@@ -126,8 +145,9 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 			}
 			return nil, fmt.Errorf("%w (last error: %v)", serr, err)
 		}
-		reg, err = s.register(ctx, 0)
+		reg, err = s.register(regCtx, 0)
 	}
+	stopWatch()
 	s.runCtx, s.stop = context.WithCancel(context.Background())
 	s.q = queue.New[events.Event]()
 	s.start(s.runCtx, reg)
@@ -247,7 +267,9 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 // refusal), Yield returns that error with the mastership ended all the
 // same, and the member gives up its registration as if it had lost it: it
 // emits Offline, revokes its lease, so that the next member takes over,
-// and registers again, behind the others.
+// and registers again, behind the others. A re-creation that etcd refuses
+// for its size (ErrValueTooLarge: etcd's limit lowered since New) would be
+// refused again: the member ends, as on a refusal (see Err).
 func (s *Selector) Yield(ctx context.Context) error {
 	select {
 	case <-s.stopped:
@@ -296,7 +318,9 @@ func (s *Selector) Close() error {
 
 // Err returns why the member ended by itself: nil while it runs, and after
 // Close; once etcd has refused it, an error wrapping ErrPermissionDenied or
-// ErrAuthFailed that names the refused request. A member ends by itself
+// ErrAuthFailed that names the refused request, or ErrValueTooLarge when
+// etcd refused to write its key for its size (its limit lowered since New,
+// say). A member ends by itself
 // only on such a refusal, which it would only get again if it retried: its
 // user lost a permission on the prefix, was deleted, or had its password
 // changed. etcd checks permissions when a request is made: a resync, a

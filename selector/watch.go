@@ -425,6 +425,10 @@ func (s *Selector) yield(reg *registration) error {
 		reg.cancel(r)
 		return r
 	}
+	if r := s.tooLarge(err, fmt.Sprintf("yield: re-create key %q", s.key)); r != nil {
+		reg.cancel(r)
+		return r
+	}
 	if err != nil {
 		reg.cancel(wrapf(err, "yield: re-create key"))
 		return wrapf(err, "yield: re-create key")

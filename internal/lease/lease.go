@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -89,7 +90,7 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 	if err != nil {
 		return nil, fmt.Errorf("grant lease: %w", err)
 	}
-	granted := time.Duration(resp.TTL) * time.Second
+	granted := Seconds(resp.TTL)
 	if margin == 0 {
 		margin = DefaultMargin(granted)
 	}
@@ -132,7 +133,7 @@ func Resume(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, marg
 	case resp.TTL <= 0:
 		return nil, fmt.Errorf("resume lease %x: %w", int64(id), ErrExpired)
 	}
-	granted := time.Duration(resp.TTL) * time.Second
+	granted := Seconds(resp.TTL)
 	if margin == 0 {
 		margin = DefaultMargin(granted)
 	}
@@ -458,8 +459,46 @@ func CheckMargin(margin, ttl time.Duration) error {
 	switch {
 	case margin <= 0:
 		return fmt.Errorf("%v is not positive", margin)
-	case margin >= ttl*2/3:
+	case margin >= ttl/3*2+ttl%3*2/3: // ttl*2/3, without overflow
 		return fmt.Errorf("%v is not less than two thirds of TTL %v", margin, ttl)
 	}
 	return nil
+}
+
+// Seconds returns n seconds as a Duration, saturated at the largest (or
+// smallest) Duration: etcd reports TTLs as int64 seconds, and another
+// writer's lease may have a TTL whose nanoseconds overflow.
+func Seconds(n int64) time.Duration {
+	switch {
+	case n > int64(math.MaxInt64/time.Second):
+		return math.MaxInt64
+	case n < int64(math.MinInt64/time.Second):
+		return math.MinInt64
+	}
+	return time.Duration(n) * time.Second
+}
+
+// Add returns a+b, saturated at the largest (or smallest) Duration.
+func Add(a, b time.Duration) time.Duration {
+	switch {
+	case b > 0 && a > math.MaxInt64-b:
+		return math.MaxInt64
+	case b < 0 && a < math.MinInt64-b:
+		return math.MinInt64
+	}
+	return a + b
+}
+
+// Mul returns d*n for n > 0, saturated at the largest (or smallest)
+// Duration.
+func Mul(d time.Duration, n int64) time.Duration {
+	switch {
+	case n <= 0:
+		panic("lease.Mul: n must be positive")
+	case d > 0 && d > math.MaxInt64/time.Duration(n):
+		return math.MaxInt64
+	case d < 0 && d < math.MinInt64/time.Duration(n):
+		return math.MinInt64
+	}
+	return d * time.Duration(n)
 }

@@ -3,6 +3,8 @@ package lease
 import (
 	"context"
 	"errors"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,5 +244,46 @@ func TestSurvivesHeldKeepAlives(t *testing.T) {
 	waitMoved(t, l, deadline)
 	if err := l.Err(); err != nil {
 		t.Fatalf("lease ended after a %v cut that healed before its deadline: %v", cut, err)
+	}
+}
+
+func TestSaturating(t *testing.T) {
+	const maxD, minD = time.Duration(math.MaxInt64), time.Duration(math.MinInt64)
+	for _, tc := range []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"Seconds 5", Seconds(5), 5 * time.Second},
+		{"Seconds etcd's largest TTL", Seconds(9_000_000_000), 9_000_000_000 * time.Second},
+		{"Seconds over", Seconds(10_000_000_000), maxD},
+		{"Seconds under", Seconds(-10_000_000_000), minD},
+		{"Add", Add(time.Second, time.Second), 2 * time.Second},
+		{"Add over", Add(maxD-time.Second, 2*time.Second), maxD},
+		{"Add under", Add(minD+time.Second, -2*time.Second), minD},
+		{"Mul", Mul(time.Hour, 2), 2 * time.Hour},
+		{"Mul over", Mul(Seconds(9_000_000_000), 2), maxD},
+		{"Mul under", Mul(-Seconds(9_000_000_000), 2), minD},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestCheckTTLAndMarginEdges(t *testing.T) {
+	for _, ttl := range []time.Duration{MaxTTL + time.Second, 100000 * time.Hour, math.MaxInt64} {
+		if err := CheckTTL(ttl); err == nil || !strings.Contains(err.Error(), "maximum") {
+			t.Errorf("CheckTTL(%v) = %v, want over the maximum", ttl, err)
+		}
+	}
+	if err := CheckTTL(MaxTTL); err != nil {
+		t.Errorf("CheckTTL(MaxTTL) = %v", err)
+	}
+	// Two thirds of a TTL whose double overflows.
+	if err := CheckMargin(time.Second, math.MaxInt64); err != nil {
+		t.Errorf("CheckMargin(1s, largest Duration) = %v, want nil", err)
+	}
+	if err := CheckMargin(2*time.Second, 3*time.Second); err == nil {
+		t.Errorf("CheckMargin(2s, 3s) = nil, want two thirds refused")
 	}
 }

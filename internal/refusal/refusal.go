@@ -3,7 +3,10 @@
 // failed) stays the same however often the request is repeated, so
 // retrying it would hide it forever, while an unreachable etcd or an
 // expired auth token (which clientv3 renews by itself on the next request)
-// is worth a retry. Unreachable says why a client never connected.
+// is worth a retry. Unreachable says why a client never connected;
+// WatchHandshake ends a context as soon as the client's connection fails in
+// a way no retry fixes (a TLS handshake); TooLarge tells a request over
+// etcd's size limit, which would be refused again too.
 package refusal
 
 import (
@@ -17,6 +20,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 )
 
@@ -142,4 +147,133 @@ func (s Sentinels) Wrap(cli *clientv3.Client, prefix string, err error, what str
 		return fmt.Errorf("%w: %s: etcd user %q: %w", s.AuthFailed, what, cli.Username, err)
 	}
 	return nil
+}
+
+// ErrHandshake: cli's connection to etcd failed in a way that retrying will
+// not fix: its TLS handshake failed (a CA that did not sign etcd's
+// certificate, a client certificate etcd refuses, a TLS client at a plain
+// endpoint), or etcd closed each connection before its first answer, as a
+// TLS endpoint does to a plain-text client. The errors that match it
+// (errors.Is) say gRPC's reason, and only that.
+var ErrHandshake = errors.New("TLS handshake with etcd failed")
+
+// Handshake returns why cli's connection failed in a way that retrying will
+// not fix, an error wrapping ErrHandshake, or nil if it did not: it asks the
+// connection, bounded by wait, as Unreachable does. A refused connection (etcd
+// starting) or a timeout is no handshake failure.
+func Handshake(cli *clientv3.Client, wait time.Duration) error {
+	conn := cli.ActiveConnection()
+	if conn == nil || conn.GetState() != connectivity.TransientFailure {
+		return nil
+	}
+	return handshake(Unreachable(cli, wait))
+}
+
+func handshake(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if s, ok := status.FromError(err); ok {
+		msg = s.Message()
+	}
+	if strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "i/o timeout") {
+		// A slow handshake says nothing about the next one.
+		return nil
+	}
+	var hint string
+	switch {
+	case strings.Contains(msg, "x509:"):
+		hint = "etcd's certificate is not trusted: check the CA (--cacert) and the endpoint's host name"
+	case strings.Contains(msg, "remote error: tls:"):
+		hint = "etcd refused the client's certificate: check --cert and --key, their expiry, and the CA that signed them"
+	case strings.Contains(msg, "authentication handshake failed"):
+		hint = "is the endpoint serving TLS? a TLS client at a plain endpoint fails so"
+	case strings.Contains(msg, "server preface"):
+		// "error reading server preface: EOF", or "connection reset by
+		// peer", or "connection closed before server preface received".
+		hint = "etcd closed the connection at once, as a TLS endpoint does to a plain-text client: use https:// and the CA"
+	default:
+		return nil
+	}
+	return &handshakeError{reason: fmt.Sprintf("%s (%s)", msg, hint)}
+}
+
+// handshakeError is ErrHandshake, with gRPC's reason as its text alone, so
+// that the packages that wrap it in their own sentinel say it once.
+type handshakeError struct{ reason string }
+
+func (e *handshakeError) Error() string        { return e.reason }
+func (e *handshakeError) Is(target error) bool { return target == ErrHandshake }
+
+// WatchHandshake returns a context derived from ctx that ends, with an error
+// wrapping ErrHandshake as its cause (context.Cause), as soon as cli's
+// connection fails as Handshake tells; and a function that stops watching,
+// and must be called. clientv3's requests wait for a connection until their
+// deadline and then report only the deadline: a caller that makes them under
+// the returned context learns at once what retrying would never fix.
+func WatchHandshake(ctx context.Context, cli *clientv3.Client) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	conn := cli.ActiveConnection()
+	if conn == nil {
+		return ctx, func() { cancel(nil) }
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			st := conn.GetState()
+			if st != connectivity.TransientFailure {
+				conn.WaitForStateChange(ctx, st)
+				continue
+			}
+			err := Unreachable(cli, 500*time.Millisecond)
+			if h := handshake(err); h != nil {
+				cancel(h)
+				return
+			}
+			// A failure on a connection that was made says nothing yet (a
+			// write on a connection etcd closed as it refused the
+			// certificate, say): connect again soon, and look again. One
+			// that was not (etcd down, or starting) waits for gRPC's
+			// backoff, as it would without this watch.
+			if err != nil && !strings.Contains(err.Error(), "while dialing") {
+				conn.ResetConnectBackoff()
+			}
+			t := time.NewTimer(handshakePoll)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}()
+	return ctx, func() {
+		cancel(nil)
+		<-done
+	}
+}
+
+// handshakePoll is how often WatchHandshake asks a failing connection again.
+const handshakePoll = 200 * time.Millisecond
+
+// TooLarge reports whether err is etcd's refusal of a request larger than it
+// takes (rpctypes.ErrRequestTooLarge, set by etcd's --max-request-bytes,
+// default 1.5 MiB), or gRPC's refusal of a message larger than the client
+// sends or etcd receives (codes.ResourceExhausted, "message larger than
+// max"; etcd's receive limit is --max-request-bytes plus 512 KiB): repeating the request
+// would get the same answer.
+func TooLarge(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, rpctypes.ErrRequestTooLarge) || errors.Is(err, rpctypes.ErrGRPCRequestTooLarge) ||
+		strings.Contains(err.Error(), rpctypes.ErrRequestTooLarge.Error()) {
+		return true
+	}
+	// etcd also says ResourceExhausted for "too many requests", which
+	// passes: only gRPC's refusal of the message's size counts.
+	var se interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &se) && se.GRPCStatus().Code() == codes.ResourceExhausted &&
+		strings.Contains(se.GRPCStatus().Message(), "message larger than max")
 }

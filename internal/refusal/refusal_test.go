@@ -9,6 +9,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestOf(t *testing.T) {
@@ -101,6 +103,62 @@ func TestWrap(t *testing.T) {
 			}
 			if again := s.Wrap(tc.cli, "/g/", got, "something else"); again != got {
 				t.Errorf("Wrap of a refusal = %v, want it as it is", again)
+			}
+		})
+	}
+}
+
+func TestHandshakeClassifies(t *testing.T) {
+	unavailable := func(desc string) error {
+		return status.Error(codes.Unavailable, "connection error: desc = \""+desc+"\"")
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string // in the reason; "" for no handshake failure
+	}{
+		{"nil", nil, ""},
+		{"unknown authority", unavailable("transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"), "x509: certificate signed by unknown authority"},
+		{"expired client certificate", unavailable("error reading server preface: remote error: tls: expired certificate"), "expired certificate"},
+		{"TLS at a plain endpoint", unavailable("transport: authentication handshake failed: EOF"), "is the endpoint serving TLS?"},
+		{"plain at a TLS endpoint", unavailable("error reading server preface: EOF"), "plain-text client"},
+		{"refused: etcd starting", unavailable("transport: Error while dialing: dial tcp 127.0.0.1:2379: connect: connection refused"), ""},
+		{"handshake timeout", unavailable("transport: authentication handshake failed: context deadline exceeded"), ""},
+		{"broken pipe", status.Error(codes.Unavailable, "write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := handshake(tc.err)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("handshake = %v, want nil", err)
+			case tc.want == "":
+			case !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("handshake = %v, want ErrHandshake saying %q", err, tc.want)
+			case strings.Contains(err.Error(), ErrHandshake.Error()):
+				t.Errorf("handshake = %v: says the sentinel's text, which its callers say", err)
+			}
+		})
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"etcd's error", rpctypes.ErrRequestTooLarge, true},
+		{"etcd's gRPC status", fmt.Errorf("create key: %w", rpctypes.ErrGRPCRequestTooLarge), true},
+		{"client's message limit", status.Error(codes.ResourceExhausted, "trying to send message larger than max (2097329 vs. 2097152)"), true},
+		{"server's message limit", status.Error(codes.ResourceExhausted, "grpc: received message larger than max (2097329 vs. 2097152)"), true},
+		{"too many requests: passes", rpctypes.ErrGRPCRequestTooManyRequests, false},
+		{"no space: not the request's size", rpctypes.ErrGRPCNoSpace, false},
+		{"other", errors.New("connection refused"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := TooLarge(tc.err); got != tc.want {
+				t.Fatalf("TooLarge(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}
