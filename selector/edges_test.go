@@ -74,8 +74,9 @@ func TestWakePastDeadlineOfflineFirst(t *testing.T) {
 	case <-time.After(waitTime):
 		t.Fatal("b's run loop did not reach the hook")
 	}
-	// Its keep-alives stop too, and its deadline passes while it is frozen.
-	p.Blackhole()
+	// Its keep-alives stop too (held, as a real partition holds them), and
+	// its deadline passes while it is frozen.
+	p.Hold()
 	select {
 	case <-bLease.Done():
 	case <-time.After(2 * testTTL):
@@ -92,7 +93,7 @@ func TestWakePastDeadlineOfflineFirst(t *testing.T) {
 	if b.IsMaster() {
 		t.Fatal("b master after waking past its deadline")
 	}
-	p.Heal()
+	p.Release()
 	// b comes back: by taking back its registration if etcd still has its
 	// lease, or anew; master either way, since a left.
 	back := expectWithin(t, b, 3*waitTime, events.InitMaster)
@@ -116,7 +117,7 @@ func TestMasterContextEndsAtDeadlineWhileFrozen(t *testing.T) {
 	f.arm()
 	join(t, shared.Client(t), prefix, "b")
 	<-f.frozen
-	p.Blackhole()
+	p.Hold()
 	end := mctx.wait(t, "a's MasterContext", 2*testTTL)
 	if late := end.Sub(l.Deadline()); late < 0 || late > 100*time.Millisecond {
 		t.Errorf("a's mastership ended %v after its safe deadline", late)
@@ -131,7 +132,7 @@ func TestMasterContextEndsAtDeadlineWhileFrozen(t *testing.T) {
 	if ev := next(t, a, waitTime); ev.Type != events.Offline {
 		t.Errorf("a's first event after waking: %v, want OFFLINE", ev)
 	}
-	p.Heal()
+	p.Release()
 }
 
 // Close while changes under the prefix pour in: exactly one OFFLINE, last,
