@@ -1,6 +1,7 @@
 package etcdflags
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -12,6 +13,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
 // PasswordEnv is the environment variable read for the password when
@@ -176,11 +179,67 @@ func (f *Flags) Client() (*clientv3.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(c)
+	cli, err := connect(c)
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(c.Endpoints, ","), err)
 	}
 	return cli, nil
+}
+
+// connect makes a client of c. Without a user, clientv3.New does not wait
+// for etcd, and the library's calls name a failed TLS handshake. With one,
+// it authenticates at once, and a failed handshake would only show as the
+// end of its DialTimeout ("context deadline exceeded"): a client without
+// the credentials watches the connection meanwhile, so that the reason
+// comes as soon as the handshake fails.
+func connect(c clientv3.Config) (*clientv3.Client, error) {
+	if c.Username == "" {
+		return clientv3.New(c)
+	}
+	type result struct {
+		cli *clientv3.Client
+		err error
+	}
+	made := make(chan result, 1)
+	go func() {
+		cli, err := clientv3.New(c)
+		made <- result{cli, err}
+	}()
+	probeCfg := c
+	probeCfg.Username, probeCfg.Password = "", ""
+	probe, err := clientv3.New(probeCfg)
+	if err != nil {
+		r := <-made
+		return r.cli, r.err
+	}
+	defer probe.Close()
+	ctx := context.Background()
+	if c.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.DialTimeout)
+		defer cancel()
+	}
+	wctx, stop := refusal.WatchHandshake(ctx, probe)
+	defer stop()
+	// The probe sends nothing by itself: a request makes it connect.
+	go probe.Get(wctx, "health-probe", clientv3.WithCountOnly())
+	select {
+	case r := <-made:
+		return r.cli, r.err
+	case <-wctx.Done():
+		if cause := context.Cause(wctx); errors.Is(cause, refusal.ErrHandshake) {
+			// The authenticating client gives up at its own DialTimeout;
+			// whatever it made is closed then.
+			go func() {
+				if r := <-made; r.cli != nil {
+					r.cli.Close()
+				}
+			}()
+			return nil, fmt.Errorf("TLS handshake failed: %w", cause)
+		}
+		r := <-made
+		return r.cli, r.err
+	}
 }
 
 func (f *Flags) tls() (*tls.Config, error) {
