@@ -45,3 +45,26 @@ func TestRefusedOnce(t *testing.T) {
 		t.Errorf("stderr shows the password: %q", msg)
 	}
 }
+
+// TestWrongCA: a candidate that does not trust etcd's certificate ends at
+// once with exit 1 and one line naming the reason, rather than hang.
+func TestWrongCA(t *testing.T) {
+	sec := etcdtest.StartSecure(t)
+	other := etcdtest.StartSecure(t) // a CA of its own, which never signed sec's certificate
+	start := time.Now()
+	p := proctest.Start(t, asElection, "election", nil, "--endpoints", sec.Members[0].ClientURL,
+		"--cacert", other.CAFile, "--name", "n1", "--prefix", "/el")
+	select {
+	case <-p.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20s with a CA that does not trust etcd; stderr: %s", p.Stderr.String())
+	}
+	t.Logf("ended after %v: %s", time.Since(start), p.Stderr.String())
+	var exit *exec.ExitError
+	if err := p.Err(); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("ended with %v, want exit code 1", err)
+	}
+	if msg := p.Stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "x509") {
+		t.Errorf("stderr = %q, want one line naming the x509 reason", msg)
+	}
+}
