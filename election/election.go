@@ -387,7 +387,7 @@ func (e *Election) proclaim(ctx context.Context, l *lease.Lease, key string, rev
 		if r := tooLarge(err, value, "proclaim: put key %q", key); r != nil {
 			return r
 		}
-		return fmt.Errorf("proclaim: put key %s: %w", key, err)
+		return fmt.Errorf("put key %s: %w", key, err)
 	}
 	if !resp.Succeeded {
 		return fmt.Errorf("%w: key %s (created at %d) deleted, or detached from its lease", ErrNotLeader, key, rev)
