@@ -89,14 +89,17 @@
 // suspended VM) wakes with its timers and its watch responses ready in no
 // set order; its first event is then Offline, whatever the responses say,
 // and only then does it take its registration back or register anew. The
-// limits: the deadline is measured with Go's monotonic clock, which on
-// Linux stops while the machine is suspended, so a machine suspended past
-// its members' TTL wakes believing no time has passed, and a master there
-// stays master until its next keep-alive goes unanswered, perhaps while
-// another member is master: don't suspend machines that run masters, or
-// fence with the epoch. And a process frozen between a check and the work
-// it allows (a write already on its way) is covered only by Guard or the
-// epoch.
+// limits: Go's monotonic clock, which times the deadline, stops on Linux
+// while the machine is suspended, so the deadline is also checked against
+// the wall clock: a master woken from a suspension past its deadline ends
+// its mastership at its next check (an event, MasterContext, IsMaster) and
+// at the latest within a keep-alive interval, a quarter of the TTL, during
+// which a master context handed out before the suspension may still look
+// live. A virtual machine paused by its hypervisor, whose wall clock also
+// lags until it is corrected, is not caught that way: don't pause machines
+// that run masters, or fence with the epoch. And a process frozen between a
+// check and the work it allows (a write already on its way) is covered only
+// by Guard or the epoch.
 //
 // Do master-only work under MasterContext, which is cancelled at the exact
 // moment the mastership ends, whether or not the event that says so has

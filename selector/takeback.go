@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -188,7 +189,16 @@ func unreachable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return true
 	}
-	switch status.Code(err) {
+	code := status.Code(err)
+	// keepAliveOnce turns etcd's own errors ("etcdserver: no leader",
+	// "leader changed", "request timed out") into rpctypes.EtcdError,
+	// which carries its gRPC code but no status: an etcd member without a
+	// quorum answers, but it is etcd that cannot be reached.
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		code = ee.Code()
+	}
+	switch code {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
 		return true
 	}

@@ -104,7 +104,9 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 // once. When etcd is unreachable it fails, and register revokes the lease
 // later if it still holds the key.
 func (s *Selector) revokeNow(runCtx context.Context, reg *registration) {
-	rctx, cancel := context.WithTimeout(runCtx, time.Second)
+	// Not bounded by Close: a Close during the revoke still wants the key
+	// gone at once.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), time.Second)
 	reg.lease.Revoke(rctx)
 	cancel()
 }
@@ -366,7 +368,10 @@ func (s *Selector) yield(reg *registration) error {
 		// under a new epoch.
 		del, err := s.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", reg.createRev),
-				clientv3.Compare(clientv3.CreateRevision(s.prefix+next.ID), "=", next.CreateRevision)).
+				clientv3.Compare(clientv3.LeaseValue(s.key), "=", reg.lease.ID),
+				clientv3.Compare(clientv3.CreateRevision(s.prefix+next.ID), "=", next.CreateRevision),
+				// A successor detached from its lease is no member.
+				clientv3.Compare(clientv3.LeaseValue(s.prefix+next.ID), "!=", 0)).
 			Then(clientv3.OpDelete(s.key)).
 			Else(clientv3.OpGet(s.prefix, clientv3.WithPrefix())).
 			Commit()
@@ -394,12 +399,22 @@ func (s *Selector) yield(reg *registration) error {
 			k := group.KVOf(kv)
 			kvs[k.Key] = k
 		}
-		if own, ok := kvs[s.key]; !ok || own.CreateRevision != reg.createRev || own.Lease != int64(reg.lease.ID) {
+		switch own, ok := kvs[s.key]; {
+		case !ok || own.CreateRevision != reg.createRev:
 			reg.cancel(ErrKeyDeleted)
 			return wrapf(ErrKeyDeleted, "yield")
+		case own.Lease != int64(reg.lease.ID):
+			err := fmt.Errorf("%w: lease %x", ErrKeyDetached, own.Lease)
+			reg.cancel(err)
+			return wrapf(err, "yield")
 		}
 		members := group.Members(s.prefix, kvs)
-		if len(members) < 2 || members[0].ID != s.id || try == 2 {
+		if members[0].ID != s.id {
+			// Not first any more: only a hand-made write can do that. The
+			// watch tells the rest; the mastership stays ended.
+			return ErrNotMaster
+		}
+		if len(members) < 2 || try == 2 {
 			// The successor left, and nobody is behind this member (or the
 			// group keeps changing under it): nothing changes. The
 			// mastership, ended above, goes on under the same epoch, with a

@@ -232,13 +232,25 @@ func (l *Lease) Alive() bool {
 		return false
 	}
 	l.mu.Lock()
-	past := !time.Now().Before(l.deadline)
+	past := pastDeadline(time.Now(), l.deadline)
 	l.mu.Unlock()
 	if past {
 		l.end(ErrDeadline)
 		return false
 	}
 	return true
+}
+
+// pastDeadline reports whether now is at or past deadline by either clock.
+// Go measures durations with the monotonic clock, which on Linux stops
+// while the machine is suspended: a machine that wakes after its members'
+// TTL would believe no time had passed. The wall clock goes on counting
+// through a suspension, so the deadline is also checked against it (with
+// the monotonic readings stripped by Round(0)). A wall clock stepped
+// forward can only end a lease early, which is safe; one stepped back is
+// caught by the monotonic clock.
+func pastDeadline(now, deadline time.Time) bool {
+	return !now.Before(deadline) || !now.Round(0).Before(deadline.Round(0))
 }
 
 // Deadline returns the current safe deadline.
@@ -291,7 +303,7 @@ func (l *Lease) extend(sent time.Time) {
 	d := sent.Add(l.TTL - l.Margin)
 	now := time.Now()
 	l.mu.Lock()
-	if !now.Before(l.deadline) {
+	if pastDeadline(now, l.deadline) {
 		// The deadline passed before this answer was handled (the process
 		// was frozen, say), even if the timer has not run yet: the lease
 		// ended then, and an answer cannot bring it back.
@@ -413,6 +425,12 @@ func (l *Lease) stream() error {
 		}
 		select {
 		case <-tick.C:
+			// The deadline timer runs on the monotonic clock; a machine
+			// woken from a suspension is caught here, by the wall clock,
+			// within an interval.
+			if !l.Alive() {
+				return nil
+			}
 		case err := <-recvErr:
 			return err
 		}

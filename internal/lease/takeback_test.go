@@ -118,3 +118,23 @@ func TestCheckTTL(t *testing.T) {
 		}
 	}
 }
+
+// pastDeadline: by either clock. A suspension (the monotonic clock stopped,
+// the wall clock going on) cannot be made in a test; the wall-clock half
+// is checked here on times without monotonic readings, as a woken machine
+// would compare them.
+func TestPastDeadline(t *testing.T) {
+	now := time.Now()
+	deadline := now.Add(time.Second)
+	if pastDeadline(now, deadline) {
+		t.Error("a second before the deadline: past")
+	}
+	if !pastDeadline(deadline, deadline) || !pastDeadline(deadline.Add(time.Millisecond), deadline) {
+		t.Error("at or after the deadline: not past")
+	}
+	// The wall clock an hour on, as after a suspension.
+	woken := now.Round(0).Add(time.Hour)
+	if !pastDeadline(woken, deadline) {
+		t.Error("an hour later by the wall clock: not past")
+	}
+}
