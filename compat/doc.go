@@ -12,6 +12,17 @@
 //
 //	MASTERSHIP_ETCD=/usr/bin/etcd go test -tags etcdcompat -count=1 ./compat/
 //
+// etcd 3.5 and 3.6, at the releases pinned in .ci/etcd-build.sh, are built
+// from the Go module proxy and cached outside the repository; the script
+// prints their directory. One go test per version:
+//
+//	dir=$(bash .ci/etcd-build.sh 3.6)
+//	MASTERSHIP_ETCD=$dir/etcd go test -tags etcdcompat -count=1 -v ./compat/
+//
+// The subtests of the process scenarios are named by the version etcd
+// --version reports (TestPermissionProcess/etcd-3.6.17/...). .ci/run runs
+// them on 3.4, 3.5 and 3.6.
+//
 // What a version does that another does not is decided by the version the
 // server reports (see renewalChecksPermission), not by the binary's name.
 package compat

@@ -253,7 +253,7 @@ func (c *Cluster) ServerVersion(ctx context.Context, cli *clientv3.Client) (stri
 }
 
 // Ctl runs the cluster's etcdctl with args against every member's endpoint,
-// within CtlTimeout, and returns what it printed. user and password, when
+// within CtlTimeout, and returns its standard output. user and password, when
 // user is not "", are given with --user and --password (the test's own
 // throwaway password: it shows in the process list).
 func (c *Cluster) Ctl(user, password string, args ...string) (string, error) {
@@ -265,10 +265,16 @@ func (c *Cluster) Ctl(user, password string, args ...string) (string, error) {
 	}
 	all = append(all, args...)
 	cmd := exec.CommandContext(ctx, c.Bin.Etcdctl, all...)
-	cmd.Env = append(cleanEnv(), "ETCDCTL_API=3")
-	out, err := cmd.CombinedOutput()
+	// No ETCDCTL_API: etcdctl speaks the v3 API by default since 3.4, and
+	// 3.6's, which has no other, warns of the variable as unrecognized.
+	cmd.Env = cleanEnv()
+	// What it prints is its standard output only: warnings (3.6 logs some
+	// as JSON) go to its standard error, shown with an error.
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("etcdctl %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+		return string(out), fmt.Errorf("etcdctl %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(append(out, stderr.Bytes()...)))
 	}
 	return string(out), nil
 }

@@ -19,6 +19,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%s: etcd %s", bin.Etcd, v)
 	c := Start(t, bin, Options{Members: 3})
 	for _, m := range c.Members {
 		for _, u := range []string{m.ClientURL, m.PeerURL} {
