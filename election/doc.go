@@ -81,8 +81,9 @@
 // etcd's own error, that names the refused request and its range; Observe
 // closes its channel. This happens at once at start. When a permission is
 // taken away from a running candidate, or its user deleted, it happens
-// within a keep-alive interval on etcd 3.7 (tested), and by their source on
-// 3.5 from 3.5.31 and 3.6 from 3.6.9, whose keep-alives check permissions.
+// within a keep-alive interval on etcd 3.7, 3.5 from 3.5.31 and 3.6 from
+// 3.6.9, whose keep-alives check permissions (tested on 3.7, 3.5.36 and
+// 3.6.17; 3.5.23 and 3.6.8 behave as 3.4 does).
 // etcd 3.4 (tested on Debian's 3.4.23 for a revoked permission and a
 // deleted user) renews the lease all the same: the candidate leads on, and
 // Run goes on, until a request that etcd checks is refused, such as a

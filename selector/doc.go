@@ -161,14 +161,13 @@
 // depends on etcd's version, since a registered member sends nothing but
 // keep-alives and its watch:
 //
-//   - etcd 3.7 (tested), and by their source 3.5 from 3.5.31 and 3.6 from
-//     3.6.9 (the suite of supported versions is to test them), check
-//     permissions on keep-alives: the member ends within a keep-alive
-//     interval.
+//   - etcd 3.7, 3.5 from 3.5.31 and 3.6 from 3.6.9 check permissions on
+//     keep-alives (tested on 3.7, 3.5.36 and 3.6.17): the member ends
+//     within a keep-alive interval.
 //   - etcd 3.4 (tested on Debian's 3.4.23 for a revoked permission and a
-//     deleted user), and by their source earlier 3.5 and 3.6 releases, do
-//     not: the member stays registered, its lease renewed and its watch
-//     delivering, and a slave may even become master. It ends at its next
+//     deleted user), and earlier 3.5 and 3.6 releases (seen on 3.5.23 and
+//     3.6.8), do not: the member stays registered, its lease renewed and its
+//     watch delivering, and a slave may even become master. It ends at its next
 //     request that etcd checks: a Yield, or the registration that follows
 //     the loss of its key. To end it there, delete its key as root
 //     (etcdctl del <prefix>/<id>) after taking the permission away.

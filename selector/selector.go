@@ -325,8 +325,8 @@ func (s *Selector) Close() error {
 // user lost a permission on the prefix, was deleted, or had its password
 // changed. etcd checks permissions when a request is made: a resync, a
 // registration, a Yield, and, on etcd 3.7 (3.5 from 3.5.31, 3.6 from
-// 3.6.9), a keep-alive (write permission on the member's key), which ends
-// the member within a keep-alive interval. etcd 3.4 renews the lease
+// 3.6.9: tested on 3.5.36 and 3.6.17), a keep-alive (write permission on
+// the member's key), which ends the member within a keep-alive interval. etcd 3.4 renews the lease
 // without a check: there a member whose permission was revoked or whose
 // user was deleted ends only at its next request that etcd checks, such as
 // a Yield or a registration (see "Permissions and TLS" in the package doc).
