@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/group"
 )
 
 func TestNode(t *testing.T) {
@@ -29,14 +30,13 @@ func TestNode(t *testing.T) {
 		{"/g/\xff\x00\n", "", false},  // not valid UTF-8: no member of this package
 		{"", "", false},
 	} {
-		s := &Selector{prefix: prefix}
-		n, ok := s.node(&mvccpb.KeyValue{Key: []byte(tc.key), CreateRevision: 3, Lease: 7})
+		n, ok := group.Member(prefix, group.KVOf(&mvccpb.KeyValue{Key: []byte(tc.key), CreateRevision: 3, Lease: 7}))
 		if n.ID != tc.id || ok != tc.isID {
 			t.Errorf("node(%q) = %q, %v; want %q, %v", tc.key, n.ID, ok, tc.id, tc.isID)
 		}
 		// Without a lease, no key is a member: it belongs to no live
 		// member and never expires.
-		if n, ok := s.node(&mvccpb.KeyValue{Key: []byte(tc.key), CreateRevision: 3}); ok {
+		if n, ok := group.Member(prefix, group.KVOf(&mvccpb.KeyValue{Key: []byte(tc.key), CreateRevision: 3})); ok {
 			t.Errorf("node(%q) without a lease = %q; want no member", tc.key, n.ID)
 		}
 	}
@@ -89,7 +89,7 @@ func FuzzDecodeKeys(f *testing.F) {
 		}
 		var prev events.View
 		for _, kv := range kvs {
-			nd, ok := s.node(kv)
+			nd, ok := group.Member(prefix, group.KVOf(kv))
 			if !ok {
 				if id, under := strings.CutPrefix(string(kv.Key), prefix); under && id != "" && utf8.ValidString(id) {
 					t.Fatalf("key %q under %q decoded as no member", kv.Key, prefix)
@@ -107,7 +107,11 @@ func FuzzDecodeKeys(f *testing.F) {
 			}
 			keyOf[nd.ID] = string(kv.Key)
 			members[nd.ID] = nd
-			next := s.viewOf(members, kv.CreateRevision)
+			next := events.View{Self: self, Revision: kv.CreateRevision}
+			for _, n := range members {
+				next.Members = append(next.Members, n)
+			}
+			events.Sort(next.Members)
 			if !next.IsMaster() || next.Master().CreateRevision != 1 {
 				t.Fatalf("view %v after key %q: the member, first created, is no longer master", next.IDs(), kv.Key)
 			}

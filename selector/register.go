@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
@@ -27,11 +26,10 @@ type registration struct {
 	cancel context.CancelCauseFunc
 	// stopOnClose stops the hook that ends ctx on Close.
 	stopOnClose func() bool
-	createRev   int64              // this member's key's CreateRevision
-	snapshot    []*mvccpb.KeyValue // the group when the key was created
-	rev         int64              // revision of snapshot
-	// kvs is the group's keys at rev, from snapshot, until refresh hands
-	// them to group.Follow; run loop only.
+	createRev   int64 // this member's key's CreateRevision
+	rev         int64 // revision of kvs
+	// kvs is the group's keys at rev, read with the key's creation (or its
+	// take-back), until refresh hands them to group.Follow; run loop only.
 	kvs map[string]group.KV
 	// members is the group now, in join order; run loop only. Views
 	// share it, so it is replaced, never modified.
@@ -95,7 +93,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			r := &registration{
 				lease:     l,
 				createRev: resp.Header.Revision,
-				snapshot:  resp.Responses[1].GetResponseRange().Kvs,
+				kvs:       group.KVsOf(resp.Responses[1].GetResponseRange().Kvs),
 				rev:       resp.Header.Revision,
 			}
 			r.ctx, r.cancel = context.WithCancelCause(l.Context())
@@ -264,18 +262,4 @@ func (s *Selector) setState(st State) {
 	s.mu.Lock()
 	s.state = st
 	s.mu.Unlock()
-}
-
-// viewOf builds this member's view from the keys under its prefix.
-func (s *Selector) viewOf(members map[string]events.Node, rev int64) events.View {
-	v := events.View{Self: s.id, Revision: rev, Members: make([]events.Node, 0, len(members))}
-	for _, n := range members {
-		v.Members = append(v.Members, n)
-	}
-	events.Sort(v.Members)
-	return v
-}
-
-func (s *Selector) node(kv *mvccpb.KeyValue) (events.Node, bool) {
-	return group.Member(s.prefix, group.KVOf(kv))
 }

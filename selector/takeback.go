@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/lease"
 )
 
@@ -125,7 +126,7 @@ func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lea
 			r := &registration{
 				lease:     l,
 				createRev: reg.createRev,
-				snapshot:  resp.Kvs,
+				kvs:       group.KVsOf(resp.Kvs),
 				rev:       resp.Header.Revision,
 			}
 			r.ctx, r.cancel = context.WithCancelCause(l.Context())
@@ -162,23 +163,23 @@ func (s *Selector) reconnectOften(ctx context.Context) (stop func()) {
 	}
 }
 
-// giveUp stops keeping l alive and revokes it, so that a key on it goes
-// now rather than after its TTL, and returns nil.
+// giveUp stops keeping l alive and revokes it (see revoke), and returns
+// nil.
 func (s *Selector) giveUp(runCtx context.Context, l *lease.Lease) *registration {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), time.Second)
-	defer cancel()
-	if err := l.Revoke(ctx); err != nil {
-		s.log.Info("revoke of the lease not taken back failed; register revokes it if it holds the key", "err", err)
-	}
-	return nil
+	l.Stop()
+	return s.revoke(runCtx, l.ID)
 }
 
-// revoke revokes lease id, if etcd still has it, and returns nil.
+// revoke revokes lease id, if etcd still has it, so that a key on it goes
+// now rather than after its TTL, and returns nil. It is bounded by a second
+// of its own, not by Close, which wants the key gone at once too. When etcd
+// is unreachable it fails, and register revokes the lease later if it
+// still holds the key.
 func (s *Selector) revoke(runCtx context.Context, id clientv3.LeaseID) *registration {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), time.Second)
 	defer cancel()
 	if _, err := s.cli.Revoke(ctx, id); err != nil {
-		s.log.Info("revoke of the lease not taken back failed; register revokes it if it holds the key", "err", err)
+		s.log.Info("revoke failed; register revokes the lease later if it still holds the key", "lease", int64(id), "err", err)
 	}
 	return nil
 }

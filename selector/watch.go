@@ -25,12 +25,6 @@ func (s *Selector) start(runCtx context.Context, reg *registration) {
 	s.state = Refresh
 	s.mu.Unlock()
 	s.log.Info("registered", "lease", int64(reg.lease.ID), "ttl", reg.lease.TTL, "margin", reg.lease.Margin, "createRevision", reg.createRev)
-	reg.kvs = make(map[string]group.KV, len(reg.snapshot))
-	for _, kv := range reg.snapshot {
-		k := group.KVOf(kv)
-		reg.kvs[k.Key] = k
-	}
-	reg.snapshot = nil
 	view := events.View{Self: s.id, Members: group.Members(s.prefix, reg.kvs), Revision: reg.rev}
 	reg.members = view.Members
 	s.strays(reg.kvs, nil)
@@ -51,7 +45,7 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 		cause := context.Cause(reg.ctx)
 		s.offline(cause)
 		if refused := s.ended(cause); refused != nil {
-			s.revokeNow(runCtx, reg)
+			s.giveUp(runCtx, reg.lease)
 			s.fail(refused)
 			return
 		}
@@ -71,7 +65,7 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 				return
 			}
 		} else {
-			s.revokeNow(runCtx, reg)
+			s.giveUp(runCtx, reg.lease)
 		}
 		old := reg.lease.ID
 		for n := 0; ; n++ {
@@ -97,18 +91,6 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 			}
 		}
 	}
-}
-
-// revokeNow revokes the lease of a registration that ended: it may still
-// hold the key, and revoking it lets the others see this member gone at
-// once. When etcd is unreachable it fails, and register revokes the lease
-// later if it still holds the key.
-func (s *Selector) revokeNow(runCtx context.Context, reg *registration) {
-	// Not bounded by Close: a Close during the revoke still wants the key
-	// gone at once.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), time.Second)
-	reg.lease.Revoke(rctx)
-	cancel()
 }
 
 // close ends a live registration for Close: mastership and Offline first,
@@ -394,11 +376,7 @@ func (s *Selector) yield(reg *registration) error {
 		if del.Succeeded {
 			break
 		}
-		kvs := make(map[string]group.KV)
-		for _, kv := range del.Responses[0].GetResponseRange().Kvs {
-			k := group.KVOf(kv)
-			kvs[k.Key] = k
-		}
+		kvs := group.KVsOf(del.Responses[0].GetResponseRange().Kvs)
 		switch own, ok := kvs[s.key]; {
 		case !ok || own.CreateRevision != reg.createRev:
 			reg.cancel(ErrKeyDeleted)

@@ -88,19 +88,22 @@ func Read(ctx context.Context, cli *clientv3.Client, prefix string) (State, erro
 	if err != nil {
 		return State{}, err
 	}
-	st := State{KVs: make(map[string]KV, len(resp.Kvs)), Revision: resp.Header.Revision, Fresh: true}
-	for _, kv := range resp.Kvs {
-		st.KVs[string(kv.Key)] = kvOf(kv)
-	}
-	return st, nil
+	return State{KVs: KVsOf(resp.Kvs), Revision: resp.Header.Revision, Fresh: true}, nil
 }
 
-func kvOf(kv *mvccpb.KeyValue) KV {
-	return KV{Key: string(kv.Key), Value: string(kv.Value), CreateRevision: kv.CreateRevision, Lease: kv.Lease}
+// KVsOf converts keys read from etcd, by key.
+func KVsOf(kvs []*mvccpb.KeyValue) map[string]KV {
+	m := make(map[string]KV, len(kvs))
+	for _, kv := range kvs {
+		m[string(kv.Key)] = KVOf(kv)
+	}
+	return m
 }
 
 // KVOf converts a key read from etcd.
-func KVOf(kv *mvccpb.KeyValue) KV { return kvOf(kv) }
+func KVOf(kv *mvccpb.KeyValue) KV {
+	return KV{Key: string(kv.Key), Value: string(kv.Value), CreateRevision: kv.CreateRevision, Lease: kv.Lease}
+}
 
 // Follow keeps the state of cfg.Prefix up to date until ctx ends or
 // cfg.Update returns false: a snapshot, then a watch from the snapshot's
@@ -231,7 +234,7 @@ func (f *follower[R]) watch(ctx context.Context, st State, fails *int) (State, o
 				if ev.Type == mvccpb.DELETE {
 					delete(st.KVs, key)
 				} else {
-					st.KVs[key] = kvOf(ev.Kv)
+					st.KVs[key] = KVOf(ev.Kv)
 				}
 				st.Changed = append(st.Changed, key)
 			}

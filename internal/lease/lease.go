@@ -91,18 +91,15 @@ func Grant(ctx context.Context, cli *clientv3.Client, ttl, margin time.Duration,
 		return nil, fmt.Errorf("grant lease: %w", err)
 	}
 	granted := Seconds(resp.TTL)
-	if margin == 0 {
-		margin = DefaultMargin(granted)
-	}
 	// A lease of no use is given back rather than left to expire.
 	giveBack := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), granted)
 		cli.Revoke(rctx, resp.ID)
 		cancel()
 	}
-	if err := CheckMargin(margin, granted); err != nil {
+	if margin, err = marginFor(margin, granted); err != nil {
 		giveBack()
-		return nil, fmt.Errorf("lease: safety margin: %w", err)
+		return nil, err
 	}
 	l, err := start(cli, resp.ID, granted, margin, sent, log)
 	if err != nil {
@@ -134,17 +131,26 @@ func Resume(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID, marg
 		return nil, fmt.Errorf("resume lease %x: %w", int64(id), ErrExpired)
 	}
 	granted := Seconds(resp.TTL)
-	if margin == 0 {
-		margin = DefaultMargin(granted)
-	}
-	if err := CheckMargin(margin, granted); err != nil {
-		return nil, fmt.Errorf("lease: safety margin: %w", err)
+	if margin, err = marginFor(margin, granted); err != nil {
+		return nil, err
 	}
 	l, err := start(cli, id, granted, margin, sent, log)
 	if err != nil {
 		return nil, fmt.Errorf("resume lease %x: keep-alive answered after its safe deadline (%v after the request)", int64(id), time.Since(sent))
 	}
 	return l, nil
+}
+
+// marginFor returns the safety margin of a lease granted for ttl: margin,
+// or DefaultMargin of ttl if margin is zero, checked by CheckMargin.
+func marginFor(margin, ttl time.Duration) (time.Duration, error) {
+	if margin == 0 {
+		margin = DefaultMargin(ttl)
+	}
+	if err := CheckMargin(margin, ttl); err != nil {
+		return 0, fmt.Errorf("lease: safety margin: %w", err)
+	}
+	return margin, nil
 }
 
 // keepAliveOnce sends one keep-alive of id on a stream of its own and
