@@ -14,6 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 
+	"google.golang.org/grpc/connectivity"
+
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/logtest"
 	"github.com/seed764c596d/mastership/selector"
@@ -484,7 +486,8 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 	var rec logtest.Recorder
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	o, err := Start(ctx, px.Client(t), "/peers", "o", nil, ttl, rec.Logger())
+	oc := px.Client(t)
+	o, err := Start(ctx, oc, "/peers", "o", nil, ttl, rec.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,6 +512,20 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 	}
 	if _, err := cli.Compact(context.Background(), resp.Header.Revision); err != nil {
 		t.Fatal(err)
+	}
+	// etcd wrote the changes to o's watch stream as they happened; they
+	// wait in the held connection. Released while o still uses that
+	// connection, they can reach o in order, and then no history is
+	// missed (seen in CI: LEAVE x (expired), no resync). Wait for o's client to give the connection up (its gRPC
+	// keep-alive times out), as it does behind a partition that outlasts
+	// the keep-alive: the changes are then lost with it.
+	conn := oc.ActiveConnection()
+	dropCtx, dropCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dropCancel()
+	for st := conn.GetState(); st == connectivity.Ready; st = conn.GetState() {
+		if !conn.WaitForStateChange(dropCtx, st) {
+			t.Fatal("o's client still uses the held connection 10s after o expired")
+		}
 	}
 	px.Release()
 
