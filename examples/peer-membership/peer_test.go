@@ -516,15 +516,16 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 	// etcd wrote the changes to o's watch stream as they happened; they
 	// wait in the held connection. Released while o still uses that
 	// connection, they can reach o in order, and then no history is
-	// missed (seen in CI: LEAVE x (expired), no resync). Wait for o's client to give the connection up (its gRPC
-	// keep-alive times out), as it does behind a partition that outlasts
-	// the keep-alive: the changes are then lost with it.
+	// missed (seen in CI: LEAVE x (expired), and no resync). Wait for o's
+	// client to give the connection up, as it does behind a partition
+	// that outlasts gRPC's keep-alive (at least 10s there, whatever the
+	// client asks): the changes are then lost with it.
 	conn := oc.ActiveConnection()
-	dropCtx, dropCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	dropCtx, dropCancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer dropCancel()
 	for st := conn.GetState(); st == connectivity.Ready; st = conn.GetState() {
 		if !conn.WaitForStateChange(dropCtx, st) {
-			t.Fatal("o's client still uses the held connection 10s after o expired")
+			t.Fatal("o's client still uses the held connection 30s after o expired")
 		}
 	}
 	px.Release()
