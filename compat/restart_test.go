@@ -1,0 +1,212 @@
+//go:build etcdcompat
+
+package compat
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/etcdproc"
+	"github.com/seed764c596d/mastership/internal/history"
+	"github.com/seed764c596d/mastership/selector"
+)
+
+// staleTokenStuck reports whether, on etcd of version v with simple tokens,
+// a client that logs in with a password can never log in again once etcd
+// restarts. A simple token lives in the server's memory only, so a restart
+// makes every token invalid. etcd 3.4 checks the token a request carries
+// even on Authenticate (3.5 stopped, etcd pull 12165), and etcd's Go client
+// from 3.5 on sends its stale token along when it logs in again (3.4's
+// client cleared it first, etcd pull 12549, for exactly this): every login
+// is refused as "invalid auth token", and the client retries it until each
+// call's deadline. A new client logs in at once. JWT tokens survive a
+// restart (etcd checks their signature, not its memory), so do client
+// certificates.
+//
+// Observed on Debian's 3.4.23 with this module's client (3.7): the member
+// went OFFLINE at its safe deadline and never came back; every call of its
+// client, Authenticate included, ran into its deadline, while etcd logged
+// "invalid auth token" for the same token every 40 ms.
+func staleTokenStuck(v string) (bool, error) {
+	if _, err := renewalChecksPermission(v); err != nil { // v's form
+		return false, err
+	}
+	return minorOf(v) == 4, nil
+}
+
+// minorOf returns the minor version of a version renewalChecksPermission
+// has accepted.
+func minorOf(v string) int {
+	n := 0
+	for _, r := range v[2:] {
+		if r < '0' || r > '9' {
+			break
+		}
+		n = 10*n + int(r-'0')
+	}
+	return n
+}
+
+// TestAuthRestartProcess: members that log in with a password, on the etcd
+// process of $MASTERSHIP_ETCD, while etcd restarts on its data. With JWT
+// tokens, on every version, and with simple tokens from 3.5 on, the group
+// comes back: one master, both members registered and agreeing. With simple
+// tokens on 3.4 the members cannot log in again (staleTokenStuck): they go
+// OFFLINE at their safe deadline and stay so, never master, while a new
+// client logs in. Either way, never two masters.
+func TestAuthRestartProcess(t *testing.T) {
+	bin := etcdproc.FromEnv(t)
+	v, err := bin.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck, err := staleTokenStuck(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("etcd-"+v, func(t *testing.T) {
+		t.Run("simple", func(t *testing.T) { authRestart(t, bin, nil, stuck) })
+		t.Run("jwt", func(t *testing.T) { authRestart(t, bin, jwtArgs(t), false) })
+	})
+}
+
+// jwtArgs returns the server flags for JWT tokens signed with a new RSA key.
+func jwtArgs(t *testing.T) []string {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	priv := write("jwt.key", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key))
+	pubPath := write("jwt.pub", "PUBLIC KEY", pub)
+	return []string{"--auth-token", "jwt,pub-key=" + pubPath + ",priv-key=" + priv + ",sign-method=RS256,ttl=10m"}
+}
+
+func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool) {
+	c := etcdproc.Start(t, bin, etcdproc.Options{Args: args})
+	const rootPW = "root-pw"
+	c.EnableAuth(t, rootPW)
+	c.AddPrefixUser(t, rootPW, "svc", "svc-pw", "/grp")
+
+	h := &history.History{}
+	var wg sync.WaitGroup
+	members := map[string]*selector.Selector{}
+	for _, id := range []string{"a", "b"} {
+		s := join(t, c.Client(t, "svc", "svc-pw"), "/grp", id)
+		members[id] = s
+	}
+	// Each member's events go to the history as they come; the test reads
+	// the history, and each member's state, rather than its events.
+	stop := make(chan struct{})
+	for id, s := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case ev, ok := <-s.Events():
+					if !ok {
+						return
+					}
+					h.Add(id, history.FromEvent(id, ev))
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+		for id, s := range members {
+			if !s.IsMaster() {
+				continue
+			}
+			// Still master when the test ends: its mastership ends now.
+			h.EndMastership(id, time.Now())
+		}
+		if vs := history.Check(h, history.Options{TTL: testTTL}); len(vs) > 0 {
+			t.Errorf("violations:\n%s\nhistory:\n%s", history.Format(vs), h)
+		}
+	}()
+	waitUntil(t, waitTime, "a master, b slave", func() bool {
+		return members["a"].IsMaster() && len(members["b"].View().IDs()) == 2
+	})
+
+	restarted := time.Now()
+	if err := c.Members[0].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if err := c.StartMember(c.Members[0]); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("etcd stopped in %v and serving again %v later", stopped.Sub(restarted).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
+
+	if !stuck {
+		// Back within a few TTLs: both registered, a master again (its
+		// registration survived, or both registered anew and a is first
+		// again, or b is), and both agree.
+		waitUntil(t, 5*testTTL+waitTime, "the group back, agreeing", func() bool {
+			a, b := members["a"].View(), members["b"].View()
+			return len(a.IDs()) == 2 && len(b.IDs()) == 2 &&
+				a.Master().ID == b.Master().ID && members[a.Master().ID].IsMaster()
+		})
+		return
+	}
+	// Stuck: both end their mastership and registration, and no member is
+	// master for holdTime, while a new client logs in and reads.
+	waitUntil(t, waitTime, "both members offline", func() bool {
+		return !members["a"].IsMaster() && members["a"].State() != selector.Refresh &&
+			!members["b"].IsMaster() && members["b"].State() != selector.Refresh
+	})
+	fresh := c.Client(t, "svc", "svc-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if _, err := fresh.Get(ctx, "/grp/a"); err != nil {
+		t.Fatalf("a new client cannot read either: %v", err)
+	}
+	for until := time.Now().Add(holdTime); time.Now().Before(until); {
+		for id, s := range members {
+			if s.IsMaster() || s.State() == selector.Refresh {
+				t.Fatalf("%s back (%v, master %v) %v after the restart: the stale token was renewed; staleTokenStuck and the docs are out of date",
+					id, s.State(), s.IsMaster(), time.Since(restarted).Round(time.Millisecond))
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // polling, bounded by holdTime
+	}
+	if ev := members["a"].Stats().Transitions[events.Offline]; ev == 0 {
+		t.Errorf("a reported no OFFLINE")
+	}
+}
+
+// waitUntil polls cond every 20ms until it holds, and fails t after d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond) // polling, bounded by d
+	}
+}
