@@ -7,6 +7,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/queue"
 )
@@ -92,8 +93,10 @@ func leaderAmong(prefix string, keys map[string]group.KV) Leader {
 		if !candidate(prefix, kv) {
 			continue
 		}
-		if best == nil || kv.CreateRevision < best.CreateRevision ||
-			kv.CreateRevision == best.CreateRevision && kv.Key < best.Key {
+		// The master order, on whole keys: the ids after one prefix
+		// compare as the keys do.
+		if best == nil || events.Compare(events.Node{ID: kv.Key, CreateRevision: kv.CreateRevision},
+			events.Node{ID: best.Key, CreateRevision: best.CreateRevision}) < 0 {
 			best = &kv
 		}
 	}

@@ -1,7 +1,5 @@
 package events
 
-import "cmp"
-
 // Diff returns the events a member emits when its view changes from prev to
 // next, in the order of the package documentation. The events' Time is left
 // zero.
@@ -84,7 +82,7 @@ func slaveChanges(prev, next View) (del, add []Node) {
 		case i >= len(pm):
 			c = 1
 		default:
-			c = joinOrder(&pm[i], &nm[j])
+			c = Compare(pm[i], nm[j])
 		}
 		switch {
 		case c < 0:
@@ -156,13 +154,4 @@ func (s slaveList) ids() map[string]bool {
 		in[m[i].ID] = true
 	}
 	return in
-}
-
-// joinOrder compares two nodes in join order: by CreateRevision, ties by
-// id, as Sort orders them.
-func joinOrder(a, b *Node) int {
-	if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.ID, b.ID)
 }

@@ -496,6 +496,48 @@ func TestParseType(t *testing.T) {
 	}
 }
 
+// TestTypes: Types lists every type of the contract, in order, and Valid
+// holds for them and no other value; a type added to the contract but not
+// to Types would fail here.
+func TestTypes(t *testing.T) {
+	var want []events.Type
+	for _, tt := range allTypes {
+		want = append(want, tt.typ)
+	}
+	if got := events.Types(); !slices.Equal(got, want) {
+		t.Errorf("Types() = %v, want %v", got, want)
+	}
+	for _, typ := range want {
+		if !typ.Valid() {
+			t.Errorf("%v.Valid() = false", typ)
+		}
+	}
+	for _, typ := range []events.Type{0, -1, want[len(want)-1] + 1} {
+		if typ.Valid() {
+			t.Errorf("%v.Valid() = true", typ)
+		}
+	}
+}
+
+// TestCompare: the master order, by CreateRevision, ties by id.
+func TestCompare(t *testing.T) {
+	for _, tc := range []struct {
+		a, b events.Node
+		want int
+	}{
+		{nd("a", 1), nd("b", 2), -1},
+		{nd("b", 1), nd("a", 2), -1},
+		{nd("a", 2), nd("b", 1), 1},
+		{nd("a", 5), nd("b", 5), -1},
+		{nd("b", 5), nd("a", 5), 1},
+		{nd("a", 5), nd("a", 5), 0},
+	} {
+		if got := events.Compare(tc.a, tc.b); got != tc.want {
+			t.Errorf("Compare(%v, %v) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
 func TestTypePredicates(t *testing.T) {
 	role := map[events.Type]bool{
 		events.InitMaster: true, events.InitSlave: true, events.ChangeToMaster: true,

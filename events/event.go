@@ -29,6 +29,11 @@ const (
 	Offline
 )
 
+// lastType is the last event type: the one bound that String, ParseType,
+// Valid and Types use, so that a type added at the end is counted
+// everywhere.
+const lastType = Offline
+
 var typeNames = [...]string{
 	InitMaster:     "INIT_MASTER",
 	InitSlave:      "INIT_SLAVE",
@@ -42,7 +47,7 @@ var typeNames = [...]string{
 
 // String returns the contract name of t, for example "INIT_MASTER".
 func (t Type) String() string {
-	if t >= InitMaster && t <= Offline {
+	if t.Valid() {
 		return typeNames[t]
 	}
 	return fmt.Sprintf("Type(%d)", int(t))
@@ -50,12 +55,28 @@ func (t Type) String() string {
 
 // ParseType returns the Type whose String is s.
 func ParseType(s string) (Type, error) {
-	for t := InitMaster; t <= Offline; t++ {
+	for _, t := range Types() {
 		if typeNames[t] == s {
 			return t, nil
 		}
 	}
 	return 0, fmt.Errorf("events: unknown event type %q", s)
+}
+
+// Valid reports whether t is one of the event types.
+func (t Type) Valid() bool {
+	return t >= InitMaster && t <= lastType
+}
+
+// Types returns every event type, in the order of their values. Code that
+// counts or lists event types ranges over it rather than over a range of
+// values of its own.
+func Types() []Type {
+	ts := make([]Type, 0, int(lastType))
+	for t := InitMaster; t <= lastType; t++ {
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 // IsRole reports whether t is a role event: one of the Init types,

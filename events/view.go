@@ -29,14 +29,20 @@ type View struct {
 	Revision int64
 }
 
-// Sort orders nodes in join order: by CreateRevision, ties by ID.
+// Compare compares two members in join order, the master order: by
+// CreateRevision, ties by ID. The member that compares smallest among the
+// live members of a group is its master. It is the one definition of that
+// order; everything that orders members uses it.
+func Compare(a, b Node) int {
+	if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// Sort orders nodes in join order (see Compare).
 func Sort(nodes []Node) {
-	slices.SortFunc(nodes, func(a, b Node) int {
-		if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(nodes, Compare)
 }
 
 // Master returns the master of the view, or the zero Node if the view is

@@ -117,6 +117,7 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		log:     o.log.With("prefix", prefix, "id", id),
 		stopped: make(chan struct{}),
 		yieldc:  make(chan chan error),
+		stats:   newCounters(),
 	}
 	// A TLS handshake that fails would fail again: registration ends at
 	// once, rather than when ctx does.

@@ -91,9 +91,16 @@ type Stats struct {
 // counters are the Selector's counts for Stats, written by the run loop
 // without taking s.mu.
 type counters struct {
-	// transitions is indexed by events.Type; Offline is the last type.
-	transitions [events.Offline + 1]atomic.Uint64
+	// transitions counts each event type, indexed by events.Type (index 0,
+	// no type, stays unused).
+	transitions []atomic.Uint64
 	resyncs     atomic.Uint64
+}
+
+// newCounters returns counters with room for every event type.
+func newCounters() counters {
+	types := events.Types()
+	return counters{transitions: make([]atomic.Uint64, int(types[len(types)-1])+1)}
 }
 
 // Stats returns a snapshot of this member's state and counters. It is
@@ -104,9 +111,9 @@ func (s *Selector) Stats() Stats {
 		Prefix:      s.prefix,
 		ID:          s.id,
 		Resyncs:     s.stats.resyncs.Load(),
-		Transitions: make(map[events.Type]uint64, int(events.Offline)),
+		Transitions: make(map[events.Type]uint64, len(s.stats.transitions)),
 	}
-	for t := events.InitMaster; t <= events.Offline; t++ {
+	for _, t := range events.Types() {
 		st.Transitions[t] = s.stats.transitions[t].Load()
 	}
 	s.mu.Lock()

@@ -1,7 +1,6 @@
 package selector
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -300,21 +299,12 @@ func applyChanges(prefix string, old []events.Node, st group.State) []events.Nod
 		if changed(n.ID) {
 			continue
 		}
-		for len(now) > 0 && joinOrder(now[0], n) < 0 {
+		for len(now) > 0 && events.Compare(now[0], n) < 0 {
 			next, now = append(next, now[0]), now[1:]
 		}
 		next = append(next, n)
 	}
 	return append(next, now...)
-}
-
-// joinOrder compares members as events.Sort orders them: by
-// CreateRevision, ties by id.
-func joinOrder(a, b events.Node) int {
-	if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.ID, b.ID)
 }
 
 // yield serves Yield in the run loop: it ends the mastership, then deletes

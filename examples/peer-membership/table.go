@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/queue"
 )
@@ -197,8 +197,9 @@ func (t *Table) sorted() []Member {
 	for _, m := range t.members {
 		out = append(out, m)
 	}
+	// The group's master order: the first member is the selector's master.
 	slices.SortFunc(out, func(a, b Member) int {
-		return cmp.Or(cmp.Compare(a.CreateRevision, b.CreateRevision), strings.Compare(a.ID, b.ID))
+		return events.Compare(events.Node{ID: a.ID, CreateRevision: a.CreateRevision}, events.Node{ID: b.ID, CreateRevision: b.CreateRevision})
 	})
 	return out
 }

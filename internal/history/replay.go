@@ -90,7 +90,7 @@ func orderInChange(prev, cur events.Type) []string {
 func shape(r Record, self string) []string {
 	var msgs []string
 	bad := func(format string, args ...any) { msgs = append(msgs, fmt.Sprintf(format, args...)) }
-	if r.Type < events.InitMaster || r.Type > events.Offline {
+	if !r.Type.Valid() {
 		bad("unknown type %v", r.Type)
 		return msgs
 	}
