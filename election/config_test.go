@@ -25,6 +25,8 @@ func TestInvalidConfig(t *testing.T) {
 	}{
 		{"nil client", nil, "/p", nil, "client"},
 		{"empty prefix", cli, "", nil, "prefix"},
+		{"prefix /", cli, "/", nil, "prefix"},
+		{"prefix //", cli, "//", nil, "prefix"},
 		{"TTL 0", cli, "/p", []Option{WithTTL(0)}, "TTL"},
 		{"TTL negative", cli, "/p", []Option{WithTTL(-time.Second)}, "TTL"},
 		{"TTL 500ms", cli, "/p", []Option{WithTTL(500 * time.Millisecond)}, "TTL"},

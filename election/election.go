@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/seed764c596d/mastership/internal/member"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -88,33 +89,33 @@ type request struct {
 // The candidate's key is prefix + "/" + its session's lease id in hex, as
 // concurrency.Election makes it (a prefix ending in "/" is taken as it is),
 // so that this package, the selector package, concurrency.Election and
-// `etcdctl elect` all take part in one and the same election.
+// `etcdctl elect` all take part in one and the same election. An empty
+// prefix, and one of slashes only, whose candidates would be every key in
+// etcd, are ErrInvalidConfig.
 func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error) {
-	o := options{ttl: DefaultTTL}
+	o := options{Config: member.Defaults()}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, invalid("Option", "nil")
 		}
 		opt.apply(&o)
 	}
-	switch {
-	case cli == nil:
+	if cli == nil {
 		return nil, invalid("client", "nil")
-	case prefix == "":
-		return nil, invalid("prefix", "empty")
+	}
+	prefix, err := member.Prefix(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
-	}
-	if !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
 	}
 	return &Election{
 		cli:    cli,
 		prefix: prefix,
 		opts:   o,
-		log:    o.log.With("prefix", prefix),
-		value:  o.value,
+		log:    o.Log.With("prefix", prefix),
+		value:  o.Value,
 	}, nil
 }
 
@@ -199,7 +200,7 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 		if n > 0 && backoff.Sleep(hctx, backoff.Delay(n-1)) != nil && ctx.Err() != nil {
 			break
 		}
-		l, err := lease.Grant(hctx, e.cli, e.opts.ttl, e.opts.margin, e.log)
+		l, err := lease.Grant(hctx, e.cli, e.opts.TTL, e.opts.Margin, e.log)
 		if err != nil {
 			if h := context.Cause(hctx); errors.Is(h, refusal.ErrHandshake) {
 				return e.fail(fmt.Errorf("%w: grant a session lease: %w", ErrTLSHandshake, h))

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/internal/member"
 )
 
 // DefaultTTL is the session TTL when WithTTL is not given. It is short so
 // that a crashed leader is replaced in seconds, not in the minute of
 // concurrency.NewSession's default, and it is above etcd's minimum lease
 // TTL with default settings (2s).
-const DefaultTTL = 5 * time.Second
+const DefaultTTL = member.DefaultTTL
 
 // MaxTTL is the largest TTL WithTTL takes: one hour. The TTL is how long a
 // crashed leader stays leader; beyond an hour it is a mistake (a unit typed
@@ -29,12 +30,7 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	ttl       time.Duration
-	value     string
-	margin    time.Duration
-	marginSet bool
-	log       *slog.Logger
-	logSet    bool
+	member.Config
 }
 
 // WithTTL sets the TTL of each campaign's session lease: a whole number of
@@ -43,13 +39,13 @@ type options struct {
 // for up to the TTL. etcd raises a TTL below its
 // minimum; the election then uses the TTL etcd granted.
 func WithTTL(ttl time.Duration) Option {
-	return optionFunc(func(o *options) { o.ttl = ttl })
+	return optionFunc(func(o *options) { o.TTL = ttl })
 }
 
 // WithValue sets the value this candidate campaigns with, which observers
 // see as the leader's value: typically its name or address. Default "".
 func WithValue(v string) Option {
-	return optionFunc(func(o *options) { o.value = v })
+	return optionFunc(func(o *options) { o.Value = v })
 }
 
 // WithSafetyMargin sets how long before its lease could expire in etcd a
@@ -57,32 +53,23 @@ func WithValue(v string) Option {
 // more than 0 and less than two thirds of the TTL. Default: a tenth of the
 // granted TTL, at least 250ms.
 func WithSafetyMargin(d time.Duration) Option {
-	return optionFunc(func(o *options) { o.margin, o.marginSet = d, true })
+	return optionFunc(func(o *options) { o.Margin, o.MarginSet = d, true })
 }
 
 // WithLogger sets the logger. Default: no logging.
 func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(o *options) { o.log, o.logSet = l, true })
+	return optionFunc(func(o *options) { o.Log, o.LogSet = l, true })
 }
 
+// validate checks the options and fills in their defaults (member.Config).
 func (o *options) validate() error {
-	if err := lease.CheckTTL(o.ttl); err != nil {
-		return invalid("TTL", "%v", err)
-	}
-	if o.marginSet {
-		if err := lease.CheckMargin(o.margin, o.ttl); err != nil {
-			return invalid("SafetyMargin", "%v", err)
-		}
-	}
-	if o.logSet && o.log == nil {
-		return invalid("Logger", "nil")
-	}
-	if o.log == nil {
-		o.log = slog.New(slog.DiscardHandler)
+	if err := o.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
 }
 
+// invalid returns ErrInvalidConfig for field, saying what is wrong.
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %w", ErrInvalidConfig, member.Invalid(field, format, args...))
 }

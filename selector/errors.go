@@ -80,5 +80,5 @@ func (s *Selector) tooLarge(err error, what string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s: a value of %d bytes: etcd takes requests up to its --max-request-bytes (default 1.5 MiB): %w",
-		ErrValueTooLarge, what, len(s.opts.value), err)
+		ErrValueTooLarge, what, len(s.opts.Value), err)
 }

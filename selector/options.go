@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/internal/member"
 )
 
 // Defaults of the options.
 const (
 	// DefaultTTL is the lease TTL asked of etcd when WithTTL is not given.
 	// A crashed master is replaced after about this long.
-	DefaultTTL = 5 * time.Second
+	DefaultTTL = member.DefaultTTL
 	// MaxTTL is the largest TTL WithTTL takes: one hour. The TTL is how
 	// long a crashed master stays master, and bounds how long New waits
 	// for a crashed holder of its id; beyond an hour it is a mistake (a
@@ -30,13 +31,8 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	ttl       time.Duration
-	value     string
-	margin    time.Duration
-	marginSet bool
-	log       *slog.Logger
-	logSet    bool
-	hooks     hooks // tests only
+	member.Config
+	hooks hooks // tests only
 }
 
 // hooks let this package's tests stop the run loop at a chosen point, as a
@@ -58,13 +54,13 @@ func withHooks(h hooks) Option {
 // etcd's default election timeout); the selector then uses the TTL etcd
 // granted.
 func WithTTL(ttl time.Duration) Option {
-	return optionFunc(func(o *options) { o.ttl = ttl })
+	return optionFunc(func(o *options) { o.TTL = ttl })
 }
 
 // WithValue sets the value of the member's key, which the other members and
 // clients read: an address or a small payload. Default "".
 func WithValue(v string) Option {
-	return optionFunc(func(o *options) { o.value = v })
+	return optionFunc(func(o *options) { o.Value = v })
 }
 
 // WithSafetyMargin sets how long before the lease could expire in etcd this
@@ -74,32 +70,23 @@ func WithValue(v string) Option {
 // runs. It must be more than 0 and less than two thirds of the TTL. Default: a
 // tenth of the granted TTL, at least 250ms.
 func WithSafetyMargin(d time.Duration) Option {
-	return optionFunc(func(o *options) { o.margin, o.marginSet = d, true })
+	return optionFunc(func(o *options) { o.Margin, o.MarginSet = d, true })
 }
 
 // WithLogger sets the logger. Default: no logging.
 func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(o *options) { o.log, o.logSet = l, true })
+	return optionFunc(func(o *options) { o.Log, o.LogSet = l, true })
 }
 
+// validate checks the options and fills in their defaults (member.Config).
 func (o *options) validate() error {
-	if err := lease.CheckTTL(o.ttl); err != nil {
-		return invalid("TTL", "%v", err)
-	}
-	if o.marginSet {
-		if err := lease.CheckMargin(o.margin, o.ttl); err != nil {
-			return invalid("SafetyMargin", "%v", err)
-		}
-	}
-	if o.logSet && o.log == nil {
-		return invalid("Logger", "nil")
-	}
-	if o.log == nil {
-		o.log = slog.New(slog.DiscardHandler)
+	if err := o.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
 }
 
+// invalid returns ErrInvalidConfig for field, saying what is wrong.
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %w", ErrInvalidConfig, member.Invalid(field, format, args...))
 }

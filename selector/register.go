@@ -44,15 +44,15 @@ type registration struct {
 // revoked rather than reported as a duplicate.
 func (s *Selector) register(ctx context.Context, old clientv3.LeaseID) (*registration, error) {
 	s.setState(Init)
-	l, err := lease.Grant(ctx, s.cli, s.opts.ttl, s.opts.margin, s.log)
+	l, err := lease.Grant(ctx, s.cli, s.opts.TTL, s.opts.Margin, s.log)
 	if err != nil {
 		if r := s.refused(err, "register %q: grant a lease", s.key); r != nil {
 			return nil, r
 		}
 		return nil, wrapf(err, "register %q", s.key)
 	}
-	if l.TTL != s.opts.ttl {
-		s.log.Info("etcd granted another TTL than asked", "asked", s.opts.ttl, "granted", l.TTL)
+	if l.TTL != s.opts.TTL {
+		s.log.Info("etcd granted another TTL than asked", "asked", s.opts.TTL, "granted", l.TTL)
 	}
 	reg, err := s.create(ctx, l, old)
 	if err != nil {
@@ -76,7 +76,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 	for {
 		resp, err := s.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
-			Then(clientv3.OpPut(s.key, s.opts.value, clientv3.WithLease(l.ID)),
+			Then(clientv3.OpPut(s.key, s.opts.Value, clientv3.WithLease(l.ID)),
 				clientv3.OpGet(s.prefix, clientv3.WithPrefix())).
 			Else(clientv3.OpGet(s.key)).
 			Commit()

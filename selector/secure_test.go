@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed764c596d/mastership/internal/member"
+
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -323,7 +325,7 @@ func TestNoUserSaysOneThing(t *testing.T) {
 	}
 	t.Cleanup(l.Stop)
 
-	s := &Selector{cli: anon, prefix: "/nouser/", id: "a", key: "/nouser/a", opts: options{ttl: testTTL}, log: slog.New(slog.DiscardHandler)}
+	s := &Selector{cli: anon, prefix: "/nouser/", id: "a", key: "/nouser/a", opts: options{Config: member.Config{TTL: testTTL}}, log: slog.New(slog.DiscardHandler)}
 	_, err = s.create(ctx, l, 0)
 	if !errors.Is(err, ErrAuthFailed) || !errors.Is(err, rpctypes.ErrUserEmpty) || !strings.Contains(err.Error(), "gives none") {
 		t.Fatalf("create = %v, want ErrAuthFailed saying the client gives no user", err)

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/seed764c596d/mastership/internal/member"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
@@ -80,7 +82,7 @@ type Selector struct {
 // once an error wrapping ErrPermissionDenied or ErrAuthFailed that names the
 // request and the key or range, without retrying.
 func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...Option) (*Selector, error) {
-	o := options{ttl: DefaultTTL}
+	o := options{Config: member.Defaults()}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, invalid("Option", "nil")
@@ -90,11 +92,6 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 	switch {
 	case cli == nil:
 		return nil, invalid("client", "nil")
-	case prefix == "":
-		return nil, invalid("prefix", "empty")
-	case strings.Trim(prefix, "/") == "":
-		// The members of prefix "/" would be every key in etcd.
-		return nil, invalid("prefix", "%q covers the whole keyspace", prefix)
 	case id == "":
 		return nil, invalid("id", "empty")
 	case !utf8.ValidString(id):
@@ -102,11 +99,12 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 	case strings.Contains(id, "/"):
 		return nil, invalid("id", "%q contains \"/\"", id)
 	}
+	prefix, err := member.Prefix(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	if err := o.validate(); err != nil {
 		return nil, err
-	}
-	if !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
 	}
 	s := &Selector{
 		cli:     cli,
@@ -114,7 +112,7 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		id:      id,
 		key:     prefix + id,
 		opts:    o,
-		log:     o.log.With("prefix", prefix, "id", id),
+		log:     o.Log.With("prefix", prefix, "id", id),
 		stopped: make(chan struct{}),
 		yieldc:  make(chan chan error),
 		stats:   newCounters(),

@@ -53,7 +53,7 @@ func (s *Selector) takeBack(runCtx context.Context, reg *registration) *registra
 		// that drops bytes they can leave the connection unusable.
 		ctx, cancel := context.WithTimeout(runCtx, ttl)
 		sent := time.Now()
-		l, err := lease.Resume(ctx, s.cli, id, s.opts.margin, s.log)
+		l, err := lease.Resume(ctx, s.cli, id, s.opts.Margin, s.log)
 		cancel()
 		switch {
 		case err == nil:
