@@ -29,7 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdflags"
+	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/selector"
 )

@@ -13,7 +13,7 @@ import (
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
-	"github.com/seed764c596d/mastership/internal/etcdflags"
+	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
 
