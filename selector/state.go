@@ -1,5 +1,7 @@
 package selector
 
+import "github.com/seed764c596d/mastership/events"
+
 // State is the state of a member's registration.
 type State int
 
@@ -18,11 +20,11 @@ const (
 func (s State) String() string {
 	switch s {
 	case Init:
-		return "INIT"
+		return events.StateInit
 	case Refresh:
-		return "REFRESH"
+		return events.StateRefresh
 	case Offline:
-		return "OFFLINE"
+		return events.StateOffline
 	}
 	return "State(?)"
 }

@@ -48,7 +48,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,9 +58,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -195,23 +191,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// line is one event as the node program prints it; the field order is the
-// contract's.
-type line struct {
-	TS      string   `json:"ts"`
-	Type    string   `json:"type"`
-	Self    string   `json:"self"`
-	Nodes   []string `json:"nodes"`
-	Master  string   `json:"master"`
-	Members []string `json:"members"`
-	Epoch   int64    `json:"epoch"`
-	State   string   `json:"state"`
-}
-
-// tsFormat is RFC 3339 with all nine digits of nanoseconds, so that every
-// line has the same shape.
-const tsFormat = "2006-01-02T15:04:05.000000000Z07:00"
-
 type printer struct {
 	w    io.Writer
 	self string
@@ -219,63 +198,13 @@ type printer struct {
 
 func newPrinter(w io.Writer, self string) *printer { return &printer{w: w, self: self} }
 
-// print writes ev as one line in one Write call, so that it reaches the
-// reader at once and whole.
+// print writes ev as one line (events.Line, the contract's JSON object) in
+// one Write call, so that it reaches the reader at once and whole.
 func (p *printer) print(ev events.Event) error {
-	l := line{
-		TS:      ev.Time.UTC().Format(tsFormat),
-		Type:    ev.Type.String(),
-		Self:    p.self,
-		Nodes:   events.IDs(ev.Nodes),
-		Master:  ev.View.Master().ID,
-		Members: ev.View.IDs(),
-		Epoch:   ev.View.Epoch(),
-		State:   selector.Refresh.String(),
-	}
-	if ev.Type == events.Offline {
-		l.State = selector.Offline.String()
-	}
-	b, err := json.Marshal(l)
+	b, err := events.LineOf(p.self, ev).MarshalJSON()
 	if err != nil {
 		return err
 	}
-	_, err = p.w.Write(append(escapeNonPrinting(b), '\n'))
+	_, err = p.w.Write(append(b, '\n'))
 	return err
-}
-
-// escapeNonPrinting returns the JSON text b with every character that does
-// not print written as a \u escape: bidirectional controls such as U+202E,
-// which would reorder what a terminal shows, zero-width and other format
-// characters, separators other than the ASCII space, private-use and
-// unassigned code points. json.Marshal escapes only ASCII controls (and
-// U+2028, U+2029); the ids come from etcd keys, which anyone with write
-// access to the prefix chooses. Such characters can only be inside strings
-// in b, where an escape means the same character, so a reader decodes the
-// same ids. A character above U+FFFF becomes a UTF-16 surrogate pair, as
-// JSON has it.
-func escapeNonPrinting(b []byte) []byte {
-	var out []byte // nil until an escape is needed
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r < utf8.RuneSelf || (unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r)) {
-			if out != nil {
-				out = append(out, b[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		if out == nil {
-			out = append(make([]byte, 0, len(b)+16), b[:i]...)
-		}
-		if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
-			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
-		} else {
-			out = fmt.Appendf(out, `\u%04x`, r)
-		}
-		i += size
-	}
-	if out == nil {
-		return b
-	}
-	return out
 }

@@ -134,6 +134,20 @@ func startNodeEnv(t *testing.T, env []string, args ...string) *process {
 // wait waits for the process to exit and returns how it ended.
 func (p *process) wait() error { return p.Err() }
 
+// line is the contract's JSON object, decoded here on its own rather than
+// with events.ParseLine, which writes and reads it for the program: a
+// change there that breaks the contract fails these tests.
+type line struct {
+	TS      string   `json:"ts"`
+	Type    string   `json:"type"`
+	Self    string   `json:"self"`
+	Nodes   []string `json:"nodes"`
+	Master  string   `json:"master"`
+	Members []string `json:"members"`
+	Epoch   int64    `json:"epoch"`
+	State   string   `json:"state"`
+}
+
 var lineShape = regexp.MustCompile(`^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z","type":"[A-Z_]+","self":"[^"]*","nodes":\[[^\]]*\],"master":"[^"]*","members":\[[^\]]*\],"epoch":\d+,"state":"(INIT|REFRESH|OFFLINE)"\}$`)
 
 // next returns the next line of p, checked against the contract's shape.

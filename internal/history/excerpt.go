@@ -107,7 +107,7 @@ func (x excerpter) entries(pos int, inc *incarnation, picked, focused map[int]bo
 			first = r.TS
 		}
 		last = r.TS
-		es = append(es, entry{at: r.TS, inc: pos, seq: i, name: inc.name, text: r.Self + " " + r.event(), focus: focused[i]})
+		es = append(es, entry{at: r.TS, inc: pos, seq: i, name: inc.name, text: r.Self + " " + r.Event(), focus: focused[i]})
 	}
 	if picked[n] {
 		es = append(es, entry{at: inc.end, inc: pos, seq: n + 1, name: inc.name, text: inc.self() + " (process ended)", focus: focused[n]})

@@ -79,7 +79,7 @@ func (h *History) Add(incarnation string, r Record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	inc := h.get(incarnation)
-	inc.records = append(inc.records, r.clone())
+	inc.records = append(inc.records, r.Clone())
 }
 
 // AddLine parses line, as printed by the node program, and adds it to
@@ -183,7 +183,7 @@ func (h *History) Records(incarnation string) []Record {
 	}
 	out := make([]Record, len(inc.records))
 	for i, r := range inc.records {
-		out[i] = r.clone()
+		out[i] = r.Clone()
 	}
 	return out
 }

@@ -401,7 +401,7 @@ var mutations = []mutation{
 			return nil, false
 		}
 		return editOnly(name, func(recs []Record) []Record {
-			r := recs[i].clone()
+			r := recs[i].Clone()
 			r.Nodes[rng.IntN(len(r.Nodes))] = "stranger"
 			recs[i] = r
 			return recs
@@ -448,7 +448,7 @@ var mutations = []mutation{
 		// Every node list is fixed by the record's view and the events
 		// before it, so another node is always caught.
 		return editOnly(name, func(recs []Record) []Record {
-			r := recs[i].clone()
+			r := recs[i].Clone()
 			k := rng.IntN(len(r.Nodes))
 			for old := r.Nodes[k]; r.Nodes[k] == old; {
 				r.Nodes[k] = simIDs[rng.IntN(len(simIDs))]
