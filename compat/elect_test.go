@@ -205,7 +205,9 @@ func runVoter(t *testing.T, cli *clientv3.Client, prefix, name, value string) *v
 	return v
 }
 
-// observed returns the next leader v's Observe delivers, as a report.
+// observed returns the next leader v's Observe delivers, as a report. Its
+// time is when the test read it, later than Observe delivered it when the
+// test was busy with another party: an upper bound, for the log.
 func (v *voter) observed(t *testing.T, deadline time.Time) seen {
 	t.Helper()
 	select {
