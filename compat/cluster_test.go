@@ -33,13 +33,28 @@ const settleTime = 20 * time.Second
 // at once (history.Check, on every member's events with their timestamps)
 // and converges after each fault.
 //
-// What differs between versions shows in the log, not in what is checked:
-// etcd 3.4 runs without pre-vote (the --pre-vote flag is off by default),
-// so the cut-off follower campaigns under ever higher terms and, once
-// healed, deposes the leader (observed: term 2 before the cut, 5 to 8
-// after, often a new leader); 3.5 and 3.6 turn pre-vote on by default,
-// and the cluster keeps its leader and term across the cut. The group
-// must keep to one master either way.
+// What differs between versions shows in the log, not in what is checked
+// (observed on 3.4.23, 3.5.36 and 3.6.17, two to four runs each):
+//
+//   - pre-vote: etcd 3.4 runs without it (--pre-vote is off by default), so
+//     the cut-off follower campaigns under ever higher terms and, once
+//     healed, deposes the leader: the term went from 3 to 4 or 5, once
+//     with a new leader, and the group took about 1.3 s to settle after
+//     the heal. 3.5 and 3.6 turn pre-vote on by default: the leader and
+//     its term stay, and the group settled within 0.15 s. The group kept
+//     to one master either way.
+//   - graceful stop: SIGTERM stops a 3.4 member within 0.13 s; a 3.5 or
+//     3.6 member takes 7.1 s, since its gRPC server waits for the open
+//     streams (the members' watches and keep-alives) for etcd's request
+//     timeout, 5 s and two election timeouts (embed's stopServers), before
+//     it closes them. Its clients are served meanwhile, and no member went
+//     OFFLINE over the restart.
+//
+// On every version, a kill of the raft leader also briefly takes every
+// member whose etcd member stays up OFFLINE, the master included, each
+// back within tens of milliseconds (the master by taking its registration
+// back, under the same epoch), as the history shows: their etcd members
+// lose their leader until the next election.
 func TestClusterFaultsProcess(t *testing.T) {
 	bin := etcdproc.FromEnv(t)
 	v, err := bin.Version()
@@ -90,6 +105,7 @@ func clusterFaults(t *testing.T, bin etcdproc.Binaries) {
 	// that the master itself loses etcd.
 	leader, term = g.leader()
 	follower := g.followerOfMaster(leader)
+	leader, term = g.leader()
 	t.Logf("isolating %s from its peers (leader %s, term %d)", follower.Name, leader.Name, term)
 	if err := c.Isolate(follower); err != nil {
 		t.Fatal(err)
@@ -381,8 +397,8 @@ func (g *group) leader() (*etcdproc.Member, uint64) {
 	}
 }
 
-// followerOfMaster returns the etcd member the group's master is pinned to
-// if that is a follower, or else a follower.
+// followerOfMaster returns the etcd member the group's master is pinned to,
+// made a follower if it leads, or else a follower.
 func (g *group) followerOfMaster(leader *etcdproc.Member) *etcdproc.Member {
 	g.t.Helper()
 	ids, err := g.registered()
@@ -390,12 +406,44 @@ func (g *group) followerOfMaster(leader *etcdproc.Member) *etcdproc.Member {
 		g.t.Fatalf("reading the group: %v %v", ids, err)
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	var master *member
 	for _, m := range g.members {
-		if m.id == ids[0] && m.pinned != nil && m.pinned != leader {
-			g.t.Logf("the master %s reaches the follower %s only", m.id, m.pinned.Name)
-			return m.pinned
+		if m.id == ids[0] {
+			master = m
 		}
+	}
+	g.mu.Unlock()
+	if master != nil && master.pinned == leader {
+		// The master reaches the raft leader: hand the leadership to
+		// another member first (etcdctl move-leader), so that the
+		// master's etcd member is the follower cut off.
+		to := g.c.Members[0]
+		if to == leader {
+			to = g.c.Members[1]
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+		defer cancel()
+		st, err := g.cli.Status(ctx, to.ClientURL)
+		if err != nil {
+			g.t.Fatalf("status of %s: %v", to.Name, err)
+		}
+		lcfg := g.c.Config("", "")
+		lcfg.Endpoints = []string{leader.ClientURL}
+		lcli, err := clientv3.New(lcfg)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		defer lcli.Close()
+		if _, err := lcli.MoveLeader(ctx, st.Header.MemberId); err != nil {
+			g.t.Fatalf("move the raft leadership from %s to %s: %v", leader.Name, to.Name, err)
+		}
+		now, term := g.leader()
+		g.t.Logf("moved the raft leadership from %s to %s: the leader is %s (term %d)", leader.Name, to.Name, now.Name, term)
+		leader = now
+	}
+	if master != nil && master.pinned != nil && master.pinned != leader {
+		g.t.Logf("the master %s reaches the follower %s only", master.id, master.pinned.Name)
+		return master.pinned
 	}
 	for _, m := range g.c.Members {
 		if m != leader {
