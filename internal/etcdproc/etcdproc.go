@@ -99,6 +99,11 @@ type Options struct {
 	Members int
 	// Args are extra server flags, given to every member.
 	Args []string
+	// PeerProxies puts a fault proxy on every link between two members, so
+	// that Cluster.Isolate can cut one off from the others (see peers.go).
+	// The members then talk to each other over Unix sockets, and their
+	// PeerURL is a unix:// URL.
+	PeerProxies bool
 }
 
 // Cluster is a cluster of etcd server processes.
@@ -106,6 +111,9 @@ type Cluster struct {
 	Bin     Binaries
 	Members []*Member
 	dir     string
+
+	links   []*link // the peer proxies, with Options.PeerProxies
+	peerDir string  // their sockets and the members' working directories
 }
 
 // Member is one etcd server process of a Cluster.
@@ -117,6 +125,11 @@ type Member struct {
 	LogFile   string // its standard output and error, over all its runs
 
 	args []string
+	// workDir is the working directory of its process, "" for the test's;
+	// listenPeer the URL it listens on for peers, PeerURL unless a proxy
+	// stands in front of it (see peers.go).
+	workDir    string
+	listenPeer string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -137,6 +150,7 @@ func Start(t testing.TB, bin Binaries, o Options) *Cluster {
 	c := &Cluster{Bin: bin, dir: t.TempDir()}
 	t.Cleanup(func() {
 		c.Stop(t)
+		c.closePeers()
 		if t.Failed() {
 			for _, m := range c.Members {
 				t.Logf("etcdproc: the end of %s's log:\n%s", m.Name, m.LogTail(60))
@@ -147,17 +161,18 @@ func Start(t testing.TB, bin Binaries, o Options) *Cluster {
 	// new ports, a few times.
 	var err error
 	for try := 0; try < 3; try++ {
-		if err = c.start(n, o.Args, try); err == nil {
+		if err = c.start(n, o, try); err == nil {
 			return c
 		}
 		c.Stop(t)
+		c.closePeers()
 		t.Logf("etcdproc: start %d failed: %v", try, err)
 	}
 	t.Fatalf("etcdproc: %s did not start: %v", bin.Etcd, err)
 	return nil
 }
 
-func (c *Cluster) start(n int, extra []string, try int) error {
+func (c *Cluster) start(n int, o Options, try int) error {
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		return err
@@ -172,7 +187,21 @@ func (c *Cluster) start(n int, extra []string, try int) error {
 		}
 		m.Dir = filepath.Join(c.dir, fmt.Sprintf("%s-%d", m.Name, try))
 		m.LogFile = m.Dir + ".log"
+		m.listenPeer = m.PeerURL
 		c.Members = append(c.Members, m)
+	}
+	if o.PeerProxies {
+		// The sockets' paths must be short, and t.TempDir's may not be.
+		dir, err := os.MkdirTemp("", "ep")
+		if err != nil {
+			return err
+		}
+		c.peerDir = dir
+		if err := c.setUpPeers(dir); err != nil {
+			return err
+		}
+	}
+	for _, m := range c.Members {
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
 	token := fmt.Sprintf("etcdproc-%d-%d", os.Getpid(), time.Now().UnixNano())
@@ -182,14 +211,14 @@ func (c *Cluster) start(n int, extra []string, try int) error {
 			"--data-dir", m.Dir,
 			"--listen-client-urls", m.ClientURL,
 			"--advertise-client-urls", m.ClientURL,
-			"--listen-peer-urls", m.PeerURL,
+			"--listen-peer-urls", m.listenPeer,
 			"--initial-advertise-peer-urls", m.PeerURL,
 			"--initial-cluster", strings.Join(initial, ","),
 			"--initial-cluster-state", "new",
 			"--initial-cluster-token", token,
 			"--logger", "zap",
 			"--log-outputs", "stderr",
-		}, extra...)
+		}, o.Args...)
 		if err := m.launch(c.Bin.Etcd); err != nil {
 			return err
 		}
@@ -362,6 +391,7 @@ func (m *Member) launch(bin string) error {
 		return err
 	}
 	cmd := exec.Command(bin, m.args...)
+	cmd.Dir = m.workDir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = cleanEnv()
 	// Killed with the test process, should that die first.
