@@ -63,9 +63,9 @@ func startGRPC(t *testing.T, id string) *grpcServer {
 	return s
 }
 
-// member registers selector member id with value addr and TTL testTTL; its
+// serving registers selector member id with value addr and TTL testTTL; its
 // events are read and dropped; it is closed when t ends.
-func member(t *testing.T, cli *clientv3.Client, prefix, id, addr string) *selector.Selector {
+func serving(t *testing.T, cli *clientv3.Client, prefix, id, addr string) *selector.Selector {
 	t.Helper()
 	s, err := selector.New(ctxFor(t, waitTime), cli, prefix, id, selector.WithTTL(testTTL), selector.WithValue(addr))
 	if err != nil {
@@ -145,12 +145,12 @@ func TestResolverProcess(t *testing.T) {
 		for _, id := range []string{"a", "k", "e", "b"} {
 			srv[id] = startGRPC(t, id)
 		}
-		a := member(t, cli, prefix, "a", srv["a"].addr)
+		a := serving(t, cli, prefix, "a", srv["a"].addr)
 		k := startElect(t, c, "etcdctl-k", prefix, srv["k"].addr)
 		waitKey(t, cli, prefix, srv["k"].addr)
 		e := runVoter(t, cli, prefix, "e", srv["e"].addr)
 		waitKey(t, cli, prefix, srv["e"].addr)
-		member(t, cli, prefix, "b", srv["b"].addr)
+		serving(t, cli, prefix, "b", srv["b"].addr)
 
 		b, err := resolver.NewBuilder(cli)
 		if err != nil {
