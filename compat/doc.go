@@ -7,21 +7,24 @@
 // The tests on processes are behind the build tag etcdcompat, so that a
 // plain `go test ./...` never needs an etcd binary; they take the binary
 // from $MASTERSHIP_ETCD (and etcdctl from $MASTERSHIP_ETCDCTL, or beside
-// it), and fail without one. With Debian's etcd-server and etcd-client
-// packages installed (.ci/etcd.sh installs them):
+// it), and fail without one. One command runs them all, on Debian's etcd
+// 3.4 (installed by .ci/etcd.sh) and the 3.5 and 3.6 releases pinned in
+// .ci/etcd-build.sh (built from the Go module proxy and cached outside the
+// repository), one go test per version:
 //
-//	MASTERSHIP_ETCD=/usr/bin/etcd go test -tags etcdcompat -count=1 ./compat/
+//	bash .ci/compat           # 3.4, 3.5 and 3.6
+//	bash .ci/compat 3.6       # one version
 //
-// etcd 3.5 and 3.6, at the releases pinned in .ci/etcd-build.sh, are built
-// from the Go module proxy and cached outside the repository; the script
-// prints their directory. One go test per version:
+// or, against a binary of your own:
 //
-//	dir=$(bash .ci/etcd-build.sh 3.6)
-//	MASTERSHIP_ETCD=$dir/etcd go test -tags etcdcompat -count=1 -v ./compat/
+//	MASTERSHIP_ETCD=/path/to/etcd go test -tags etcdcompat -count=1 -v ./compat/
 //
-// The subtests of the process scenarios are named by the version etcd
-// --version reports (TestPermissionProcess/etcd-3.6.17/...). .ci/run runs
-// them on 3.4, 3.5 and 3.6.
+// The subtests are named by the version etcd --version reports
+// (TestPermissionProcess/etcd-3.6.17/...). .ci/run runs every test whose
+// name ends in Process, and the cluster harness's own tests, on every
+// version; TestElectKilled, which waits out etcdctl elect's fixed 60 s
+// lease, runs with the whole suite only. docs/versions.md lists what the
+// suite checks and what differs between versions.
 //
 // What a version does that another does not is decided by the version the
 // server reports (see renewalChecksPermission), not by the binary's name.
