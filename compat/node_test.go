@@ -428,6 +428,16 @@ func nodeEtcdRestart(t *testing.T, env *nodeEnv) {
 			t.Fatalf("stop etcd: %v", err)
 		}
 		exited = time.Now()
+		// The drain, or its absence, as docs/versions.md states it: a
+		// version that drains takes its request timeout (7 s) to exit with
+		// the members' streams open; one that does not, well under a
+		// second.
+		switch took := exited.Sub(stop); {
+		case drains && took < 5*time.Second:
+			t.Errorf("etcd %s exited %v after SIGTERM, want a drain of its open streams (about 7 s): stopDrains is out of date", env.version, took)
+		case !drains && took >= time.Second:
+			t.Errorf("etcd %s exited %v after SIGTERM, want at once: stopDrains is out of date", env.version, took)
+		}
 		if drains {
 			for _, p := range all {
 				if off, ok := r.first(p, stop, nodeIs(events.Offline)); ok && off.TS.Before(exited) {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdproc"
 	"github.com/seed764c596d/mastership/internal/history"
@@ -111,9 +113,10 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 	h := &history.History{}
 	var wg sync.WaitGroup
 	members := map[string]*selector.Selector{}
+	clients := map[string]*clientv3.Client{}
 	for _, id := range []string{"a", "b"} {
-		s := join(t, c.Client(t, "svc", "svc-pw"), "/grp", id)
-		members[id] = s
+		clients[id] = c.Client(t, "svc", "svc-pw")
+		members[id] = join(t, clients[id], "/grp", id)
 	}
 	// Each member's events go to the history as they come; the test reads
 	// the history, and each member's state, rather than its events.
@@ -164,14 +167,31 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 	t.Logf("etcd stopped in %v and serving again %v later", stopped.Sub(restarted).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
 
 	if !stuck {
-		// Back within a few TTLs: both registered, a master again (its
-		// registration survived, or both registered anew and a is first
-		// again, or b is), and both agree.
-		waitUntil(t, 5*testTTL+waitTime, "the group back, agreeing", func() bool {
+		// Each member's own client logs in again and reads: what the
+		// stuck case never does. A renewed lease proves nothing here, as
+		// etcd 3.4 and early 3.5 do not check keep-alives against the
+		// user.
+		for id, cli := range clients {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+			_, err := cli.Get(ctx, "/grp/"+id)
+			cancel()
+			if err != nil {
+				t.Fatalf("%s's client after the restart: %v", id, err)
+			}
+		}
+		// Back, and still so once every safe deadline from before the
+		// restart has passed (a TTL after etcd stopped): both registered,
+		// a master (its registration survived, or both registered anew),
+		// and both agree.
+		back := func() bool {
 			a, b := members["a"].View(), members["b"].View()
 			return len(a.IDs()) == 2 && len(b.IDs()) == 2 &&
 				a.Master().ID == b.Master().ID && members[a.Master().ID].IsMaster()
-		})
+		}
+		if wait := time.Until(stopped.Add(testTTL)); wait > 0 {
+			time.Sleep(wait) // the deadlines' own length, not a synchronisation
+		}
+		waitUntil(t, 5*testTTL+waitTime, "the group back, agreeing", back)
 		return
 	}
 	// Stuck: both end their mastership and registration, and no member is
@@ -195,8 +215,10 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 		}
 		time.Sleep(100 * time.Millisecond) // polling, bounded by holdTime
 	}
-	if ev := members["a"].Stats().Transitions[events.Offline]; ev == 0 {
-		t.Errorf("a reported no OFFLINE")
+	for id, s := range members {
+		if n := s.Stats().Transitions[events.Offline]; n == 0 {
+			t.Errorf("%s reported no OFFLINE", id)
+		}
 	}
 }
 

@@ -304,9 +304,29 @@ func (c *Cluster) Ctl(user, password string, args ...string) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("etcdctl %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(append(out, stderr.Bytes()...)))
+		return string(out), fmt.Errorf("etcdctl %s: %w: %s", strings.Join(redacted(args), " "), err, bytes.TrimSpace(append(out, stderr.Bytes()...)))
 	}
 	return string(out), nil
+}
+
+// redacted returns args with the value of every flag that carries a
+// password replaced, so that an error, and a test's log, never shows one.
+func redacted(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case i > 0 && (args[i-1] == "--password" || args[i-1] == "--new-user-password"):
+			out[i] = "REDACTED"
+		case strings.HasPrefix(a, "--password="), strings.HasPrefix(a, "--new-user-password="):
+			out[i] = a[:strings.Index(a, "=")+1] + "REDACTED"
+		case strings.HasPrefix(a, "--user=") && strings.Contains(a, ":"), i > 0 && args[i-1] == "--user" && strings.Contains(a, ":"):
+			// --user name:password
+			out[i] = a[:strings.LastIndex(a, ":")+1] + "REDACTED"
+		default:
+			out[i] = a
+		}
+	}
+	return out
 }
 
 // MustCtl is Ctl that fails t on an error.

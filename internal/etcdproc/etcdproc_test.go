@@ -123,7 +123,10 @@ func TestClusterIsolate(t *testing.T) {
 			break
 		}
 		if time.Since(isolated) > 10*time.Second {
-			t.Fatalf("%s still has leader %x (%v) 10s after the cut", f.Name, st.Leader, err)
+			if err != nil {
+				t.Fatalf("%s: no status 10s after the cut: %v", f.Name, err)
+			}
+			t.Fatalf("%s still has leader %x 10s after the cut", f.Name, st.Leader)
 		}
 		time.Sleep(100 * time.Millisecond) // polling a status: no notification exists
 	}
