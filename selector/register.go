@@ -2,7 +2,6 @@ package selector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -24,10 +23,10 @@ type registration struct {
 	lease  *lease.Lease
 	ctx    context.Context // ends with the lease, on Close, or when the key is lost
 	cancel context.CancelCauseFunc
-	// stopOnClose stops the hook that ends ctx on Close.
-	stopOnClose func() bool
-	createRev   int64 // this member's key's CreateRevision
-	rev         int64 // revision of kvs
+	// stopCloseHook stops the hook that ends ctx on Close.
+	stopCloseHook func() bool
+	createRev     int64 // this member's key's CreateRevision
+	rev           int64 // revision of kvs
 	// kvs is the group's keys at rev, read with the key's creation (or its
 	// take-back), until refresh hands them to group.Follow; run loop only.
 	kvs map[string]group.KV
@@ -222,30 +221,6 @@ func (s *Selector) diagnose(ctx context.Context, txnErr error) error {
 		return s.refused(txnErr, "register: read of range [%q, %q) not permitted", s.prefix, end)
 	}
 	return s.refused(txnErr, "register: read of range [%q, %q) or write of key %q not permitted", s.prefix, end, s.key)
-}
-
-// ended returns the refusal that ended a registration whose context ended
-// with cause, or nil if it ended otherwise.
-func (s *Selector) ended(cause error) error {
-	if isRefusal(cause) {
-		return cause
-	}
-	if errors.Is(cause, lease.ErrRefused) {
-		if r := s.refused(cause, "keep-alive of the lease holding key %q (etcd asks for write permission on the lease's keys)", s.key); r != nil {
-			return r
-		}
-	}
-	return nil
-}
-
-// fail ends the member after etcd refused it: Err reports cause, and Events
-// closes after the events already queued.
-func (s *Selector) fail(cause error) {
-	s.mu.Lock()
-	s.failed = cause
-	s.mu.Unlock()
-	s.log.Error("etcd refused this member; it ends", "err", cause)
-	s.finish(nil)
 }
 
 // contextCause returns the cause of ctx's end if it ended, else err.

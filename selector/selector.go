@@ -240,81 +240,6 @@ func (s *Selector) Guard() (clientv3.Cmp, error) {
 	return clientv3.Compare(clientv3.CreateRevision(s.key), "=", s.masterRev), nil
 }
 
-// Yield makes a master step down while it stays in the group: its
-// mastership ends at once, its key is re-created behind the others, and it
-// emits ChangeToSlave while the next member emits ChangeToMaster. It
-// returns ErrNotMaster if this member is not master and ErrNoSuccessor if it
-// is alone in its group.
-//
-// Yield either hands over or changes nothing: its delete of the key commits
-// only if, in the same transaction, the next member's key is still there.
-// If the next member left in the meantime (and nobody else is behind this
-// one), Yield returns an error wrapping ErrNoSuccessor, and the member stays
-// master under the same epoch, with a new MasterContext, emitting nothing:
-// its role never changed in etcd. If the next member leaves after the
-// delete, before the key is re-created, this member finds itself first
-// again: it emits ChangeToMaster under a new epoch, without a ChangeToSlave
-// before it, and its successor's mastership lay in between.
-//
-// The mastership, as MasterContext and IsMaster tell it, has ended when
-// Yield returns, before the key goes. The ChangeToSlave event comes when
-// this member sees its key re-created, which may be after the successor's
-// ChangeToMaster: a history that must show when the mastership ended takes
-// that time from MasterContext, not from the event.
-//
-// When etcd fails to delete or re-create the key (an error other than a
-// refusal), Yield returns that error with the mastership ended all the
-// same, and the member gives up its registration as if it had lost it: it
-// emits Offline, revokes its lease, so that the next member takes over,
-// and registers again, behind the others. A re-creation that etcd refuses
-// for its size (ErrValueTooLarge: etcd's limit lowered since New) would be
-// refused again: the member ends, as on a refusal (see Err).
-func (s *Selector) Yield(ctx context.Context) error {
-	select {
-	case <-s.stopped:
-		return ErrClosed
-	default:
-	}
-	// Answer at once when this member is not master, rather than wait for
-	// a run loop that may be busy registering.
-	if !s.IsMaster() {
-		return ErrNotMaster
-	}
-	reply := make(chan error, 1)
-	select {
-	case s.yieldc <- reply:
-	case <-s.stopped:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		// The run loop goes on with the yield; only the wait is abandoned.
-		return ctx.Err()
-	}
-}
-
-// Close ends the membership: the mastership ends, an Offline event is
-// emitted, exactly once and last (nothing from a view that arrives while
-// closing is emitted), the lease is revoked so that a slave takes over at
-// once rather than after the TTL, and Events closes once drained. Close waits for the
-// revoke at most the granted TTL, after which etcd expires the lease anyway,
-// and returns its error. Later calls return the first call's result.
-func (s *Selector) Close() error {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closed {
-		return s.err
-	}
-	s.closed = true
-	s.stop()
-	<-s.stopped
-	return s.err
-}
-
 // Err returns why the member ended by itself: nil while it runs, and after
 // Close; once etcd has refused it, an error wrapping ErrPermissionDenied or
 // ErrAuthFailed that names the refused request, or ErrValueTooLarge when
@@ -418,9 +343,9 @@ func startsMastership(evs []events.Event) bool {
 	return false
 }
 
-// offline ends the mastership and the registration's view, and emits
+// goOffline ends the mastership and the registration's view, and emits
 // Offline if this member was registered.
-func (s *Selector) offline(cause error) {
+func (s *Selector) goOffline(cause error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.masterEnd != nil {
@@ -440,9 +365,6 @@ func (s *Selector) offline(cause error) {
 	}
 	s.emit([]events.Event{{Type: events.Offline}})
 }
-
-// errClosing is the cause of a registration context ended by Close.
-var errClosing = errors.New("selector: closing")
 
 func wrapf(err error, format string, args ...any) error {
 	return fmt.Errorf("selector: %s: %w", fmt.Sprintf(format, args...), err)

@@ -18,7 +18,7 @@ import (
 // start makes reg the current registration and emits its first view.
 func (s *Selector) start(runCtx context.Context, reg *registration) {
 	// Close ends the registration's work too.
-	reg.stopOnClose = context.AfterFunc(runCtx, func() { reg.cancel(errClosing) })
+	reg.stopCloseHook = context.AfterFunc(runCtx, func() { reg.cancel(errClosing) })
 	s.mu.Lock()
 	s.reg = reg
 	s.state = Refresh
@@ -36,16 +36,16 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 	defer close(s.stopped)
 	for {
 		s.refresh(reg)
-		reg.stopOnClose()
+		reg.stopCloseHook()
 		if runCtx.Err() != nil {
-			s.close(reg)
+			s.closeRegistration(reg)
 			return
 		}
 		cause := context.Cause(reg.ctx)
-		s.offline(cause)
-		if refused := s.ended(cause); refused != nil {
+		s.goOffline(cause)
+		if refused := s.refusalOf(cause); refused != nil {
 			s.giveUp(runCtx, reg.lease)
-			s.fail(refused)
+			s.endRefused(refused)
 			return
 		}
 		if errors.Is(cause, lease.ErrDeadline) {
@@ -60,7 +60,7 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 				// Closed while taking back: whatever etcd still holds of
 				// the registration goes now, as Close promises.
 				s.revoke(runCtx, reg.lease.ID)
-				s.finish(nil)
+				s.closeEvents(nil)
 				return
 			}
 		} else {
@@ -69,7 +69,7 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 		old := reg.lease.ID
 		for n := 0; ; n++ {
 			if err := s.idle(runCtx, backoff.Delay(n)); err != nil {
-				s.finish(nil)
+				s.closeEvents(nil)
 				return
 			}
 			lease.ResetBackoff(s.cli)
@@ -80,40 +80,16 @@ func (s *Selector) run(runCtx context.Context, reg *registration) {
 				break
 			}
 			if isRefusal(err) {
-				s.fail(err)
+				s.endRefused(err)
 				return
 			}
 			s.log.Warn("register failed; will retry", "err", err)
 			if runCtx.Err() != nil {
-				s.finish(nil)
+				s.closeEvents(nil)
 				return
 			}
 		}
 	}
-}
-
-// close ends a live registration for Close: mastership and Offline first,
-// then the lease, so that the next master cannot start before this one has
-// ended.
-func (s *Selector) close(reg *registration) {
-	// Offline, which also ends the mastership, comes before the revoke:
-	// the next master starts when it sees the key go, and this member's
-	// last event must come before that.
-	s.offline(errClosing)
-	// A lease that ended before Close (expired, or past its deadline) is
-	// revoked all the same, in case etcd still has it, but its failure is
-	// no news to the caller.
-	alive := reg.lease.Err() == nil
-	ctx, cancel := context.WithTimeout(context.Background(), reg.lease.TTL)
-	defer cancel()
-	err := reg.lease.Revoke(ctx)
-	if err != nil {
-		s.log.Warn("revoke on close failed; etcd expires the lease after its TTL", "err", err)
-		if !alive {
-			err = nil
-		}
-	}
-	s.finish(err)
 }
 
 // idle waits d between registrations, or until ctx ends, answering Yield
@@ -131,13 +107,6 @@ func (s *Selector) idle(ctx context.Context, d time.Duration) error {
 			return context.Cause(ctx)
 		}
 	}
-}
-
-// finish closes the event queue after the last event.
-func (s *Selector) finish(err error) {
-	s.setState(Offline)
-	s.err = err
-	s.q.Close()
 }
 
 // refresh follows the group while the registration lives: it keeps the
@@ -305,120 +274,6 @@ func applyChanges(prefix string, old []events.Node, st group.State) []events.Nod
 		next = append(next, n)
 	}
 	return append(next, now...)
-}
-
-// yield serves Yield in the run loop: it ends the mastership, then deletes
-// and re-creates this member's key, which puts it behind the others. The
-// delete is guarded, in its transaction, by the presence of a successor, so
-// that a Yield either hands over or changes nothing.
-func (s *Selector) yield(reg *registration) error {
-	s.mu.Lock()
-	view := s.view
-	if s.masterCtx == nil || s.masterCtx.Err() != nil || !view.IsMaster() || !s.live(reg) {
-		s.mu.Unlock()
-		return ErrNotMaster
-	}
-	if len(view.Members) < 2 {
-		s.mu.Unlock()
-		return ErrNoSuccessor
-	}
-	// The mastership ends before the key goes, so that the successor, which
-	// starts when it sees the key go, never overlaps with it.
-	s.masterEnd()
-	s.mu.Unlock()
-	if s.opts.hooks.yield != nil {
-		s.opts.hooks.yield()
-	}
-
-	ctx, cancel := context.WithTimeout(reg.ctx, reg.lease.TTL)
-	defer cancel()
-	next := view.Members[1]
-	for try := 0; ; try++ {
-		// The delete commits only if this member's key is still its own and
-		// the successor it saw is still there: otherwise, the member would
-		// delete its key with nobody to take over, and come back master
-		// under a new epoch.
-		del, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", reg.createRev),
-				clientv3.Compare(clientv3.LeaseValue(s.key), "=", reg.lease.ID),
-				clientv3.Compare(clientv3.CreateRevision(s.prefix+next.ID), "=", next.CreateRevision),
-				// A successor detached from its lease is no member.
-				clientv3.Compare(clientv3.LeaseValue(s.prefix+next.ID), "!=", 0)).
-			Then(clientv3.OpDelete(s.key)).
-			Else(clientv3.OpGet(s.prefix, clientv3.WithPrefix())).
-			Commit()
-		if err != nil {
-			if r := s.refused(err, "yield: delete key %q", s.key); r != nil {
-				reg.cancel(r)
-				return r
-			}
-			// Whether the key is still there is unknown, and the mastership
-			// has ended either way. A key still there would still be the
-			// first: every member would see this one as master, and no
-			// change in etcd would ever tell it to be master again. Giving
-			// up the registration, as when the re-creation below fails,
-			// revokes the lease, so that the next member takes over, and
-			// this one registers again behind it.
-			err = wrapf(err, "yield: delete key")
-			reg.cancel(err)
-			return err
-		}
-		if del.Succeeded {
-			break
-		}
-		kvs := group.KVsOf(del.Responses[0].GetResponseRange().Kvs)
-		switch own, ok := kvs[s.key]; {
-		case !ok || own.CreateRevision != reg.createRev:
-			reg.cancel(ErrKeyDeleted)
-			return wrapf(ErrKeyDeleted, "yield")
-		case own.Lease != int64(reg.lease.ID):
-			err := fmt.Errorf("%w: lease %x", ErrKeyDetached, own.Lease)
-			reg.cancel(err)
-			return wrapf(err, "yield")
-		}
-		members := group.Members(s.prefix, kvs)
-		if members[0].ID != s.id {
-			// Not first any more: only a hand-made write can do that. The
-			// watch tells the rest; the mastership stays ended.
-			return ErrNotMaster
-		}
-		if len(members) < 2 || try == 2 {
-			// The successor left, and nobody is behind this member (or the
-			// group keeps changing under it): nothing changes. The
-			// mastership, ended above, goes on under the same epoch, with a
-			// new master context, and no event, since the role never
-			// changed in etcd.
-			if !s.resume(reg) {
-				return ErrNotMaster
-			}
-			return wrapf(ErrNoSuccessor, "yield: the next member left")
-		}
-		next = members[1]
-	}
-	// A key cannot be deleted and created in one transaction, so the
-	// re-creation is a second one; views from before it are not published.
-	put, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
-		Then(clientv3.OpPut(s.key, s.opts.Value, clientv3.WithLease(reg.lease.ID))).
-		Commit()
-	if err == nil && !put.Succeeded {
-		err = errors.New("key re-created by someone else")
-	}
-	if r := s.refused(err, "yield: re-create key %q", s.key); r != nil {
-		reg.cancel(r)
-		return r
-	}
-	if r := s.tooLarge(err, fmt.Sprintf("yield: re-create key %q", s.key)); r != nil {
-		reg.cancel(r)
-		return r
-	}
-	if err != nil {
-		reg.cancel(wrapf(err, "yield: re-create key"))
-		return wrapf(err, "yield: re-create key")
-	}
-	reg.createRev = put.Header.Revision
-	reg.yieldRev = put.Header.Revision
-	return nil
 }
 
 // resume gives back the mastership that yield ended when nothing changed in
