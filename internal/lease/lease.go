@@ -181,6 +181,18 @@ var errLate = errors.New("lease: answered after its safe deadline")
 // start keeps alive lease id, granted for ttl, whose last acknowledged
 // request was sent at sent.
 func start(cli *clientv3.Client, id clientv3.LeaseID, ttl, margin time.Duration, sent time.Time, log *slog.Logger) (*Lease, error) {
+	l, err := newLease(cli, id, ttl, margin, sent, log)
+	if err != nil {
+		return nil, err
+	}
+	go l.keep()
+	return l, nil
+}
+
+// newLease returns lease id with its safe deadline and timer set from
+// sent, and nothing to keep it alive: start adds the keep-alives. The
+// deadline logic, apart from etcd, is what the tests of the clock take.
+func newLease(cli *clientv3.Client, id clientv3.LeaseID, ttl, margin time.Duration, sent time.Time, log *slog.Logger) (*Lease, error) {
 	deadline := sent.Add(ttl - margin)
 	now := time.Now()
 	if !now.Before(deadline) {
@@ -207,7 +219,6 @@ func start(cli *clientv3.Client, id clientv3.LeaseID, ttl, margin time.Duration,
 	l.rtt = now.Sub(sent)
 	l.timer = time.AfterFunc(time.Until(deadline), func() { l.end(ErrDeadline) })
 	l.mu.Unlock()
-	go l.keep()
 	return l, nil
 }
 
