@@ -107,8 +107,8 @@ func clusterFaults(t *testing.T, bin etcdproc.Binaries) {
 	// A follower is cut off from its peers, its clients still connected:
 	// the follower the master reaches, if the master is pinned to one, so
 	// that the master itself loses etcd.
-	leader, term = g.leader()
-	follower := g.followerOfMaster(leader)
+	leader, _ = g.leader()
+	follower := g.followerOfMaster(leader) // may move the leadership
 	leader, term = g.leader()
 	t.Logf("isolating %s from its peers (leader %s, term %d)", follower.Name, leader.Name, term)
 	if err := c.Isolate(follower); err != nil {
