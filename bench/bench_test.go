@@ -75,22 +75,22 @@ func TestQuick(t *testing.T) {
 		t.Errorf("fan-out to 10: %d trials, %d member times, %d floor trials, fastest %v; want 2, 20, 2, positive",
 			f.last.n(), f.member.n(), f.floorLast.n(), f.last.min())
 	}
-	if len(b.scales) != 3 {
+	if len(b.scales) != len(scaleContenders()) {
 		t.Fatalf("scale: %d runs, want one per contender", len(b.scales))
 	}
 	for _, r := range b.scales {
 		if r.settled.Goroutines <= r.base.Goroutines {
 			t.Errorf("scale, %s: %d goroutines with 3 members, %d without", r.c.name, r.settled.Goroutines, r.base.Goroutines)
 		}
-		if r.c.kind == "mastership" && r.msgs["LeaseKeepAlive"] < 3 {
-			// Each member sends a keep-alive every (5s - 0.5s)/4: at least
+		if (r.c.kind == "mastership" || r.c.kind == "election") && r.msgs["LeaseKeepAlive"] < 3 {
+			// Each member or candidate sends a keep-alive every (5s - 0.5s)/4: at least
 			// one each in 2s.
 			t.Errorf("scale, %s: %v keep-alives in 2s from 3 members, want at least 3 (%v)", r.c.name, r.msgs["LeaseKeepAlive"], r.msgs)
 		}
 	}
 
 	rep := b.report([]string{"-quick"})
-	for _, want := range []string{"### Graceful handover", "### Crash failover", "### Partition overlap", "### Fan-out", "### At rest", "concurrency.Election TTL 2s", "client-go 2s/1.333s/267ms"} {
+	for _, want := range []string{"### Graceful handover", "### Crash failover", "### Partition overlap", "### Fan-out", "### At rest", "concurrency.Election TTL 2s", "mastership/election TTL 5s", "client-go 2s/1.333s/267ms"} {
 		if !strings.Contains(rep, want) {
 			t.Errorf("report lacks %q:\n%s", want, rep)
 		}
@@ -114,6 +114,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-scale", "0x10"}, "-scale"},
 		{[]string{"-rest", "10ms"}, "-rest"},
 		{[]string{"-settle", "-1s"}, "-settle"},
+		{[]string{"-scale-contenders", "election,concurrency"}, ""},
+		{[]string{"-scale-contenders", "etcd"}, "-scale-contenders"},
 		{[]string{"extra"}, "extra"},
 	} {
 		_, _, err := parseFlags(c.args)

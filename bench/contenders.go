@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"k8s.io/client-go/tools/leaderelection"
 
+	"github.com/seed764c596d/mastership/election"
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/selector"
 )
@@ -17,7 +18,7 @@ import (
 // A contender is one way of electing a leader on etcd, with its settings.
 type contender struct {
 	name string
-	kind string        // "mastership", "election" or "client-go"
+	kind string        // "mastership", "election", "concurrency" or "client-go"
 	ttl  time.Duration // session TTL, or client-go's lease duration
 	// client-go's renew deadline and retry period.
 	renew, retry time.Duration
@@ -28,7 +29,13 @@ func mastershipC(ttl time.Duration) contender {
 }
 
 func electionC(ttl time.Duration) contender {
-	return contender{name: fmt.Sprintf("concurrency.Election TTL %v", ttl), kind: "election", ttl: ttl}
+	return contender{name: fmt.Sprintf("concurrency.Election TTL %v", ttl), kind: "concurrency", ttl: ttl}
+}
+
+// ourElectionC is this module's election package, the one that is
+// compatible with concurrency.Election.
+func ourElectionC(ttl time.Duration) contender {
+	return contender{name: fmt.Sprintf("mastership/election TTL %v", ttl), kind: "election", ttl: ttl}
 }
 
 // clientGoDefault has client-go's documented defaults (those of
@@ -113,6 +120,8 @@ func startCandidate(ctx context.Context, c contender, cli *clientv3.Client, pref
 	case "mastership":
 		cand, err = startMember(ctx, c, cli, prefix, id)
 	case "election":
+		cand, err = startRun(ctx, c, cli, prefix, id)
+	case "concurrency":
 		cand, err = startCampaign(c, cli, prefix, id)
 	case "client-go":
 		cand, err = startElector(c, cli, prefix, id)
@@ -166,6 +175,72 @@ func (m *member) resign()           { m.s.Close() }
 func (m *member) close() {
 	m.s.Close()
 	<-m.done
+}
+
+// runner is an election.Election of this module, in Run with callbacks.
+type runner struct {
+	l      *leadership
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startRun(ctx context.Context, c contender, cli *clientv3.Client, prefix, id string) (*runner, error) {
+	// The id is the candidate's value, so that its key can be told from
+	// the others': the key is named after a lease the package does not
+	// expose.
+	e, err := election.New(cli, prefix, election.WithTTL(c.ttl), election.WithValue(id))
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	r := &runner{l: newLeadership(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		e.Run(rctx, election.Callbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				r.l.began(time.Now())
+				<-ctx.Done()
+				r.l.stopped(time.Now())
+			},
+		})
+	}()
+	// The candidate is in the election once its key is written.
+	for {
+		select {
+		case <-r.l.leading:
+			return r, nil
+		case <-r.done:
+			return nil, fmt.Errorf("election %s: Run ended before its key was written", id)
+		default:
+		}
+		gctx, gcancel := context.WithTimeout(ctx, time.Second)
+		resp, err := cli.Get(gctx, prefix+"/", clientv3.WithPrefix())
+		gcancel()
+		if err == nil {
+			for _, kv := range resp.Kvs {
+				if string(kv.Value) == id {
+					r.l.joined()
+					return r, nil
+				}
+			}
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			r.close()
+			return nil, fmt.Errorf("election %s: %w", id, ctx.Err())
+		}
+	}
+}
+
+func (r *runner) lead() *leadership { return r.l }
+
+// resign cancels Run's context: Run then ends the leadership, deletes the
+// key and revokes the lease, so that the next candidate takes over at once.
+func (r *runner) resign() { r.cancel() }
+func (r *runner) close() {
+	r.cancel()
+	<-r.done
 }
 
 // campaign is the concurrency.Election recipe of etcd's documentation:

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -36,12 +37,16 @@ type config struct {
 	parallel   int             // cut-off trials run at once
 	fanout     []int           // group sizes
 	scale      [][2]int        // groups × members per group
+	scaleKinds map[string]bool // kinds of the contenders of the scale measure
 	rest       time.Duration   // how long members rest in a scale run
 	settle     time.Duration   // how long members settle before the rest
 	ttls       []time.Duration // TTLs of the crash measure; partition takes the first
 }
 
 var allMeasures = []string{"handover", "crash", "partition", "fanout", "scale"}
+
+// scaleKinds are the kinds of contender the scale measure can run.
+var scaleKinds = []string{"mastership", "election", "concurrency", "client-go"}
 
 func main() {
 	if js := os.Getenv(childEnv); js != "" {
@@ -63,6 +68,7 @@ func parseFlags(args []string) (config, string, error) {
 	par := fs.Int("parallel", 10, "trials of a cut-off leader run at once (they mostly wait for a TTL)")
 	fanout := fs.String("fanout", "10,100,1000", "group sizes of the fan-out measure")
 	scale := fs.String("scale", "1x10,1x100,1x1000,100x10", "groups x members per group of the scale measure")
+	kinds := fs.String("scale-contenders", strings.Join(scaleKinds, ","), "comma-separated contenders of the scale measure: "+strings.Join(scaleKinds, ", ")+" (election is this module's package, concurrency is concurrency.Election)")
 	rest := fs.Duration("rest", 20*time.Second, "how long members rest in a scale run")
 	settle := fs.Duration("settle", 3*time.Second, "how long members settle before their rest in a scale run")
 	out := fs.String("out", "", "also write the report to this file")
@@ -72,7 +78,7 @@ func parseFlags(args []string) (config, string, error) {
 	if fs.NArg() > 0 {
 		return config{}, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg := config{measures: map[string]bool{}, trials: *trials, slowTrials: *slow, parallel: *par, rest: *rest,
+	cfg := config{measures: map[string]bool{}, scaleKinds: map[string]bool{}, trials: *trials, slowTrials: *slow, parallel: *par, rest: *rest,
 		settle: *settle, ttls: []time.Duration{2 * time.Second, 5 * time.Second}}
 	for _, m := range strings.Split(*measures, ",") {
 		m = strings.TrimSpace(m)
@@ -84,6 +90,13 @@ func parseFlags(args []string) (config, string, error) {
 			return config{}, "", fmt.Errorf("-measures: unknown measure %q (want some of %s)", m, strings.Join(allMeasures, ","))
 		}
 		cfg.measures[m] = true
+	}
+	for _, k := range strings.Split(*kinds, ",") {
+		k = strings.TrimSpace(k)
+		if !slices.Contains(scaleKinds, k) {
+			return config{}, "", fmt.Errorf("-scale-contenders: unknown contender %q (want some of %s)", k, strings.Join(scaleKinds, ","))
+		}
+		cfg.scaleKinds[k] = true
 	}
 	switch {
 	case cfg.trials < 1:
@@ -227,6 +240,10 @@ func cutContenders(ttl time.Duration) []contender {
 	return []contender{mastershipC(ttl), electionC(ttl), clientGoScaled(ttl)}
 }
 
+func scaleContenders() []contender {
+	return []contender{mastershipC(5 * time.Second), ourElectionC(5 * time.Second), electionC(5 * time.Second), clientGoDefault()}
+}
+
 func (b *bench) runAll() error {
 	m := b.cfg.measures
 	if m["handover"] {
@@ -291,7 +308,10 @@ func (b *bench) runAll() error {
 		}
 	}
 	if m["scale"] {
-		for _, c := range []contender{mastershipC(5 * time.Second), electionC(5 * time.Second), clientGoDefault()} {
+		for _, c := range scaleContenders() {
+			if !b.cfg.scaleKinds[c.kind] {
+				continue
+			}
 			for _, gm := range b.cfg.scale {
 				b.progress("scale: %s, %d groups × %d, rest %v", c.name, gm[0], gm[1], b.cfg.rest)
 				r, err := b.scale(c, gm[0], gm[1])
