@@ -156,6 +156,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
+		if ctx.Err() != nil {
+			// SIGTERM or SIGINT before the member registered: an
+			// operator's stop, which ends the program with 0 as it does
+			// a registered member. New has removed whatever it created.
+			return 0
+		}
 		return 1
 	}
 

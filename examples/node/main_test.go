@@ -117,6 +117,38 @@ func TestUnreachableEtcd(t *testing.T) {
 	}
 }
 
+// TestSignalBeforeRegistering: SIGTERM or SIGINT while the member is still
+// registering (etcd unreachable, say) ends the program as it ends a
+// registered one, with exit 0: the contract's "SIGTERM or SIGINT closes the
+// member and exits 0" holds at start-up too. Nothing was registered, so
+// nothing is printed on standard output; standard error says why it ended.
+func TestSignalBeforeRegistering(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(300*time.Millisecond, cancel) // the signal
+	defer timer.Stop()
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := run(ctx, []string{"--endpoints", addr, "--prefix", "/p", "--id", "a", "--ttl", "1s"}, &stdout, &stderr)
+	if code != 0 {
+		t.Errorf("exit code %d after a signal while registering, want 0; stderr %q", code, stderr.String())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("ended %v after the start, want soon after the signal at 300ms", d)
+	}
+	if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "before registering") {
+		t.Errorf("stderr = %q, want one line saying the signal came before registering", msg)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing", stdout.String())
+	}
+}
+
 // process is a node program running as a child process.
 type process struct{ *proctest.Process }
 
