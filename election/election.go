@@ -319,22 +319,20 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, cb Callbacks) (b
 // created before its own, as concurrency.Election's Campaign does: a key
 // without a lease is never deleted, yet it is no candidate.
 func (e *Election) campaign(ctx context.Context, l *lease.Lease, key, value string) (int64, error) {
-	resp, err := e.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, value, clientv3.WithLease(l.ID))).
-		Else(clientv3.OpGet(key)).
-		Commit()
+	// The registration transaction the selector's members use too; its
+	// read of the prefix, at the key's creation, is where following the
+	// candidates starts.
+	c, err := member.Create(ctx, e.cli, key, value, l.ID, e.prefix)
 	if err != nil {
 		return 0, fmt.Errorf("create key %s: %w", key, err)
 	}
-	rev := resp.Header.Revision
-	if !resp.Succeeded {
-		kvs := resp.Responses[0].GetResponseRange().Kvs
-		if len(kvs) == 0 || kvs[0].Lease != int64(l.ID) {
+	rev, start := c.Revision, group.State{KVs: c.KVs, Revision: c.Revision}
+	if !c.OK {
+		if c.Existing == nil || c.Existing.Lease != int64(l.ID) {
 			return 0, fmt.Errorf("key %s is there, but not on this session's lease (another writer's plain put?)", key)
 		}
-		rev = kvs[0].CreateRevision
-		if string(kvs[0].Value) != value {
+		rev, start = c.Existing.CreateRevision, group.State{} // read afresh
+		if c.Existing.Value != value {
 			if err := e.proclaim(ctx, l, key, rev, value); err != nil {
 				return 0, err
 			}
@@ -343,30 +341,38 @@ func (e *Election) campaign(ctx context.Context, l *lease.Lease, key, value stri
 
 	var won, lost bool
 	var fatal error
-	group.Follow(ctx, group.Config[struct{}]{
-		Client: e.cli,
-		Prefix: e.prefix,
-		Log:    e.log,
-		Fatal: func(err error) bool {
-			if refused(e.cli, e.prefix, err, "") != nil {
-				fatal = err
-				return true
-			}
+	// judge reads one state of the candidates: it reports false once the
+	// campaign is decided, won or lost.
+	judge := func(st group.State) bool {
+		kv, ok := st.KVs[key]
+		if !ok || kv.CreateRevision != rev || kv.Lease != int64(l.ID) {
+			lost = true
 			return false
-		},
-		Update: func(st group.State) bool {
-			kv, ok := st.KVs[key]
-			if !ok || kv.CreateRevision != rev || kv.Lease != int64(l.ID) {
-				lost = true
+		}
+		if ld := leaderAmong(e.prefix, st.KVs); ld.Key == key && ld.Epoch == rev {
+			won = true
+			return false
+		}
+		return true
+	}
+	// Follow does not judge the state it starts from: the transaction's
+	// snapshot is judged here, since no change may ever come after it (a
+	// sole candidate leads at once).
+	if start.Revision == 0 || judge(start) {
+		group.Follow(ctx, group.Config[struct{}]{
+			Client: e.cli,
+			Prefix: e.prefix,
+			Log:    e.log,
+			Fatal: func(err error) bool {
+				if refused(e.cli, e.prefix, err, "") != nil {
+					fatal = err
+					return true
+				}
 				return false
-			}
-			if ld := leaderAmong(e.prefix, st.KVs); ld.Key == key && ld.Epoch == rev {
-				won = true
-				return false
-			}
-			return true
-		},
-	}, group.State{})
+			},
+			Update: judge,
+		}, start)
+	}
 	switch {
 	case fatal != nil:
 		return 0, fmt.Errorf("follow %s: %w", e.prefix, fatal)

@@ -11,6 +11,7 @@ import (
 	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/internal/member"
 	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
@@ -73,12 +74,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 
 	var w holderWatch
 	for {
-		resp, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
-			Then(clientv3.OpPut(s.key, s.opts.Value, clientv3.WithLease(l.ID)),
-				clientv3.OpGet(s.prefix, clientv3.WithPrefix())).
-			Else(clientv3.OpGet(s.key)).
-			Commit()
+		c, err := member.Create(ctx, s.cli, s.key, s.opts.Value, l.ID, s.prefix)
 		if err != nil {
 			if r := s.refused(err, "register"); r != nil {
 				return nil, s.diagnose(ctx, err)
@@ -88,21 +84,20 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			}
 			return nil, wrapf(contextCause(ctx, err), "create key %q", s.key)
 		}
-		if resp.Succeeded {
+		if c.OK {
 			r := &registration{
 				lease:     l,
-				createRev: resp.Header.Revision,
-				kvs:       group.KVsOf(resp.Responses[1].GetResponseRange().Kvs),
-				rev:       resp.Header.Revision,
+				createRev: c.Revision,
+				kvs:       c.KVs,
+				rev:       c.Revision,
 			}
 			r.ctx, r.cancel = context.WithCancelCause(l.Context())
 			return r, nil
 		}
-		kvs := resp.Responses[0].GetResponseRange().Kvs
-		if len(kvs) == 0 {
+		if c.Existing == nil {
 			continue // deleted between the compare and the read; try again
 		}
-		holder := clientv3.LeaseID(kvs[0].Lease)
+		holder := clientv3.LeaseID(c.Existing.Lease)
 		switch {
 		case holder == 0:
 			return nil, fmt.Errorf("%w: key %q exists without a lease, so it never expires", ErrDuplicateID, s.key)
