@@ -10,8 +10,10 @@ package events
 // that are both not registered, nothing. Between two registered views it
 // returns at most one role event, then SlaveDel, then SlaveAdd.
 //
-// Members are told apart by id; a member whose key was re-created (a new
-// CreateRevision, as after Yield) keeps its id. Diff does not modify its
+// A member is its id and its key's CreateRevision: a key deleted and
+// created again under the same id (as after Yield), even between two views
+// with nothing in between, is a member that left and one that joined, and
+// shows in SlaveDel and SlaveAdd of the same change. Diff does not modify its
 // arguments, and the returned events share no memory with them. The events
 // of one call share one copy of next as their View.
 //
@@ -42,7 +44,7 @@ func Diff(prev, next View) []Event {
 		out = append(out, Event{Type: ChangeToMaster, Nodes: next.Slaves(), View: next})
 	case prev.IsMaster() && !next.IsMaster():
 		out = append(out, Event{Type: ChangeToSlave, Nodes: []Node{next.Master()}, View: next})
-	case !next.IsMaster() && prev.Master().ID != next.Master().ID:
+	case !next.IsMaster() && !same(prev.Master(), next.Master()):
 		out = append(out, Event{Type: MasterChange, Nodes: []Node{next.Master()}, View: next})
 	}
 	del, add := slaveChanges(prev, next)
@@ -55,18 +57,16 @@ func Diff(prev, next View) []Event {
 	return out
 }
 
-// slaveChanges returns the members of S(prev) whose id is not in S(next),
-// in prev's order, and those of S(next) whose id is not in S(prev), in
-// next's order, where S(v) is v.Slaves(). Unless many members changed, it
-// allocates only what it returns.
+// slaveChanges returns the members of S(prev) not in S(next), in prev's
+// order, and those of S(next) not in S(prev), in next's order, where S(v)
+// is v.Slaves() and a member is its id and CreateRevision (see same).
+// Unless many members changed, it allocates only what it returns.
 //
 // It walks both lists side by side in join order: a node with the same
-// place in the order (CreateRevision and id) in both is in both. The few
-// nodes left over on either side are then looked up by id in the other
-// list, since a member whose key was re-created is left over on both sides
-// under one id, and is neither gone nor new. The lookup makes the result
-// exact for lists in any order; out of order, only more nodes are left
-// over.
+// place in the order (CreateRevision and id) in both is the same member in
+// both. The few nodes left over on either side are then looked up in the
+// other list, which makes the result exact for lists in any order; out of
+// order, only more nodes are left over.
 func slaveChanges(prev, next View) (del, add []Node) {
 	ps, ns := slaveList{prev}, slaveList{next}
 	pm, nm := prev.Members, next.Members
@@ -103,17 +103,17 @@ func slaveChanges(prev, next View) (del, add []Node) {
 	const scanMax = 8
 	inP, inN := ps.has, ns.has
 	if len(onlyP)+len(onlyN) > scanMax {
-		pi, ni := ps.ids(), ns.ids()
-		inP = func(id string) bool { return pi[id] }
-		inN = func(id string) bool { return ni[id] }
+		pi, ni := ps.members(), ns.members()
+		inP = func(n Node) bool { return pi[identityOf(n)] }
+		inN = func(n Node) bool { return ni[identityOf(n)] }
 	}
 	for _, i := range onlyP {
-		if !inN(pm[i].ID) {
+		if !inN(pm[i]) {
 			del = append(del, pm[i])
 		}
 	}
 	for _, j := range onlyN {
-		if !inP(nm[j].ID) {
+		if !inP(nm[j]) {
 			add = append(add, nm[j])
 		}
 	}
@@ -135,23 +135,37 @@ func (s slaveList) next(i int) int {
 	return i
 }
 
-// has reports whether S(v) has a node with the given id.
-func (s slaveList) has(id string) bool {
+// has reports whether S(v) has member n.
+func (s slaveList) has(n Node) bool {
 	m := s.v.Members
 	for i := s.first(); i < len(m); i = s.next(i) {
-		if m[i].ID == id {
+		if same(m[i], n) {
 			return true
 		}
 	}
 	return false
 }
 
-// ids returns the set of ids of S(v).
-func (s slaveList) ids() map[string]bool {
+// members returns the set of the members of S(v).
+func (s slaveList) members() map[identity]bool {
 	m := s.v.Members
-	in := make(map[string]bool, len(m))
+	in := make(map[identity]bool, len(m))
 	for i := s.first(); i < len(m); i = s.next(i) {
-		in[m[i].ID] = true
+		in[identityOf(m[i])] = true
 	}
 	return in
 }
+
+// identity is what tells members apart: the id, and the CreateRevision of
+// the key, so that a key created again under the same id is another
+// member.
+type identity struct {
+	id  string
+	rev int64
+}
+
+func identityOf(n Node) identity { return identity{n.ID, n.CreateRevision} }
+
+// same reports whether a and b are the same member: the same id and the
+// same key's CreateRevision. A value change keeps a member the same.
+func same(a, b Node) bool { return a.ID == b.ID && a.CreateRevision == b.CreateRevision }

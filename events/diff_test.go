@@ -337,10 +337,10 @@ var diffTests = []struct {
 		want: nil,
 	},
 	{
-		name: "a slave's key is re-created: same id, no event",
+		name: "a slave's key is re-created: same id, another member",
 		prev: vw("a", 20, nd("a", 10), nd("b", 11), nd("c", 12)),
 		next: vw("a", 30, nd("a", 10), nd("b", 11), nd("c", 25)),
-		want: nil,
+		want: []wantEvent{{events.SlaveDel, ns(nd("c", 12))}, {events.SlaveAdd, ns(nd("c", 25))}},
 	},
 	{
 		name: "self re-created as a slave: no event",

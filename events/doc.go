@@ -26,6 +26,11 @@
 //  3. SlaveAdd with the slaves (other than this member) that are new, in the
 //     new order, if there are any.
 //
+// A member is its id and its key's CreateRevision: a key deleted and
+// created again under the same id, even between two views with nothing in
+// between, is a member that left and one that joined, in SlaveDel and in
+// SlaveAdd of the same change.
+//
 // An Init event is never followed by SlaveDel or SlaveAdd for the same view:
 // the members already there are in its view. Losing the registration is
 // Offline, alone.

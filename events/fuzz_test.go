@@ -250,12 +250,12 @@ func (c *checker) apply(m *model) {
 			if e.Type == events.InitMaster {
 				m.master = genSelf
 				for _, n := range e.Nodes {
-					m.slaves[n.ID] = true
+					m.slaves[who(n)] = true
 				}
 			} else {
-				m.master = e.Nodes[0].ID
+				m.master = who(e.Nodes[0])
 				for _, n := range e.View.Slaves() {
-					m.slaves[n.ID] = true
+					m.slaves[who(n)] = true
 				}
 			}
 
@@ -272,44 +272,46 @@ func (c *checker) apply(m *model) {
 			if m.master != genSelf {
 				c.fatalf("CHANGE_TO_SLAVE while slave of %s", m.master)
 			}
-			m.master = e.Nodes[0].ID
+			m.master = who(e.Nodes[0])
 
 		case events.MasterChange:
 			if m.master == genSelf {
 				c.fatalf("MASTER_CHANGE while master")
 			}
-			if e.Nodes[0].ID == m.master {
+			if who(e.Nodes[0]) == m.master {
 				c.fatalf("MASTER_CHANGE to the same master %s", m.master)
 			}
-			m.master = e.Nodes[0].ID
+			m.master = who(e.Nodes[0])
 
 		case events.SlaveDel:
 			for _, n := range e.Nodes {
-				if !m.slaves[n.ID] {
-					c.fatalf("SLAVE_DEL of %s, not a slave", n.ID)
+				if !m.slaves[who(n)] {
+					c.fatalf("SLAVE_DEL of %s, not a slave", who(n))
 				}
-				delete(m.slaves, n.ID)
-				deleted[n.ID] = true
+				delete(m.slaves, who(n))
+				deleted[who(n)] = true
 			}
 
 		case events.SlaveAdd:
 			for _, n := range e.Nodes {
-				if m.slaves[n.ID] {
-					c.fatalf("SLAVE_ADD of %s, already a slave", n.ID)
+				if m.slaves[who(n)] {
+					c.fatalf("SLAVE_ADD of %s, already a slave", who(n))
 				}
 				// A member removed and added back in one call would be a
 				// spurious pair: S(old)\S(new) and S(new)\S(old) are disjoint.
-				if deleted[n.ID] {
-					c.fatalf("%s both deleted and added", n.ID)
+				// (The same id with another CreateRevision is another
+				// member, and may be.)
+				if deleted[who(n)] {
+					c.fatalf("%s both deleted and added", who(n))
 				}
-				m.slaves[n.ID] = true
+				m.slaves[who(n)] = true
 			}
 		}
 	}
 	if changedToMaster {
 		ids := map[string]bool{}
 		for _, n := range toMaster {
-			ids[n.ID] = true
+			ids[who(n)] = true
 		}
 		if !maps.Equal(ids, m.slaves) {
 			c.fatalf("CHANGE_TO_MASTER nodes %v are not S(new) = %v", toMaster, m.slaves)
@@ -324,10 +326,13 @@ func (c *checker) compare(m *model) {
 	want := model{slaves: map[string]bool{}}
 	if c.next.Registered() {
 		want.registered = true
-		want.master = c.next.Members[0].ID
+		want.master = who(c.next.Members[0])
+		if c.next.Members[0].ID == genSelf {
+			want.master = genSelf
+		}
 		for _, n := range c.next.Members[1:] {
 			if n.ID != genSelf {
-				want.slaves[n.ID] = true
+				want.slaves[who(n)] = true
 			}
 		}
 	}
@@ -337,6 +342,10 @@ func (c *checker) compare(m *model) {
 			want.registered, want.master, slices.Sorted(maps.Keys(want.slaves)))
 	}
 }
+
+// who names member n as the model knows it: its id and CreateRevision,
+// since a key created again under the same id is another member.
+func who(n events.Node) string { return fmt.Sprintf("%s@%d", n.ID, n.CreateRevision) }
 
 // TestDiffProperties runs the contract checks over seeded random sequences
 // of views.

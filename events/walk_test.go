@@ -10,7 +10,7 @@ import (
 )
 
 // refDiff is Diff as the package documentation states it, written plainly
-// with sets of ids: the reference that Diff's walk over the views must
+// with sets of members (id and CreateRevision): the reference that Diff's walk over the views must
 // match.
 func refDiff(prev, next events.View) []events.Event {
 	was, is := prev.Registered(), next.Registered()
@@ -30,17 +30,21 @@ func refDiff(prev, next events.View) []events.Event {
 		out = append(out, events.Event{Type: events.ChangeToMaster, Nodes: next.Slaves(), View: next})
 	case prev.IsMaster() && !next.IsMaster():
 		out = append(out, events.Event{Type: events.ChangeToSlave, Nodes: []events.Node{next.Master()}, View: next})
-	case !next.IsMaster() && prev.Master().ID != next.Master().ID:
+	case !next.IsMaster() && prev.Master().ID+"@"+fmt.Sprint(prev.Master().CreateRevision) != next.Master().ID+"@"+fmt.Sprint(next.Master().CreateRevision):
 		out = append(out, events.Event{Type: events.MasterChange, Nodes: []events.Node{next.Master()}, View: next})
 	}
 	missing := func(a, b []events.Node) []events.Node {
-		in := map[string]bool{}
+		type member struct {
+			id  string
+			rev int64
+		}
+		in := map[member]bool{}
 		for _, n := range b {
-			in[n.ID] = true
+			in[member{n.ID, n.CreateRevision}] = true
 		}
 		var out []events.Node
 		for _, n := range a {
-			if !in[n.ID] {
+			if !in[member{n.ID, n.CreateRevision}] {
 				out = append(out, n)
 			}
 		}
