@@ -53,7 +53,9 @@ func (s *Selector) closeRegistration(reg *registration) {
 func (s *Selector) closeEvents(err error) {
 	s.setState(Offline)
 	s.err = err
-	s.q.Close()
+	if s.q != nil {
+		s.q.Close()
+	}
 }
 
 // refusalOf returns the refusal that ended a registration whose context ended

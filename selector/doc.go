@@ -126,7 +126,9 @@
 // until read, so a slow reader never delays the keep-alives or the safe
 // deadline. See the events package for the events and their order. After a
 // watch fails (a compaction, a lost etcd leader, a closed stream), the member
-// reads the group afresh and emits only the difference.
+// reads the group afresh and emits only the difference. A program that only
+// asks a member (IsMaster, MasterContext, View) makes it WithoutEvents: then
+// no event is kept, and Events is nil.
 //
 // Close ends the mastership, emits one Offline, the last event, and then
 // revokes the lease, so that a slave takes over at once rather than after

@@ -59,3 +59,36 @@ func ExampleNew() {
 	// a: OFFLINE
 	// b: CHANGE_TO_MASTER [] (master b)
 }
+
+// A member that is only asked, never read: no events are kept for it. Its
+// master-only work still runs under MasterContext, which ends with the
+// mastership, whatever happens.
+func ExampleWithoutEvents() {
+	cli, stop, err := etcdtest.ForExample() // an embedded etcd and a client, for the example
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	s, err := selector.New(ctx, cli, "/example/cron", "host-1",
+		selector.WithTTL(2*time.Second), selector.WithoutEvents())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("no events channel:", s.Events() == nil)
+	if s.IsMaster() {
+		work := s.MasterContext()
+		fmt.Println("master: running the job until", "mastership ends")
+		s.Close()
+		<-work.Done()
+		fmt.Println("mastership over:", work.Err())
+	}
+	// Output:
+	// no events channel: true
+	// master: running the job until mastership ends
+	// mastership over: context canceled
+}

@@ -32,7 +32,8 @@ func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
 	member.Config
-	hooks hooks // tests only
+	noEvents bool
+	hooks    hooks // tests only
 }
 
 // hooks let this package's tests stop the run loop at a chosen point, as a
@@ -71,6 +72,16 @@ func WithValue(v string) Option {
 // tenth of the granted TTL, at least 250ms.
 func WithSafetyMargin(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.Margin, o.MarginSet = d, true })
+}
+
+// WithoutEvents makes a member that emits no events, for a program that
+// only asks it (IsMaster, MasterContext, Epoch, Guard, View, State, Stats)
+// and never reads Events: Events returns nil, and no event is kept in
+// memory. Everything else is as for any member: its mastership ends at the
+// safe deadline, MasterContext is cancelled then, Close revokes its lease,
+// and Err reports etcd's refusal. Default: events on.
+func WithoutEvents() Option {
+	return optionFunc(func(o *options) { o.noEvents = true })
 }
 
 // WithLogger sets the logger. Default: no logging.

@@ -148,7 +148,9 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 	}
 	stopWatch()
 	s.runCtx, s.stop = context.WithCancel(context.Background())
-	s.q = queue.New[events.Event]()
+	if !s.opts.noEvents {
+		s.q = queue.New[events.Event]()
+	}
 	s.start(s.runCtx, reg)
 	go s.run(s.runCtx, reg)
 	return s, nil
@@ -161,7 +163,15 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 // delivers what is left, ending with Offline, and then closes; read it until
 // it closes, or its goroutine stays blocked. It also closes, after Offline,
 // when etcd refuses the member (see Err).
-func (s *Selector) Events() <-chan events.Event { return s.q.Out() }
+//
+// For a member made WithoutEvents, Events returns nil: there is nothing to
+// read, and a receive from it blocks for ever.
+func (s *Selector) Events() <-chan events.Event {
+	if s.q == nil {
+		return nil
+	}
+	return s.q.Out()
+}
 
 // ID returns this member's id.
 func (s *Selector) ID() string { return s.id }
@@ -292,7 +302,9 @@ func (s *Selector) emit(evs []events.Event) {
 			s.log.Info("event", "type", evs[i].Type, "nodes", events.IDs(evs[i].Nodes), "master", evs[i].View.Master().ID, "epoch", evs[i].View.Epoch())
 		}
 	}
-	s.q.Push(evs...)
+	if s.q != nil {
+		s.q.Push(evs...)
+	}
 }
 
 // publish makes next the current view of reg and emits the events from the
