@@ -43,7 +43,7 @@ func StartCoordinator(ctx context.Context, cli *clientv3.Client, prefix, id, add
 	}
 	c := &Coordinator{cli: cli, keys: newLayout(prefix), log: log.With("coordinator", id),
 		url: "http://" + ln.Addr().String()}
-	c.sel, err = selector.New(ctx, cli, c.keys.coordinators(), id, selector.WithTTL(ttl),
+	c.sel, err = selector.New(ctx, cli, c.keys.coordinators(), id, selector.WithTTL(ttl), selector.WithoutEvents(),
 		selector.WithValue(c.url), selector.WithLogger(log))
 	if err != nil {
 		ln.Close()
@@ -57,16 +57,11 @@ func StartCoordinator(ctx context.Context, cli *clientv3.Client, prefix, id, add
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.done.Add(3)
+	c.done.Add(2)
 	go func() {
 		defer c.done.Done()
 		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error("serve", "err", err)
-		}
-	}()
-	go func() {
-		defer c.done.Done()
-		for range c.sel.Events() {
 		}
 	}()
 	go c.finishDrops(runCtx)
