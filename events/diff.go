@@ -1,5 +1,7 @@
 package events
 
+import "slices"
+
 // Diff returns the events a member emits when its view changes from prev to
 // next, in the order of the package documentation. The events' Time is left
 // zero.
@@ -37,8 +39,8 @@ func Diff(prev, next View) []Event {
 		return []Event{{Type: InitSlave, Nodes: []Node{next.Master()}, View: next}}
 	}
 
-	// At most three events: one role event, SlaveDel, SlaveAdd.
-	out := make([]Event, 0, 3)
+	// At most four events: one role event, SlaveDel, SlaveAdd, ValueChange.
+	out := make([]Event, 0, 4)
 	switch {
 	case !prev.IsMaster() && next.IsMaster():
 		out = append(out, Event{Type: ChangeToMaster, Nodes: next.Slaves(), View: next})
@@ -53,6 +55,9 @@ func Diff(prev, next View) []Event {
 	}
 	if len(add) > 0 {
 		out = append(out, Event{Type: SlaveAdd, Nodes: add, View: next})
+	}
+	if changed := valueChanges(prev, next); len(changed) > 0 {
+		out = append(out, Event{Type: ValueChange, Nodes: changed, View: next})
 	}
 	return out
 }
@@ -169,3 +174,38 @@ func identityOf(n Node) identity { return identity{n.ID, n.CreateRevision} }
 // same reports whether a and b are the same member: the same id and the
 // same key's CreateRevision. A value change keeps a member the same.
 func same(a, b Node) bool { return a.ID == b.ID && a.CreateRevision == b.CreateRevision }
+
+// valueChanges returns the members of next that are in prev too (the same
+// id and CreateRevision) with another value, in next's order, self and the
+// master included. It walks both lists side by side in join order; a member
+// of next left over (out of order, or new) is looked up in prev, which
+// keeps the result exact for lists in any order.
+func valueChanges(prev, next View) []Node {
+	var out []Node
+	pm, nm := prev.Members, next.Members
+	// In a list in join order, a member not at its place is not there.
+	ordered := slices.IsSortedFunc(pm, Compare)
+	i := 0
+	for _, n := range nm {
+		for i < len(pm) && Compare(pm[i], n) < 0 {
+			i++
+		}
+		var old Node
+		switch {
+		case i < len(pm) && same(pm[i], n):
+			old = pm[i]
+		case ordered:
+			continue // new
+		default:
+			k := slices.IndexFunc(pm, func(p Node) bool { return same(p, n) })
+			if k < 0 {
+				continue // new
+			}
+			old = pm[k]
+		}
+		if old.Value != n.Value {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -323,6 +323,24 @@ var diffTests = []struct {
 		},
 	},
 
+	// Values changed in place: VALUE_CHANGE, last, self included.
+	{
+		name: "VALUE_CHANGE of a slave and of self, after SLAVE_ADD",
+		prev: vw("b", 20, nd("a", 10), nd("b", 11), nd("c", 12)),
+		next: vw("b", 30, nd("a", 10), events.Node{ID: "b", Value: "new-b", CreateRevision: 11},
+			events.Node{ID: "c", Value: "new-c", CreateRevision: 12}, nd("d", 25)),
+		want: []wantEvent{
+			{events.SlaveAdd, ns(nd("d", 25))},
+			{events.ValueChange, ns(events.Node{ID: "b", Value: "new-b", CreateRevision: 11}, events.Node{ID: "c", Value: "new-c", CreateRevision: 12})},
+		},
+	},
+	{
+		name: "VALUE_CHANGE of the master: no role event",
+		prev: vw("b", 20, nd("a", 10), nd("b", 11)),
+		next: vw("b", 30, events.Node{ID: "a", Value: "new-a", CreateRevision: 10}, nd("b", 11)),
+		want: []wantEvent{{events.ValueChange, ns(events.Node{ID: "a", Value: "new-a", CreateRevision: 10})}},
+	},
+
 	// No change of role, master or S: no events.
 	{
 		name: "same view at a later revision",
@@ -444,7 +462,7 @@ func TestDiffWorkedExample(t *testing.T) {
 	}
 }
 
-// allTypes are the eight event types with their contract names.
+// allTypes are the nine event types with their contract names.
 var allTypes = []struct {
 	typ  events.Type
 	name string
@@ -457,6 +475,7 @@ var allTypes = []struct {
 	{events.SlaveAdd, "SLAVE_ADD"},
 	{events.SlaveDel, "SLAVE_DEL"},
 	{events.Offline, "OFFLINE"},
+	{events.ValueChange, "VALUE_CHANGE"},
 }
 
 func TestTypeString(t *testing.T) {
@@ -467,7 +486,7 @@ func TestTypeString(t *testing.T) {
 	}
 	// An unknown value must not pass for one of the contract names, and
 	// should say which value it is.
-	for _, typ := range []events.Type{0, -1, events.Offline + 1, 100} {
+	for _, typ := range []events.Type{0, -1, events.ValueChange + 1, 100} {
 		got := typ.String()
 		if _, err := events.ParseType(got); err == nil {
 			t.Errorf("Type(%d).String() = %q, a contract name", int(typ), got)
@@ -552,7 +571,7 @@ func TestTypePredicates(t *testing.T) {
 			t.Errorf("%v.MakesMaster() = %v", tt.typ, got)
 		}
 	}
-	for _, typ := range []events.Type{0, events.Offline + 1} {
+	for _, typ := range []events.Type{0, events.ValueChange + 1} {
 		if typ.IsRole() || typ.MakesMaster() {
 			t.Errorf("unknown %v is a role event or makes a master", typ)
 		}

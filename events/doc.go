@@ -25,6 +25,11 @@
 //     old order, if there are any.
 //  3. SlaveAdd with the slaves (other than this member) that are new, in the
 //     new order, if there are any.
+//  4. ValueChange with the members of both views (the same member: see
+//     below) whose value changed, in the new order, this member and the
+//     master included, if there are any. A member changes its value in place
+//     (selector's SetValue); a value change never changes a role or an
+//     epoch.
 //
 // A member is its id and its key's CreateRevision: a key deleted and
 // created again under the same id, even between two views with nothing in
@@ -40,6 +45,7 @@
 //	InitMaster, ChangeToMaster             the slaves this master must now serve
 //	InitSlave, ChangeToSlave, MasterChange the master
 //	SlaveAdd, SlaveDel                     the members added or removed
+//	ValueChange                            the members whose value changed, with their new values
 //	Offline                                none
 //
 // Every event carries the whole view after the change.

@@ -27,12 +27,16 @@ const (
 	SlaveDel
 	// Offline: this member lost its registration and is in no role.
 	Offline
+	// ValueChange: members changed the values of their keys in place (the
+	// same key, lease and CreateRevision), this member's own included. It
+	// never changes a role or an epoch.
+	ValueChange
 )
 
 // lastType is the last event type: the one bound that String, ParseType,
 // Valid and Types use, so that a type added at the end is counted
 // everywhere.
-const lastType = Offline
+const lastType = ValueChange
 
 var typeNames = [...]string{
 	InitMaster:     "INIT_MASTER",
@@ -43,6 +47,7 @@ var typeNames = [...]string{
 	SlaveAdd:       "SLAVE_ADD",
 	SlaveDel:       "SLAVE_DEL",
 	Offline:        "OFFLINE",
+	ValueChange:    "VALUE_CHANGE",
 }
 
 // String returns the contract name of t, for example "INIT_MASTER".

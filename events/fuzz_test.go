@@ -34,8 +34,9 @@ const (
 //	0, 1  the member joins if it is absent, or leaves
 //	2     the member's key is re-created at a new revision: a Yield, or a
 //	      leave and a join seen in one view; a join if it was absent
-//	3     as 0, 1, but a join reuses the revision of the previous change,
-//	      which gives ties on CreateRevision
+//	3     a join, as 0, 1, but reusing the revision of the previous
+//	      change, which gives ties on CreateRevision; if the member is
+//	      there, a new value in place (same key, same CreateRevision)
 //
 // Revisions never go down. A view in which self is absent is "not
 // registered"; it lists the others, or is the zero View (genZeroView).
@@ -54,11 +55,15 @@ func viewsFromBytes(data []byte) []events.View {
 	for _, b := range data {
 		id := genIDs[int(b&genIDMask)%len(genIDs)]
 		op := (b >> genOpShift) & 3
-		if op != 3 || rev == 0 {
+		_, present := live[id]
+		if op != 3 || present || rev == 0 {
 			rev++
 		}
-		_, present := live[id]
 		switch {
+		case op == 3 && present:
+			n := live[id]
+			n.Value = fmt.Sprintf("%s@%d/v%d", id, n.CreateRevision, rev)
+			live[id] = n
 		case op == 2 || !present:
 			live[id] = events.Node{ID: id, Value: fmt.Sprintf("%s@%d", id, rev), CreateRevision: rev}
 		default:
@@ -149,8 +154,10 @@ func rank(t events.Type) int {
 		return 1
 	case t == events.SlaveAdd:
 		return 2
-	case t == events.Offline:
+	case t == events.ValueChange:
 		return 3
+	case t == events.Offline:
+		return 4
 	}
 	return -1
 }
@@ -196,10 +203,42 @@ func (c *checker) checkShape() {
 			if len(e.Nodes) != 1 {
 				c.fatalf("%v has %d nodes, want the master alone", e.Type, len(e.Nodes))
 			}
-		case events.SlaveAdd, events.SlaveDel:
+		case events.SlaveAdd, events.SlaveDel, events.ValueChange:
 			if len(e.Nodes) == 0 {
 				c.fatalf("%v with no nodes", e.Type)
 			}
+		}
+		if e.Type == events.ValueChange {
+			// Members of both views, the same member in both, whose value
+			// changed, in new order; self may be one.
+			at := -1
+			for _, n := range e.Nodes {
+				j := slices.Index(c.next.Members, n)
+				k := slices.IndexFunc(c.prev.Members, func(p events.Node) bool {
+					return p.ID == n.ID && p.CreateRevision == n.CreateRevision
+				})
+				switch {
+				case j < 0:
+					c.fatalf("VALUE_CHANGE names %v, not a member of the next view", n)
+				case k < 0:
+					c.fatalf("VALUE_CHANGE names %v, which is new", n)
+				case c.prev.Members[k].Value == n.Value:
+					c.fatalf("VALUE_CHANGE names %v, whose value did not change", n)
+				case j <= at:
+					c.fatalf("VALUE_CHANGE nodes not in join order")
+				}
+				at = j
+			}
+			// And every such member is named.
+			for _, n := range c.next.Members {
+				k := slices.IndexFunc(c.prev.Members, func(p events.Node) bool {
+					return p.ID == n.ID && p.CreateRevision == n.CreateRevision
+				})
+				if k >= 0 && c.prev.Members[k].Value != n.Value && !slices.Contains(e.Nodes, n) {
+					c.fatalf("VALUE_CHANGE leaves out %v, whose value changed", n)
+				}
+			}
+			continue
 		}
 
 		// SLAVE_DEL names members of the old view in old order; every other

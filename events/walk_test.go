@@ -56,6 +56,18 @@ func refDiff(prev, next events.View) []events.Event {
 	if add := missing(next.Slaves(), prev.Slaves()); len(add) > 0 {
 		out = append(out, events.Event{Type: events.SlaveAdd, Nodes: add, View: next})
 	}
+	var changed []events.Node
+	for _, n := range next.Members {
+		for _, p := range prev.Members {
+			if p.ID == n.ID && p.CreateRevision == n.CreateRevision && p.Value != n.Value {
+				changed = append(changed, n)
+				break
+			}
+		}
+	}
+	if len(changed) > 0 {
+		out = append(out, events.Event{Type: events.ValueChange, Nodes: changed, View: next})
+	}
 	return out
 }
 

@@ -98,7 +98,7 @@ func exposition(prefix, id, role, state string, epoch int64, members int, transi
 		fmt.Fprintf(&b, "mastership_state{%s,state=%q} %d\n", l, s, map[bool]int{true: 1}[s == state])
 	}
 	b.WriteString("# HELP mastership_transitions_total Events the member emitted, by type.\n# TYPE mastership_transitions_total counter\n")
-	for _, typ := range []events.Type{events.ChangeToMaster, events.ChangeToSlave, events.InitMaster, events.InitSlave, events.MasterChange, events.Offline, events.SlaveAdd, events.SlaveDel} {
+	for _, typ := range []events.Type{events.ChangeToMaster, events.ChangeToSlave, events.InitMaster, events.InitSlave, events.MasterChange, events.Offline, events.SlaveAdd, events.SlaveDel, events.ValueChange} {
 		fmt.Fprintf(&b, "mastership_transitions_total{%s,type=%q} %d\n", l, typ.String(), transitions[typ])
 	}
 	return b.String()

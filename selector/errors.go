@@ -20,6 +20,9 @@ var (
 	ErrNotMaster = errors.New("selector: not master")
 	// ErrNoSuccessor: Yield was called with no other member to take over.
 	ErrNoSuccessor = errors.New("selector: no other member to take over")
+	// ErrNotRegistered: the call needs a registration, and the member has
+	// none at the moment (it is between registrations, after OFFLINE).
+	ErrNotRegistered = errors.New("selector: not registered")
 	// ErrClosed: the Selector is closed.
 	ErrClosed = errors.New("selector: closed")
 	// ErrKeyDeleted is the cause of a lost registration when this member's
@@ -76,9 +79,14 @@ func isRefusal(err error) bool {
 // tooLarge returns err as ErrValueTooLarge if etcd, or gRPC, refused it for
 // its size, with what the member was doing; nil otherwise.
 func (s *Selector) tooLarge(err error, what string) error {
+	return s.tooLargeValue(err, what, s.currentValue())
+}
+
+// tooLargeValue is tooLarge for a request that writes value.
+func (s *Selector) tooLargeValue(err error, what, value string) error {
 	if !refusal.TooLarge(err) {
 		return nil
 	}
 	return fmt.Errorf("%w: %s: a value of %d bytes: etcd takes requests up to its --max-request-bytes (default 1.5 MiB): %w",
-		ErrValueTooLarge, what, len(s.opts.Value), err)
+		ErrValueTooLarge, what, len(value), err)
 }

@@ -74,7 +74,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 
 	var w holderWatch
 	for {
-		c, err := member.Create(ctx, s.cli, s.key, s.opts.Value, l.ID, s.prefix)
+		c, err := member.Create(ctx, s.cli, s.key, s.currentValue(), l.ID, s.prefix)
 		if err != nil {
 			if r := s.refused(err, "register"); r != nil {
 				return nil, s.diagnose(ctx, err)

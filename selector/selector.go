@@ -38,7 +38,8 @@ type Selector struct {
 	yieldc  chan chan error
 	closeMu sync.Mutex
 	closed  bool
-	err     error // from Close
+	setMu   sync.Mutex // one SetValue at a time
+	err     error      // from Close
 
 	mu        sync.Mutex
 	state     State
@@ -46,8 +47,9 @@ type Selector struct {
 	view      events.View   // the view of the last emitted event, or newer
 	masterCtx context.Context
 	masterEnd context.CancelFunc
-	masterRev int64 // this member's CreateRevision when its mastership began
-	failed    error // the refusal that ended the member, for Err
+	masterRev int64  // this member's CreateRevision when its mastership began
+	failed    error  // the refusal that ended the member, for Err
+	value     string // the value of the member's key: WithValue's, then SetValue's
 
 	logged map[string]bool // stray keys logged; run loop only
 }
@@ -116,6 +118,7 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		stopped: make(chan struct{}),
 		yieldc:  make(chan chan error),
 		stats:   newCounters(),
+		value:   o.Value,
 	}
 	// A TLS handshake that fails would fail again: registration ends at
 	// once, rather than when ctx does.

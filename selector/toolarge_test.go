@@ -70,7 +70,7 @@ func TestYieldValueTooLarge(t *testing.T) {
 	cli := shared.Client(t)
 	prefix := prefixOf(t)
 	var a *Selector
-	a = join(t, cli, prefix, "a", withHooks(hooks{yield: func() { a.opts.Value = strings.Repeat("x", 1600<<10) }}))
+	a = join(t, cli, prefix, "a", withHooks(hooks{yield: func() { a.mu.Lock(); a.value = strings.Repeat("x", 1600<<10); a.mu.Unlock() }}))
 	expect(t, a, events.InitMaster)
 	b := join(t, cli, prefix, "b")
 	expect(t, b, events.InitSlave, "a")

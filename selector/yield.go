@@ -158,7 +158,7 @@ func (s *Selector) yield(reg *registration) error {
 	// re-creation is a second one; views from before it are not published.
 	put, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
-		Then(clientv3.OpPut(s.key, s.opts.Value, clientv3.WithLease(reg.lease.ID))).
+		Then(clientv3.OpPut(s.key, s.currentValue(), clientv3.WithLease(reg.lease.ID))).
 		Commit()
 	if err == nil && !put.Succeeded {
 		err = errors.New("key re-created by someone else")

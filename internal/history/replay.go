@@ -67,6 +67,8 @@ func rank(t events.Type) int {
 		return 1
 	case events.SlaveAdd:
 		return 2
+	case events.ValueChange:
+		return 3
 	}
 	return 0
 }
@@ -82,7 +84,7 @@ func orderInChange(prev, cur events.Type) []string {
 	case isInit(prev):
 		return []string{fmt.Sprintf("%s follows %s for the same view: an INIT's view already holds every member", cur, prev)}
 	case rank(cur) <= rank(prev):
-		return []string{fmt.Sprintf("%s follows %s in one change: the order is role event, SLAVE_DEL, SLAVE_ADD, each at most once", cur, prev)}
+		return []string{fmt.Sprintf("%s follows %s in one change: the order is role event, SLAVE_DEL, SLAVE_ADD, VALUE_CHANGE, each at most once", cur, prev)}
 	}
 	return nil
 }
@@ -162,6 +164,19 @@ func nodesShape(r Record) []string {
 		}
 		if !inOrder(r.Nodes, r.Members) {
 			bad("SLAVE_ADD nodes %v are not in the join order of members %v", r.Nodes, r.Members)
+		}
+	case events.ValueChange:
+		// Any member may change its value, self and the master included.
+		if len(r.Nodes) == 0 {
+			bad("VALUE_CHANGE of nobody")
+		}
+		for _, n := range r.Nodes {
+			if !slices.Contains(r.Members, n) {
+				bad("VALUE_CHANGE of %q, which is not in members %v", n, r.Members)
+			}
+		}
+		if !inOrder(r.Nodes, r.Members) {
+			bad("VALUE_CHANGE nodes %v are not in the join order of members %v", r.Nodes, r.Members)
 		}
 	case events.SlaveDel:
 		if len(r.Nodes) == 0 {
