@@ -58,8 +58,8 @@ type Stats struct {
 	// included; 0 while not registered.
 	Members int
 	// Transitions counts the events this member has emitted since New, by
-	// type. It holds every type from events.InitMaster to events.Offline,
-	// counted or not, and is the caller's to keep.
+	// type. It holds every type of events.Types, counted or not, and is the
+	// caller's to keep.
 	Transitions map[events.Type]uint64
 	// Resyncs counts the times this member read its group afresh after its
 	// watch failed (a compaction, a lost etcd leader, a closed stream).

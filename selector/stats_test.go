@@ -21,7 +21,7 @@ func TestRoleString(t *testing.T) {
 // the given counts, others zero.
 func wantTransitions(t *testing.T, who string, st Stats, want map[events.Type]uint64) {
 	t.Helper()
-	for typ := events.InitMaster; typ <= events.Offline; typ++ {
+	for _, typ := range events.Types() {
 		got, ok := st.Transitions[typ]
 		if !ok {
 			t.Errorf("%s: Transitions has no entry for %v", who, typ)
@@ -30,8 +30,8 @@ func wantTransitions(t *testing.T, who string, st Stats, want map[events.Type]ui
 			t.Errorf("%s: Transitions[%v] = %d, want %d", who, typ, got, want[typ])
 		}
 	}
-	if len(st.Transitions) != int(events.Offline) {
-		t.Errorf("%s: Transitions has %d entries, want %d", who, len(st.Transitions), int(events.Offline))
+	if len(st.Transitions) != len(events.Types()) {
+		t.Errorf("%s: Transitions has %d entries, want %d", who, len(st.Transitions), len(events.Types()))
 	}
 }
 

@@ -71,8 +71,8 @@ func (p *Peer) Incarnation() string { return p.rec.Incarnation }
 func (p *Peer) Table() *Table { return p.table }
 
 // follow reads the selector's events. A new registration (after the member
-// lost its lease) re-creates the key with the value given at Join, so the
-// current record is written again over it.
+// lost its lease) writes the value last set; should a SetMeta have raced
+// with it, the current record is written again over it.
 func (p *Peer) follow() {
 	defer close(p.done)
 	for ev := range p.sel.Events() {
@@ -115,25 +115,17 @@ func (p *Peer) SetMeta(ctx context.Context, kv map[string]string) error {
 	return p.write(ctx)
 }
 
-// write puts the current record on the member's key, keeping its lease,
-// only if the key is still this registration's.
+// write sets the current record as the member's value, in place (the
+// selector's SetValue: same key, same lease), and as the value of its later
+// registrations.
 func (p *Peer) write(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	self, ok := p.sel.View().Node(p.sel.ID())
-	if !ok {
-		return ErrNotRegistered
-	}
-	key := p.sel.Key()
-	resp, err := p.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", self.CreateRevision)).
-		Then(clientv3.OpPut(key, p.rec.encode(), clientv3.WithIgnoreLease())).
-		Commit()
-	if err != nil {
+	if err := p.sel.SetValue(ctx, p.rec.encode()); err != nil {
+		if errors.Is(err, selector.ErrNotRegistered) {
+			return ErrNotRegistered
+		}
 		return fmt.Errorf("peer: write record of %q: %w", p.ID(), err)
-	}
-	if !resp.Succeeded {
-		return ErrNotRegistered
 	}
 	return nil
 }

@@ -330,8 +330,10 @@ func TestPropertyValidHistories(t *testing.T) {
 		t.Error("the generator never reached a late CHANGE_TO_SLAVE after Yield, or a master again under a new epoch")
 	}
 	// The generator must reach every event, or the property says little.
-	for ty := events.InitMaster; ty <= events.Offline; ty++ {
-		if counts[ty] == 0 {
+	// (Except VALUE_CHANGE: the generator changes no values; events' and
+	// selector's tests cover it.)
+	for _, ty := range events.Types() {
+		if ty != events.ValueChange && counts[ty] == 0 {
 			t.Errorf("no %s generated", ty)
 		}
 	}
