@@ -15,8 +15,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -29,8 +27,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/pkg/v3/proxy"
-	"go.uber.org/zap"
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdproc"
@@ -598,53 +594,12 @@ func buildNode(t *testing.T) string {
 	return bin
 }
 
-// nodeProxy starts a fault proxy to member m's client URL, on a Unix socket
-// (etcd's proxy listens on every interface when given a port), closed when
-// t ends. It is etcdtest's Proxy (Hold, Release and the rest) in front of
-// an etcd process.
+// nodeProxy starts a fault proxy to member m's client URL, closed when t
+// ends: etcdtest's Proxy (Hold, Release and the rest) in front of an etcd
+// process.
 func nodeProxy(t *testing.T, m *etcdproc.Member) *etcdtest.Proxy {
 	t.Helper()
-	// Unix socket paths are limited to about 100 bytes, which t.TempDir
-	// may pass.
-	dir, err := os.MkdirTemp("", "px")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "s")
-	to, err := url.Parse(m.ClientURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := proxy.NewServer(proxy.ServerConfig{
-		Logger: zap.NewNop(),
-		From:   url.URL{Scheme: "unix", Host: sock},
-		To:     url.URL{Scheme: "tcp", Host: to.Host},
-	})
-	select {
-	case <-s.Ready():
-	case err := <-s.Error():
-		t.Fatalf("start proxy: %v", err)
-	case <-time.After(waitTime):
-		t.Fatalf("proxy not ready after %v", waitTime)
-	}
-	// The proxy blocks once 16 errors wait unread, and a cut makes many.
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		for {
-			select {
-			case <-s.Error():
-			case <-s.Done():
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		s.Close()
-		<-drained
-	})
-	return &etcdtest.Proxy{Server: s, Endpoint: "unix://" + sock}
+	return etcdtest.ProxyTo(t, m.ClientURL)
 }
 
 // nodeRun is one scenario: its node processes and their history.

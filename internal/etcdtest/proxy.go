@@ -51,6 +51,13 @@ type Proxy struct {
 // ends.
 func (m *Member) NewProxy(t testing.TB) *Proxy {
 	t.Helper()
+	return ProxyTo(t, m.ClientURL)
+}
+
+// ProxyTo starts a proxy to clientURL (an etcd member's, embedded or a
+// process of its own) for t, closed when t ends.
+func ProxyTo(t testing.TB, clientURL string) *Proxy {
+	t.Helper()
 	// Unix socket paths are limited to about 100 bytes, and t.TempDir can be
 	// longer than that, so the socket lives in a short directory of its own.
 	dir, err := os.MkdirTemp("", "px")
@@ -59,7 +66,7 @@ func (m *Member) NewProxy(t testing.TB) *Proxy {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "s")
-	to, err := url.Parse(m.ClientURL)
+	to, err := url.Parse(clientURL)
 	if err != nil {
 		t.Fatal(err)
 	}
