@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -131,8 +132,8 @@ func (w *Worker) signal() {
 	}
 }
 
-// follow reads the selector's events: a new registration re-creates the key
-// with the record given at start, so the recorder writes the current one.
+// follow reads the selector's events: a new registration writes the record
+// last set, and the recorder checks it against what has been applied since.
 func (w *Worker) follow() {
 	defer w.done.Done()
 	for ev := range w.sel.Events() {
@@ -170,17 +171,16 @@ func (w *Worker) recorder(ctx context.Context) {
 			if applied <= lastApplied {
 				break // up to date
 			}
-			key := w.sel.Key()
-			resp, err := w.cli.Txn(ctx).
-				If(clientv3.Compare(clientv3.CreateRevision(key), "=", self.CreateRevision)).
-				Then(clientv3.OpPut(key, w.record(), clientv3.WithIgnoreLease())).
-				Commit()
-			if err == nil && resp.Succeeded {
+			// In place, on the registration's key (the selector's SetValue,
+			// guarded by its CreateRevision and lease); kept for the next
+			// registration too.
+			err := w.sel.SetValue(ctx, w.record())
+			if err == nil {
 				lastRev, lastApplied, n = self.CreateRevision, applied, 0
 				w.log.Debug("recorded applied revision", "applied", applied)
 				continue
 			}
-			if err == nil {
+			if errors.Is(err, selector.ErrNotRegistered) {
 				break // the key is gone; the next registration signals
 			}
 			w.log.Warn("record applied revision failed; will retry", "err", err)
