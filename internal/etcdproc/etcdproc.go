@@ -6,7 +6,8 @@
 // killed with the test process if that dies first.
 //
 // etcdtest runs the etcd this module builds against, in-process; this
-// package runs the etcd a binary is, out of process.
+// package runs the etcd a binary is, out of process, with etcdtest's fault
+// proxies and free ports.
 package etcdproc
 
 import (
@@ -14,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -173,7 +174,7 @@ func Start(t testing.TB, bin Binaries, o Options) *Cluster {
 }
 
 func (c *Cluster) start(n int, o Options, try int) error {
-	ports, err := freePorts(2 * n)
+	ports, err := etcdtest.FreePorts(2 * n)
 	if err != nil {
 		return err
 	}
@@ -500,24 +501,4 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

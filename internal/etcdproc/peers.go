@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
+	"github.com/seed764c596d/mastership/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.uber.org/zap"
@@ -48,42 +48,12 @@ import (
 // sockPort is the port in the socket names the members use; see above.
 const sockPort = ":1"
 
-// link is the proxy of the connections one member opens to another.
+// link is the proxy of the connections one member opens to another:
+// etcdtest's Proxy, whose Hold stops the traffic in both directions
+// without losing any, as a real partition does, and Release delivers it.
 type link struct {
 	from, to *Member
-	srv      proxy.Server
-
-	mu   sync.Mutex
-	held bool
-}
-
-// hold stops the traffic of l in both directions, losing none of it: each
-// direction of each connection stops after the chunk the proxy has read,
-// the socket buffers fill behind it, and the senders block, as behind a
-// real partition, where TCP retransmits until the path is back. It does
-// nothing while l is held: etcd's proxy makes a new pause on every PauseTx,
-// and a second one would strand the chunks waiting on the first.
-func (l *link) hold() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.held {
-		return
-	}
-	l.held = true
-	l.srv.PauseTx()
-	l.srv.PauseRx()
-}
-
-// release delivers what hold held, in order, and lets traffic flow again.
-func (l *link) release() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.held {
-		return
-	}
-	l.held = false
-	l.srv.UnpauseTx()
-	l.srv.UnpauseRx()
+	*etcdtest.Proxy
 }
 
 // setUpPeers makes the working directory of each member under dir, names
@@ -115,7 +85,7 @@ func (c *Cluster) setUpPeers(dir string) error {
 				From:   url.URL{Scheme: "unix", Host: sock},
 				To:     url.URL{Scheme: "unix", Host: filepath.Join(to.workDir, "listen"+sockPort)},
 			})
-			l := &link{from: from, to: to, srv: srv}
+			l := &link{from: from, to: to, Proxy: &etcdtest.Proxy{Server: srv}}
 			c.links = append(c.links, l)
 			select {
 			case <-srv.Ready():
@@ -124,7 +94,7 @@ func (c *Cluster) setUpPeers(dir string) error {
 			case <-time.After(StartTimeout):
 				return fmt.Errorf("etcdproc: proxy %s not ready after %v", sock, StartTimeout)
 			}
-			go drainErrors(srv)
+			go etcdtest.DrainErrors(srv)
 			if err := os.Symlink(sock, filepath.Join(from.workDir, to.Name+"-peer"+sockPort)); err != nil {
 				return err
 			}
@@ -138,26 +108,13 @@ func (c *Cluster) setUpPeers(dir string) error {
 // connections to end.
 func (c *Cluster) closePeers() {
 	for _, l := range c.links {
-		l.release()
-		l.srv.Close()
+		l.Release()
+		l.Close()
 	}
 	c.links = nil
 	if c.peerDir != "" {
 		os.RemoveAll(c.peerDir)
 		c.peerDir = ""
-	}
-}
-
-// drainErrors reads and drops a proxy's errors until it is closed: the
-// proxy blocks once 16 errors wait unread, and a fault makes many (every
-// connection to a killed member that it fails to dial).
-func drainErrors(s proxy.Server) {
-	for {
-		select {
-		case <-s.Error():
-		case <-s.Done():
-			return
-		}
 	}
 }
 
@@ -175,7 +132,7 @@ func (c *Cluster) Isolate(m *Member) error {
 	}
 	for _, l := range c.links {
 		if l.from == m || l.to == m {
-			l.hold()
+			l.Hold()
 		}
 	}
 	return nil
@@ -189,7 +146,7 @@ func (c *Cluster) Heal(m *Member) error {
 	}
 	for _, l := range c.links {
 		if l.from == m || l.to == m {
-			l.release()
+			l.Release()
 		}
 	}
 	return nil

@@ -95,7 +95,7 @@ func newCluster(dir string, n int, o clusterOpts) (*Cluster, error) {
 	}
 	var initial []string
 	for i := range n {
-		ports, err := freePorts(2)
+		ports, err := FreePorts(2)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -136,7 +136,7 @@ func newCluster(dir string, n int, o clusterOpts) (*Cluster, error) {
 				c.Close()
 				return nil, fmt.Errorf("etcdtest: peer proxy of %s: %w", m.Name, err)
 			}
-			go drainErrors(p)
+			go DrainErrors(p)
 		}
 		m.listenPeer = listenPeer
 		c.Members = append(c.Members, m)
@@ -331,9 +331,9 @@ func mustURL(s string) url.URL {
 	return *u
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1. Another process
+// FreePorts returns n distinct free TCP ports on 127.0.0.1. Another process
 // could take one before it is used; that race is accepted in tests.
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	var ports []int
 	var lns []net.Listener
 	defer func() {

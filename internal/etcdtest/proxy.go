@@ -82,7 +82,7 @@ func ProxyTo(t testing.TB, clientURL string) *Proxy {
 	case <-time.After(10 * time.Second):
 		t.Fatal("proxy not ready after 10s")
 	}
-	go drainErrors(s)
+	go DrainErrors(s)
 	t.Cleanup(func() { s.Close() })
 	return &Proxy{Server: s, Endpoint: "unix://" + sock}
 }
@@ -156,10 +156,10 @@ func (p *Proxy) Delay(d time.Duration) {
 	p.DelayRx(d, 0)
 }
 
-// drainErrors reads and drops a proxy's errors until it is closed. The proxy
+// DrainErrors reads and drops a proxy's errors until it is closed. The proxy
 // blocks once 16 errors wait unread, and a fault test makes many (every
 // connection it breaks).
-func drainErrors(s proxy.Server) {
+func DrainErrors(s proxy.Server) {
 	for {
 		select {
 		case <-s.Error():
