@@ -14,7 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/seed764c596d/mastership/internal/backoff"
+	"github.com/seed764c596d/mastership/examples/internal/backoff"
 	"github.com/seed764c596d/mastership/selector"
 )
 

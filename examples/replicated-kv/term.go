@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/examples/internal/backoff"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
-	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/refusal"
 )
 

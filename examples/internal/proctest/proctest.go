@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-
-	"github.com/seed764c596d/mastership/internal/queue"
 )
 
 // Main is the body of a TestMain: it runs main when the environment variable
@@ -52,7 +50,7 @@ type Process struct {
 	// Stderr holds what the process wrote on its standard error.
 	Stderr *Buffer
 
-	lines *queue.Queue[string]
+	lines chan string // delivered by relay, in order; closed after the last
 	done  chan struct{}
 	err   error // set before done closes
 }
@@ -62,7 +60,7 @@ type Process struct {
 // standard error logged, with name, if t failed.
 func Start(t testing.TB, variable, name string, env []string, args ...string) *Process {
 	t.Helper()
-	p := &Process{Stderr: &Buffer{}, lines: queue.New[string](), done: make(chan struct{})}
+	p := &Process{Stderr: &Buffer{}, lines: make(chan string), done: make(chan struct{})}
 	p.Cmd = exec.Command(os.Args[0], args...)
 	p.Cmd.Env = append(append(os.Environ(), variable+"=1"), env...)
 	p.Cmd.Stderr = p.Stderr
@@ -73,14 +71,16 @@ func Start(t testing.TB, variable, name string, env []string, args ...string) *P
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	scanned := make(chan string)
+	go relay(scanned, p.lines)
 	go func() {
-		// The queue never blocks, so a test that reads no line never
-		// holds up the process's writes.
+		// relay always takes a line at once, so a test that reads no
+		// line never holds up the process's writes.
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			p.lines.Push(sc.Text())
+			scanned <- sc.Text()
 		}
-		p.lines.Close()
+		close(scanned)
 		// Wait only once standard output is read to its end, as
 		// StdoutPipe requires.
 		p.err = p.Cmd.Wait()
@@ -89,7 +89,7 @@ func Start(t testing.TB, variable, name string, env []string, args ...string) *P
 	t.Cleanup(func() {
 		p.Cmd.Process.Kill()
 		<-p.done
-		for range p.lines.Out() {
+		for range p.lines {
 		}
 		if t.Failed() {
 			t.Logf("standard error of %s:\n%s", name, p.Stderr.String())
@@ -100,7 +100,34 @@ func Start(t testing.TB, variable, name string, env []string, args ...string) *P
 
 // Lines delivers the process's standard output, line by line, in order,
 // none dropped; it closes once the output has ended.
-func (p *Process) Lines() <-chan string { return p.lines.Out() }
+func (p *Process) Lines() <-chan string { return p.lines }
+
+// relay passes the lines from in to out in order, holding in memory those
+// out's reader has not taken yet, so that it is always ready to take the
+// next one from in. It closes out once in is closed and every line is
+// passed on.
+func relay(in <-chan string, out chan<- string) {
+	var held []string
+	for in != nil || len(held) > 0 {
+		// A nil channel is never ready: nothing to send, no send case.
+		var send chan<- string
+		var next string
+		if len(held) > 0 {
+			send, next = out, held[0]
+		}
+		select {
+		case l, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			held = append(held, l)
+		case send <- next:
+			held = held[1:]
+		}
+	}
+	close(out)
+}
 
 // Done is closed once the process has exited and its output is read.
 func (p *Process) Done() <-chan struct{} { return p.done }
