@@ -1,6 +1,7 @@
 // Command peer-membership is one node of a group whose every node keeps the
 // same member list, with no multicast: the list lives in etcd, each member's
-// key attached to its own lease, and each node follows it with a watch.
+// key attached to its own lease, and each node follows it through the
+// events of its own selector member, whose views carry the whole group.
 // It is modelled on Apache Tomcat's Tribes membership service.
 //
 // The node prints its table on standard output each time it changes, and

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Member is one live member of the group as every node's table holds it.
+// Member is one live member of the group as every node's table holds it,
+// decoded from its selector node: id, value and CreateRevision.
 type Member struct {
 	// ID is the member's id: its key with the group prefix removed.
 	ID string
@@ -27,8 +28,6 @@ type Member struct {
 	// CreateRevision is the revision that created the member's key: it
 	// orders the members, and changes with every registration.
 	CreateRevision int64
-	// ModRevision is the revision of the key's last change.
-	ModRevision int64
 }
 
 // record is the value of a member's key in etcd.
@@ -49,9 +48,9 @@ func (r record) encode() string {
 
 // decodeMember builds a Member from a key's value. A value that is not a
 // record (a member written by another program) gives a Member with only
-// its id and revisions, and the error.
-func decodeMember(id string, value []byte, createRev, modRev int64) (Member, error) {
-	m := Member{ID: id, CreateRevision: createRev, ModRevision: modRev}
+// its id and CreateRevision, and the error.
+func decodeMember(id string, value []byte, createRev int64) (Member, error) {
+	m := Member{ID: id, CreateRevision: createRev}
 	var r record
 	if err := json.Unmarshal(value, &r); err != nil {
 		return m, fmt.Errorf("member %q: value is not a peer record: %w", id, err)

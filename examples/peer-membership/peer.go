@@ -18,10 +18,9 @@ import (
 )
 
 // Peer is one node of the group: a member, registered through selector with
-// its own lease, and a Table of every member. Its methods are safe for
-// concurrent use.
+// its own lease, and a Table of every member, fed by that member's events.
+// Its methods are safe for concurrent use.
 type Peer struct {
-	cli   *clientv3.Client
 	sel   *selector.Selector
 	table *Table
 	log   *slog.Logger
@@ -33,16 +32,18 @@ type Peer struct {
 }
 
 // Start registers id in the group under prefix with the given metadata and
-// TTL, and starts following the group. ctx bounds the registration.
+// TTL, and starts following the group. ctx bounds the registration. When
+// Start returns, the node's table holds the group as its registration
+// found it, this node included.
 //
 // The member's key holds its record (incarnation, start time, metadata) and
 // is attached to the lease selector keeps alive; metadata updates rewrite
-// the value in place with the lease kept (etcd's ignore_lease), so that the
-// metadata lives and dies with the membership.
+// the value in place with the lease kept (the selector's SetValue), so that
+// the metadata lives and dies with the membership.
 func Start(ctx context.Context, cli *clientv3.Client, prefix, id string, meta map[string]string, ttl time.Duration, log *slog.Logger) (*Peer, error) {
 	inc := make([]byte, 8)
 	rand.Read(inc) // never fails, per crypto/rand's documentation
-	p := &Peer{cli: cli, log: log, done: make(chan struct{}),
+	p := &Peer{log: log, table: newTable(log), done: make(chan struct{}),
 		rec: record{Incarnation: hex.EncodeToString(inc), Since: time.Now().UTC(), Meta: maps.Clone(meta)}}
 	var err error
 	p.sel, err = selector.New(ctx, cli, prefix, id,
@@ -50,13 +51,16 @@ func Start(ctx context.Context, cli *clientv3.Client, prefix, id string, meta ma
 	if err != nil {
 		return nil, err
 	}
-	p.table, err = NewTable(ctx, cli, prefix, log)
-	if err != nil {
+	// New returns with the first event, INIT_MASTER or INIT_SLAVE, waiting:
+	// the table starts from its view.
+	first, ok := <-p.sel.Events()
+	if !ok {
+		// The member ended before its first event was read: etcd refused
+		// it at once.
 		p.sel.Close()
-		for range p.sel.Events() {
-		}
-		return nil, err
+		return nil, fmt.Errorf("peer: member %q ended at once: %w", id, p.sel.Err())
 	}
+	p.table.apply(first)
 	go p.follow()
 	return p, nil
 }
@@ -70,12 +74,15 @@ func (p *Peer) Incarnation() string { return p.rec.Incarnation }
 // Table returns this node's table of the group.
 func (p *Peer) Table() *Table { return p.table }
 
-// follow reads the selector's events. A new registration (after the member
-// lost its lease) writes the value last set; should a SetMeta have raced
-// with it, the current record is written again over it.
+// follow feeds the selector's events to the table, and closes it once they
+// end. A new registration (after the member lost its lease) writes the
+// value last set; should a SetMeta have raced with it, the current record
+// is written again over it.
 func (p *Peer) follow() {
 	defer close(p.done)
+	defer p.table.close()
 	for ev := range p.sel.Events() {
+		p.table.apply(ev)
 		switch ev.Type {
 		case events.InitMaster, events.InitSlave:
 			p.mu.Lock()
@@ -89,7 +96,12 @@ func (p *Peer) follow() {
 				cancel()
 			}
 		case events.Offline:
-			p.log.Info("registration lost; registering again")
+			p.mu.Lock()
+			closing := p.closed
+			p.mu.Unlock()
+			if !closing {
+				p.log.Warn("registration lost; the table stays as last seen until this node registers again")
+			}
 		}
 	}
 }
@@ -151,10 +163,13 @@ func (p *Peer) Leave(ctx context.Context) error {
 	return p.close()
 }
 
-// close closes the member without a marker, then the table.
+// close closes the member without a marker, and waits for its last events
+// to reach the table, which then closes its listeners.
 func (p *Peer) close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	err := p.sel.Close()
 	<-p.done
-	p.table.Close()
 	return err
 }

@@ -1,20 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/backoff"
-	"github.com/seed764c596d/mastership/internal/queue"
 )
 
 // Kind is the kind of a Change.
@@ -25,13 +18,15 @@ const (
 	// Snapshot is the first change every listener receives: the table as it
 	// stood when the listener was added. It has no Member.
 	Snapshot Kind = iota + 1
-	// Join: a member's key appeared.
+	// Join: a member appeared: a key with an id and a CreateRevision not
+	// in the view before.
 	Join
 	// Update: a member changed its metadata in place.
 	Update
 	// Leaving: a member announced that it is leaving gracefully.
 	Leaving
-	// Leave: a member's key is gone; Reason says how.
+	// Leave: a member is gone from the view (or its key was created again
+	// under its id: a Leave, then a Join); Reason says how.
 	Leave
 )
 
@@ -56,14 +51,20 @@ type Reason int
 
 // The reasons of a Leave.
 const (
-	// Graceful: the member announced its leave before its key went.
+	// Graceful: this node saw the member's leaving marker before it went.
 	Graceful Reason = iota + 1
-	// Expired: the key went without an announcement: the member's lease
-	// expired (a crash, a partition) or was revoked after it lost its
-	// registration, or someone deleted the key.
+	// Expired: the member went while this node was registered, and this
+	// node saw no leaving marker: its lease expired (a crash, a partition)
+	// or was revoked without a marker, or someone deleted its key. A
+	// graceful leave shows as Expired too when this node's view never held
+	// the marker on its own: the marker and the delete reached it in one
+	// watch response (a lagging watch), or while its selector read the
+	// group afresh after a failed watch (a compaction, a lost etcd leader),
+	// which the selector's events do not tell apart from a live change.
 	Expired
-	// Unknown: the key went while this node's watch was down (a compaction,
-	// a lost etcd leader), and its last value seen did not announce a leave.
+	// Unknown: the member went while this node was not registered (between
+	// its selector's OFFLINE and its next INIT), and its last value seen
+	// had no marker: this node was not following the group then.
 	Unknown
 )
 
@@ -86,9 +87,12 @@ type Change struct {
 	Member Member
 	// Reason is set for Leave only.
 	Reason Reason
-	// Revision is the etcd revision at which the change was seen.
+	// Revision is the etcd revision of the view the change was seen in.
 	Revision int64
-	// Table is the whole table after the change, in join order.
+	// Table is the whole table after the change, in join order. The
+	// changes that one view brings (a resync, a registration, a watch
+	// response with several keys) all carry that view's table: the states
+	// in between were never seen.
 	Table []Member
 }
 
@@ -104,225 +108,148 @@ func (c Change) String() string {
 	return c.Kind.String() + " " + c.Member.ID
 }
 
-// Table is one node's copy of the group's member list, kept the same as
-// etcd's by a snapshot and a watch from the snapshot's revision. After the
-// watch fails (a compaction, a lost etcd leader) it reads the group afresh
-// and reports only the difference. Its methods are safe for concurrent use.
+// Table is one node's copy of the group's member list. It holds no watch of
+// its own: it is fed the events of the node's own selector, each of which
+// carries the member's whole view of the group, and reports the difference
+// between successive views. Its methods are safe for concurrent use.
+//
+// While the node is not registered (after its selector's OFFLINE, until
+// the next INIT) the selector emits nothing, and the table stays as it was
+// last seen; the INIT's view brings it up to date, members gone meanwhile
+// being reported with Reason Unknown.
 type Table struct {
-	cli    *clientv3.Client
-	prefix string
-	log    *slog.Logger
+	log *slog.Logger
 
-	mu        sync.Mutex
-	members   map[string]Member
-	rev       int64
-	listeners []*queue.Queue[Change]
-	closed    bool
-
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	members map[string]Member // by id
+	values  map[string]string // the value each member was decoded from, by id
+	list    []Member          // in join order, the view's
+	rev     int64
+	offline bool // since an Offline event, until the next view
+	closed  bool
+	listen  []*listener
 }
 
-// NewTable reads the group under prefix (a "/" is added if missing) and
-// follows it until Close. ctx bounds the first read only.
-func NewTable(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.Logger) (*Table, error) {
-	if !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	t := &Table{cli: cli, prefix: prefix, log: log.With("table", prefix), done: make(chan struct{})}
-	members, rev, err := t.read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t.members, t.rev = members, rev
-	runCtx, cancel := context.WithCancel(context.Background())
-	t.cancel = cancel
-	go t.run(runCtx)
-	return t, nil
+// newTable returns an empty table, to be fed the node's selector events by
+// apply, and closed by close.
+func newTable(log *slog.Logger) *Table {
+	return &Table{log: log, members: map[string]Member{}, values: map[string]string{}, offline: true}
 }
 
-// Members returns the table in join order: by CreateRevision, ties by id.
+// Members returns the table in join order: the order of the selector's
+// view, whose first member is the group's master.
 func (t *Table) Members() []Member {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.sorted()
+	return slices.Clone(t.list)
 }
 
-// Revision returns the etcd revision the table is current to.
+// Revision returns the etcd revision of the last view the table took in:
+// while the node is not registered, that of the last view before.
 func (t *Table) Revision() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.rev
 }
 
-// Listen adds a listener. Its channel receives a Snapshot, then every change
-// in the order seen, none dropped. Each listener has its own unbounded queue,
-// so a slow or stuck listener delays neither the table nor the other
-// listeners. The channel closes after Close, once drained: read it until it
-// closes. Listen after Close returns a closed channel.
+// Listen adds a listener. Its channel receives a Snapshot, the table as it
+// stands, then every later change in the order the table made them, none
+// dropped. Sending never waits for the reader: each listener has its own
+// unbounded queue in memory, so a slow or stuck listener delays neither the
+// table nor the other listeners, but holds every change (each with its
+// table) until it reads them. The channel closes once the node's member
+// has ended (Peer.Leave, or etcd refused it) and the listener has read
+// every change: read it until it closes, or its goroutine stays blocked.
+// Listen after that returns a closed channel.
 func (t *Table) Listen() <-chan Change {
-	q := queue.New[Change]()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := newListener()
+	if t.closed {
+		l.close()
+		return l.out
+	}
+	l.push(Change{Kind: Snapshot, Revision: t.rev, Table: slices.Clone(t.list)})
+	t.listen = append(t.listen, l)
+	return l.out
+}
+
+// apply takes in one event of the node's selector. Events of one change
+// share its view: the first brings the table up to it, and the others find
+// nothing new.
+func (t *Table) apply(ev events.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ev.Type == events.Offline {
+		// Offline has no view: the table stays as last seen.
+		t.offline = true
+		return
+	}
+	gone := Expired
+	if t.offline {
+		gone = Unknown
+	}
+	t.offline = false
+	list, members, values := t.decode(ev.View)
+	changes := diff(t.members, members, ev.View.Revision, gone)
+	t.list, t.members, t.values, t.rev = list, members, values, ev.View.Revision
+	for i := range changes {
+		changes[i].Table = list
+		t.log.Info("member table changed", "change", changes[i].String(), "revision", changes[i].Revision)
+	}
+	for _, l := range t.listen {
+		l.push(changes...)
+	}
+}
+
+// decode returns the members of view v, in its order and by id, and the
+// values they were decoded from. A member whose key is as it was (same
+// CreateRevision, same value) is taken from the table rather than decoded
+// again, so that an unreadable value is logged once. t.mu is held.
+func (t *Table) decode(v events.View) ([]Member, map[string]Member, map[string]string) {
+	list := make([]Member, 0, len(v.Members))
+	members := make(map[string]Member, len(v.Members))
+	values := make(map[string]string, len(v.Members))
+	for _, n := range v.Members {
+		m, ok := t.members[n.ID]
+		if !ok || m.CreateRevision != n.CreateRevision || t.values[n.ID] != n.Value {
+			var err error
+			m, err = decodeMember(n.ID, []byte(n.Value), n.CreateRevision)
+			if err != nil {
+				t.log.Warn("member value unreadable; listed without metadata", "err", err)
+			}
+		}
+		list = append(list, m)
+		members[n.ID] = m
+		values[n.ID] = n.Value
+	}
+	return list, members, values
+}
+
+// close closes every listener's channel once it is drained. The node's
+// selector has emitted its last event. Later calls do nothing.
+func (t *Table) close() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		q.Close()
-		return q.Out()
-	}
-	q.Push(Change{Kind: Snapshot, Revision: t.rev, Table: t.sorted()})
-	t.listeners = append(t.listeners, q)
-	return q.Out()
-}
-
-// Close stops following the group and closes every listener's channel once
-// it is drained. Later calls do nothing.
-func (t *Table) Close() {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
 		return
 	}
 	t.closed = true
-	t.mu.Unlock()
-	t.cancel()
-	<-t.done
-	t.mu.Lock()
-	for _, q := range t.listeners {
-		q.Close()
-	}
-	t.mu.Unlock()
-}
-
-func (t *Table) sorted() []Member {
-	out := make([]Member, 0, len(t.members))
-	for _, m := range t.members {
-		out = append(out, m)
-	}
-	// The group's master order: the first member is the selector's master.
-	slices.SortFunc(out, func(a, b Member) int {
-		return events.Compare(events.Node{ID: a.ID, CreateRevision: a.CreateRevision}, events.Node{ID: b.ID, CreateRevision: b.CreateRevision})
-	})
-	return out
-}
-
-func (t *Table) read(ctx context.Context) (map[string]Member, int64, error) {
-	resp, err := t.cli.Get(ctx, t.prefix, clientv3.WithPrefix())
-	if err != nil {
-		return nil, 0, fmt.Errorf("read group %s: %w", t.prefix, err)
-	}
-	members := make(map[string]Member, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		if m, ok := t.member(kv); ok {
-			members[m.ID] = m
-		}
-	}
-	return members, resp.Header.Revision, nil
-}
-
-func (t *Table) member(kv *mvccpb.KeyValue) (Member, bool) {
-	id := string(kv.Key[len(t.prefix):])
-	if id == "" {
-		return Member{}, false
-	}
-	m, err := decodeMember(id, kv.Value, kv.CreateRevision, kv.ModRevision)
-	if err != nil && kv.Value != nil {
-		t.log.Warn("member value unreadable; listed without metadata", "err", err)
-	}
-	return m, true
-}
-
-// run follows the group until ctx ends.
-func (t *Table) run(ctx context.Context) {
-	defer close(t.done)
-	for n := 0; ctx.Err() == nil; n++ {
-		if n > 0 {
-			if backoff.Sleep(ctx, backoff.Delay(n-1)) != nil {
-				return
-			}
-			members, rev, err := t.read(ctx)
-			if err != nil {
-				t.log.Warn("resync read failed", "err", err)
-				continue
-			}
-			t.resync(members, rev)
-		}
-		if t.watch(ctx, &n) {
-			return
-		}
+	for _, l := range t.listen {
+		l.close()
 	}
 }
 
-// watch applies watch responses until the watch fails (false) or ctx ends
-// (true). It resets *n once the watch delivers.
-func (t *Table) watch(ctx context.Context, n *int) bool {
-	// WithRequireLeader: a watch on an etcd member cut off from its cluster
-	// fails rather than serve a stale table.
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	wch := t.cli.Watch(wctx, t.prefix, clientv3.WithPrefix(), clientv3.WithRev(t.Revision()+1))
-	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case wr, open := <-wch:
-			if !open || wr.Err() != nil {
-				if ctx.Err() != nil {
-					return true
-				}
-				t.log.Info("watch ended; resynchronising", "err", wr.Err(), "compactRevision", wr.CompactRevision)
-				return false
-			}
-			*n = 0
-			// The last event's revision, not the header's, which is etcd's
-			// current revision while a catching-up watch has more to send.
-			if len(wr.Events) > 0 {
-				t.apply(wr.Events, wr.Events[len(wr.Events)-1].Kv.ModRevision)
-			}
-		}
-	}
-}
-
-// apply applies one watch response's events, in order.
-func (t *Table) apply(evs []*clientv3.Event, rev int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, ev := range evs {
-		m, ok := t.member(ev.Kv)
-		if !ok {
-			continue
-		}
-		old, had := t.members[m.ID]
-		if ev.Type == mvccpb.DELETE {
-			if !had {
-				continue
-			}
-			delete(t.members, m.ID)
-			reason := Expired
-			if old.Leaving {
-				reason = Graceful
-			}
-			t.emit(Change{Kind: Leave, Member: old, Reason: reason, Revision: ev.Kv.ModRevision})
-			continue
-		}
-		t.members[m.ID] = m
-		t.emit(changeOf(old, had, m, ev.Kv.ModRevision)...)
-	}
-	if rev > t.rev {
-		t.rev = rev
-	}
-}
-
-// changeOf returns the changes that turn old (present if had) into m.
-func changeOf(old Member, had bool, m Member, rev int64) []Change {
+// changeOf returns the changes that turn old (present if had) into m. A
+// key created again under the same id is a member that left, with the
+// reason gone unless its marker was seen, and one that joined: a member is
+// its id and CreateRevision, as in the events package.
+func changeOf(old Member, had bool, m Member, rev int64, gone Reason) []Change {
 	switch {
 	case !had:
 		return []Change{{Kind: Join, Member: m, Revision: rev}}
 	case old.CreateRevision != m.CreateRevision:
-		// The key was deleted and re-created between two reads.
-		reason := Unknown
-		if old.Leaving {
-			reason = Graceful
-		}
-		return []Change{{Kind: Leave, Member: old, Reason: reason, Revision: rev}, {Kind: Join, Member: m, Revision: rev}}
+		return []Change{leave(old, rev, gone), {Kind: Join, Member: m, Revision: rev}}
 	case m.Leaving && !old.Leaving:
 		return []Change{{Kind: Leaving, Member: m, Revision: rev}}
 	case !sameContent(old, m):
@@ -331,48 +258,91 @@ func changeOf(old Member, had bool, m Member, rev int64) []Change {
 	return nil
 }
 
-// diff returns the changes from table old to table next, read afresh at
-// rev: departures first, in id order, then arrivals and updates in id order.
-func diff(old, next map[string]Member, rev int64) []Change {
+// leave is the Leave of old: Graceful if its marker was seen, else gone.
+func leave(old Member, rev int64, gone Reason) Change {
+	if old.Leaving {
+		gone = Graceful
+	}
+	return Change{Kind: Leave, Member: old, Reason: gone, Revision: rev}
+}
+
+// diff returns the changes from table old to table next, the view at rev:
+// departures first, in id order, then arrivals and updates in id order. A
+// member gone without a marker seen leaves with the reason gone.
+func diff(old, next map[string]Member, rev int64, gone Reason) []Change {
 	var out []Change
 	for _, id := range slices.Sorted(maps.Keys(old)) {
 		if _, ok := next[id]; !ok {
-			reason := Unknown
-			if old[id].Leaving {
-				reason = Graceful
-			}
-			out = append(out, Change{Kind: Leave, Member: old[id], Reason: reason, Revision: rev})
+			out = append(out, leave(old[id], rev, gone))
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(next)) {
 		o, had := old[id]
-		out = append(out, changeOf(o, had, next[id], rev)...)
+		out = append(out, changeOf(o, had, next[id], rev, gone)...)
 	}
 	return out
 }
 
-func (t *Table) resync(members map[string]Member, rev int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	changes := diff(t.members, members, rev)
-	t.members, t.rev = members, rev
-	// The table each change carries is the final one: the intermediate
-	// states of a resync were never seen.
-	t.emit(changes...)
+// listener is one Listen channel: changes wait in pending, in order, until
+// its goroutine hands them to out, so that push never waits for the reader.
+type listener struct {
+	out  chan Change
+	wake chan struct{} // capacity 1: a wake-up for run
+
+	mu      sync.Mutex
+	pending []Change
+	closed  bool
 }
 
-// emit pushes changes to every listener, each with the table as it is now.
-// t.mu is held.
-func (t *Table) emit(changes ...Change) {
+func newListener() *listener {
+	l := &listener{out: make(chan Change), wake: make(chan struct{}, 1)}
+	go l.run()
+	return l
+}
+
+// push queues changes; it never blocks. Not after close.
+func (l *listener) push(changes ...Change) {
 	if len(changes) == 0 {
 		return
 	}
-	table := t.sorted()
-	for i := range changes {
-		changes[i].Table = table
-		t.log.Info("member table changed", "change", changes[i].String(), "revision", changes[i].Revision)
+	l.mu.Lock()
+	l.pending = append(l.pending, changes...)
+	l.mu.Unlock()
+	l.signal()
+}
+
+// close makes out close once every pushed change is delivered.
+func (l *listener) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.signal()
+}
+
+func (l *listener) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
 	}
-	for _, q := range t.listeners {
-		q.Push(changes...)
+}
+
+// run delivers the pending changes, a batch at a time, until closed and
+// drained. A push or close after it took a batch leaves a wake-up behind.
+func (l *listener) run() {
+	defer close(l.out)
+	for {
+		l.mu.Lock()
+		batch, closed := l.pending, l.closed
+		l.pending = nil
+		l.mu.Unlock()
+		for _, c := range batch {
+			l.out <- c
+		}
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			<-l.wake
+		}
 	}
 }
