@@ -1,9 +1,26 @@
-// Package etcdflags gives every example program the same flags for reaching
-// etcd: endpoints, client TLS and a user with a password, and turns them into
-// a client. Member adds the flags of a program that joins one group
-// (--prefix, --id, --ttl, --log-level; the TTL from 1s to lease.MaxTTL, an
-// hour, checked by CheckTTL), and Join says in one line why a
-// member could not join at start-up.
+// Package etcdflags gives a command-line program built on this module the
+// flags for reaching etcd, checks them before anything is dialled, and
+// turns them into a client. The example programs use it; a program of your
+// own that does gets the same flags, with the same meaning and the same
+// errors, as they have.
+//
+// Register adds --endpoints, --cacert, --cert, --key, --user and
+// --password-file to a flag.FlagSet; once the set is parsed, Flags.Client
+// (or Flags.Config, for a program that makes the client itself) checks
+// them and connects, and Flags.Warning says whether a password would go to
+// etcd without TLS. RegisterMember adds the flags of a program that joins
+// one group as one member (--prefix, --id, --ttl, --log-level), and
+// Member.Check checks them: the TTL must be a whole number of seconds from
+// 1s to selector.MaxTTL, as selector.WithTTL wants (CheckTTL). Join runs
+// selector.New (or anything that calls it) at start-up and says in one
+// line why the member could not join; JoinWait says how long to let it try.
+// Refused tells, for any request the client made, an error that etcd will
+// give again however often the request is repeated (its user lacks a
+// permission, or is not accepted) from one worth a retry.
+//
+// Every error about a flag is one line that starts with the flag's name
+// (--endpoints, --ttl, and so on), so that a program can print it as it is,
+// after its own name, and exit.
 //
 // --endpoints is a comma-separated list of etcd's client addresses, each
 // host:port, [IPv6]:port, http://host:port, https://host:port (the scheme
@@ -26,9 +43,9 @@
 //
 // The password is never taken on the command line, where any user of the
 // machine can read it in the process list: it comes from a file
-// (--password-file) or from the ETCD_PASSWORD environment variable; a --user
-// with a ":" in it (etcdctl's name:password) is refused by an error that
-// shows nothing of the value. Nothing
-// in this package logs or prints a password, a key or a certificate; its
-// errors name files and flags, never their contents.
+// (--password-file) or from the ETCD_PASSWORD environment variable
+// (PasswordEnv); a --user with a ":" in it (etcdctl's name:password) is
+// refused by an error that shows nothing of the value. Nothing in this
+// package logs or prints a password, a key or a certificate; its errors
+// name files and flags, never their contents.
 package etcdflags
