@@ -38,7 +38,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
+	"github.com/seed764c596d/mastership/etcdflags"
 )
 
 func main() {

@@ -28,8 +28,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/selector"
 )

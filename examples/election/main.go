@@ -37,7 +37,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seed764c596d/mastership/election"
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
+	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
 

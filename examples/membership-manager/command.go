@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
+	"github.com/seed764c596d/mastership/etcdflags"
 )
 
 // commandTarget drives anything through one command, run directly, never

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
+	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
 

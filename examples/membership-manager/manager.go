@@ -11,9 +11,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/examples/internal/backoff"
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
 

@@ -25,7 +25,7 @@
 //	node --prefix /services/db --id db-1 [--endpoints 127.0.0.1:2379] [--value addr | --value-file file] [--ttl 5s] [--log-level WARN]
 //	     [--cacert ca.pem] [--cert client.pem --key client-key.pem] [--user name [--password-file file]]
 //
-// The TLS and user flags are those of examples/internal/etcdflags: --cacert turns
+// The TLS and user flags are those of package etcdflags: --cacert turns
 // on TLS; the password comes from --password-file or $ETCD_PASSWORD, never
 // from the command line, and is never printed. The etcd user needs
 // readwrite permission on the range of the prefix (etcdctl role
@@ -61,8 +61,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
+	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
 

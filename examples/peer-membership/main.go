@@ -32,7 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
+	"github.com/seed764c596d/mastership/etcdflags"
 )
 
 // startWait bounds how long the node waits for etcd at start-up, on top of

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/selector"
 )
 
 // Defaults of config.
@@ -70,8 +70,8 @@ func (c *config) validate() error {
 		return bad("name", "required")
 	case strings.ContainsAny(c.Name, "/#"):
 		return bad("name", "%q contains \"/\" or \"#\"", c.Name)
-	case c.TTL < 0 || c.TTL > lease.MaxTTL || c.TTL%time.Second != 0:
-		return bad("ttl", "%v: want whole seconds, from 1s to %v", c.TTL, lease.MaxTTL)
+	case c.TTL < 0 || c.TTL > selector.MaxTTL || c.TTL%time.Second != 0:
+		return bad("ttl", "%v: want whole seconds, from 1s to %v", c.TTL, selector.MaxTTL)
 	case c.ReplicationTimeout < 0:
 		return bad("replication-timeout", "%v: want more than 0", c.ReplicationTimeout)
 	case c.UncleanWait < 0:

@@ -44,7 +44,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/seed764c596d/mastership/examples/internal/etcdflags"
+	"github.com/seed764c596d/mastership/etcdflags"
 )
 
 func main() {

@@ -16,10 +16,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/examples/internal/backoff"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
-	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
 // etcdTimeout bounds each request of a term to etcd.
@@ -339,7 +339,7 @@ func (t *term) catchUpLocked(sl *slave) {
 // ends the term and makes the whole server fail (see server.fail), with a
 // message naming the key and the grant needed.
 func (t *term) refused(err error) bool {
-	if refusal.Of(t.s.cli, err) == refusal.None {
+	if !etcdflags.Refused(t.s.cli, err) {
 		return false
 	}
 	p := strings.TrimSuffix(t.s.cfg.Prefix, "/") + "/"

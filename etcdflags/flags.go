@@ -17,12 +17,12 @@ import (
 	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
-// PasswordEnv is the environment variable read for the password when
-// --user is given without --password-file.
+// PasswordEnv is the environment variable that Config reads for the
+// password when --user is given without --password-file.
 const PasswordEnv = "ETCD_PASSWORD"
 
-// Flags are the etcd connection flags of one program. Register them on a
-// FlagSet, parse it, then call Config or Client.
+// Flags are the etcd connection flags of one program. Make them with
+// Register, parse the FlagSet, then call Config or Client.
 type Flags struct {
 	endpoints    string
 	cacert       string
@@ -34,8 +34,12 @@ type Flags struct {
 }
 
 // Register adds --endpoints, --cacert, --cert, --key, --user and
-// --password-file to fs, with defaultEndpoints as --endpoints' default ("" is
-// allowed: a program may take an empty list to mean "start an embedded etcd").
+// --password-file to fs, and returns the Flags that hold their values once
+// fs is parsed. defaultEndpoints is the default of --endpoints, such as
+// "127.0.0.1:2379"; it may be "", for a program that takes an empty list to
+// mean "start an embedded etcd" (see Embedded), and is not checked before
+// Config. Like fs's own methods, Register panics if fs has one of these
+// flags already.
 func Register(fs *flag.FlagSet, defaultEndpoints string) *Flags {
 	f := &Flags{getenv: os.Getenv}
 	fs.StringVar(&f.endpoints, "endpoints", defaultEndpoints, "etcd endpoints, comma separated, each "+endpointForms)
@@ -47,8 +51,9 @@ func Register(fs *flag.FlagSet, defaultEndpoints string) *Flags {
 	return f
 }
 
-// Endpoints returns the endpoints given, trimmed, without empty entries.
-// It does not check them: Config does (see CheckEndpoints).
+// Endpoints returns the endpoints given to --endpoints, trimmed, without
+// empty entries: for a message that says where etcd was sought, such as
+// Join's. It does not check them: Config does (see CheckEndpoints).
 func (f *Flags) Endpoints() []string {
 	var eps []string
 	for _, ep := range strings.Split(f.endpoints, ",") {
@@ -77,10 +82,15 @@ func (f *Flags) Embedded() (bool, error) {
 	return true, nil
 }
 
-// Config validates the flags and returns a client configuration for them,
-// with the dial and keep-alive settings the examples share. An error names
-// the flag at fault: a malformed endpoint (see CheckEndpoints) fails here,
-// at once, rather than being retried by clientv3 as if etcd were down.
+// Config checks the flags and returns a client configuration for them: the
+// endpoints, the TLS configuration (the CA of --cacert, the client
+// certificate of --cert and --key), the user and its password, a dial
+// timeout of 5s, keep-alive pings every 2s with a 2s timeout, and a logger
+// that discards clientv3's logs. The caller may change any of them before
+// calling clientv3.New. It reads the files the flags name, but dials
+// nothing. An error is one line naming the flag at fault: a malformed
+// endpoint (see CheckEndpoints) fails here, at once, rather than being
+// retried by clientv3 as if etcd were down.
 func (f *Flags) Config() (clientv3.Config, error) {
 	c := clientv3.Config{
 		DialTimeout:          5 * time.Second,
@@ -172,8 +182,15 @@ func (f *Flags) checkTransport(eps []string) error {
 	return nil
 }
 
-// Client validates the flags and connects. Connecting does not wait for etcd:
-// the first request does.
+// Client checks the flags as Config does and makes a client of them, which
+// the caller closes. Without --user, making it does not wait for etcd: the
+// first request does, and a request made while etcd is unreachable waits
+// for it until its context ends. With --user, clientv3 authenticates at
+// once, so that an unreachable etcd fails here after the dial timeout,
+// etcd refusing the user fails here too (see Refused), and so does a
+// failed TLS handshake, as soon as it fails and saying why (a CA that did
+// not sign etcd's certificate, say). An error that is not about a flag
+// names the endpoints.
 func (f *Flags) Client() (*clientv3.Client, error) {
 	c, err := f.Config()
 	if err != nil {
@@ -242,6 +259,8 @@ func connect(c clientv3.Config) (*clientv3.Client, error) {
 	}
 }
 
+// tls returns the TLS configuration of --cacert, --cert and --key, or nil
+// if none of them is given.
 func (f *Flags) tls() (*tls.Config, error) {
 	if (f.cert == "") != (f.key == "") {
 		return nil, errors.New("--cert and --key: give both or neither")
@@ -272,6 +291,8 @@ func (f *Flags) tls() (*tls.Config, error) {
 	return c, nil
 }
 
+// credentials returns --user and its password, from --password-file or
+// PasswordEnv, or "" and "" without --user.
 func (f *Flags) credentials() (user, password string, err error) {
 	if f.user == "" {
 		if f.passwordFile != "" {
@@ -291,7 +312,11 @@ func (f *Flags) credentials() (user, password string, err error) {
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 	} else {
-		password = f.getenv(PasswordEnv)
+		getenv := f.getenv
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		password = getenv(PasswordEnv)
 	}
 	if password == "" {
 		return "", "", fmt.Errorf("--user %s: no password: give --password-file or set $%s", f.user, PasswordEnv)

@@ -11,11 +11,16 @@ import (
 )
 
 // Join runs join, which registers a member in etcd (selector.New, or
-// something that calls it), under ctx bounded by wait, and returns its
-// error, if any, as one line a user can act on: the id held by another live
-// member, etcd refusing the user, a signal (ctx ending) before the member
-// registered, or etcd at endpoints unreachable within wait. The error wraps
-// join's, so errors.Is still finds the selector's sentinels.
+// something that calls it), under a context derived from ctx that ends
+// after wait (see JoinWait), and returns join's error, if any, as one line
+// an operator can act on: the id held by another live member
+// (selector.ErrDuplicateID), etcd refusing the user
+// (selector.ErrPermissionDenied or selector.ErrAuthFailed), ctx ending (a
+// signal, say) before the member registered, or etcd unreachable within
+// wait. endpoints, the client's (Flags.Endpoints), serve only to name etcd
+// in that last message. Any other error is returned as it is. The error
+// wraps join's, so that errors.Is still finds the selector's sentinels; a
+// caller tells a stop before registering by ctx.Err().
 func Join(ctx context.Context, endpoints []string, wait time.Duration, join func(context.Context) error) error {
 	jctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
