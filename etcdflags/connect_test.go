@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/internal/etcdtest"
-	"github.com/seed764c596d/mastership/internal/refusal"
 	"github.com/seed764c596d/mastership/internal/refusal/tlstest"
 )
 
@@ -30,8 +29,8 @@ func TestConnectNamesTLSFailure(t *testing.T) {
 				t.Fatal("connected despite a failing TLS handshake")
 			}
 			t.Logf("%v after %v", err, took)
-			if !errors.Is(err, refusal.ErrHandshake) || !strings.Contains(err.Error(), tc.Reason) {
-				t.Errorf("error %q: want ErrHandshake naming %q", err, tc.Reason)
+			if !errors.Is(err, ErrTLSHandshake) || !strings.Contains(err.Error(), tc.Reason) {
+				t.Errorf("error %q: want ErrTLSHandshake naming %q", err, tc.Reason)
 			}
 			if took > 5*time.Second {
 				t.Errorf("failed after %v, want at once (the dial timeout is %v)", took, cfg.DialTimeout)

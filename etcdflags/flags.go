@@ -189,7 +189,8 @@ func (f *Flags) checkTransport(eps []string) error {
 // once, so that an unreachable etcd fails here after the dial timeout,
 // etcd refusing the user fails here too (see Refused), and so does a
 // failed TLS handshake, as soon as it fails and saying why (a CA that did
-// not sign etcd's certificate, say). An error that is not about a flag
+// not sign etcd's certificate, say), with an error wrapping
+// ErrTLSHandshake. An error that is not about a flag
 // names the endpoints.
 func (f *Flags) Client() (*clientv3.Client, error) {
 	c, err := f.Config()
@@ -252,7 +253,7 @@ func connect(c clientv3.Config) (*clientv3.Client, error) {
 					r.cli.Close()
 				}
 			}()
-			return nil, fmt.Errorf("TLS handshake failed: %w", cause)
+			return nil, fmt.Errorf("%w: %w", ErrTLSHandshake, cause)
 		}
 		r := <-made
 		return r.cli, r.err
