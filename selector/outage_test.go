@@ -58,7 +58,7 @@ func testOutageKeepsMaster(t *testing.T, outage time.Duration) {
 		}
 	}
 	restart := time.Now()
-	if err := cluster.Members[0].Restart(); err != nil {
+	if err := cluster.Members[0].Restart(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()

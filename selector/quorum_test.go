@@ -60,7 +60,7 @@ func TestQuorumLoss(t *testing.T) {
 	}
 
 	restarting := time.Now()
-	if err := cluster.Members[1].Restart(); err != nil {
+	if err := cluster.Members[1].Restart(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatalf("restart etcd member 1: %v", err)
 	}
 	back := time.Now()

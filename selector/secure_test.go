@@ -364,7 +364,7 @@ func TestNewWaitsForEtcdStarting(t *testing.T) {
 		t.Fatalf("New = %v while etcd is down, want it to wait", err)
 	default:
 	}
-	if err := m.Restart(); err != nil {
+	if err := m.Restart(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -30,7 +30,7 @@ import (
 
 	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/localetcd"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var cfg clientv3.Config
 	if embedded {
 		fmt.Fprintln(out, "Starting an embedded etcd (no --endpoints given)...")
-		c, err := etcdtest.New("", 1)
+		c, err := localetcd.Start(ctx, localetcd.Config{})
 		if err != nil {
 			return err
 		}

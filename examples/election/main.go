@@ -38,7 +38,7 @@ import (
 
 	"github.com/seed764c596d/mastership/election"
 	"github.com/seed764c596d/mastership/etcdflags"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/localetcd"
 )
 
 func main() {
@@ -160,7 +160,7 @@ func serve(ctx context.Context, p *printer, name string) {
 func selfContained(ctx context.Context, p *printer, prefix string, ttl time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	c, err := etcdtest.New("", 1)
+	c, err := localetcd.Start(ctx, localetcd.Config{})
 	if err != nil {
 		return err
 	}

@@ -352,7 +352,9 @@ func etcdKill(t *testing.T, c *etcdtest.Cluster, i int, front *etcdFront) (stopp
 	return time.Now(), func() {
 		t.Helper()
 		errc := make(chan error, 1)
-		go func() { errc <- m.Restart() }()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		go func() { errc <- m.Restart(ctx) }()
 		if m.PeerProxy != nil {
 			// The peers must reach the member for it to become ready:
 			// accept again once it listens.

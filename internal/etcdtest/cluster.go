@@ -2,58 +2,48 @@ package etcdtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+
+	"github.com/seed764c596d/mastership/internal/localetcdhook"
+	"github.com/seed764c596d/mastership/localetcd"
 )
 
-// startTimeout bounds how long a member may take to become ready.
+// startTimeout bounds how long New, NewIsolatable and the testing helpers
+// wait for a cluster to become ready.
 const startTimeout = 30 * time.Second
 
-// Cluster is a running embedded etcd cluster of one or more members.
+// Cluster is a localetcd.Cluster, the cluster core, with the helpers of
+// tests.
 type Cluster struct {
+	*localetcd.Cluster
+	// Members are the members of the localetcd.Cluster, in the same order,
+	// with the helpers of tests.
 	Members []*Member
-	dir     string
-	ownDir  bool
-	proxies []proxy.Server // peer proxies, closed by Close
 }
 
-// Member is one embedded etcd server of a Cluster.
+// Member is a localetcd.Member with the helpers of tests.
 type Member struct {
-	Name      string
-	ClientURL string // http://127.0.0.1:port; https:// in a cluster made by StartSecure
-	PeerURL   string
-
+	*localetcd.Member
 	// PeerProxy, in a cluster made by NewIsolatable, carries the raft
 	// traffic on the connections other members open to this one; nil
 	// otherwise.
 	PeerProxy proxy.Server
-
-	listenPeer string // where the member listens for peers: PeerURL, or its proxy's target
-
-	cfg *embed.Config
-	mu  sync.Mutex
-	etc *embed.Etcd // nil while stopped
 }
 
 // New starts a cluster of n members in dir, or in a new temporary directory
-// (removed by Close) when dir is "". It returns once every member is ready.
+// (removed by Close) when dir is "". It returns once every member is ready,
+// or fails after 30s.
 func New(dir string, n int) (*Cluster, error) {
-	return newCluster(dir, n, clusterOpts{})
+	return start(localetcd.Config{Dir: dir, Members: n}, localetcdhook.Options{})
 }
 
 // NewIsolatable is New for a cluster whose members' peer traffic arrives
@@ -66,117 +56,31 @@ func New(dir string, n int) (*Cluster, error) {
 // run in a directory of its own, such as a temporary one, where the sockets
 // are made. Their names start with the cluster's directory's base name.
 func NewIsolatable(dir string, n int) (*Cluster, error) {
-	return newCluster(dir, n, clusterOpts{isolatable: true})
+	return start(localetcd.Config{Dir: dir, Members: n}, localetcdhook.Options{PeerProxies: true})
 }
 
-// clusterOpts are the ways a cluster may differ from the plain one.
-type clusterOpts struct {
-	isolatable bool
-	// tls, when not nil, makes the members serve clients over TLS only.
-	tls *transport.TLSInfo
-}
-
-func newCluster(dir string, n int, o clusterOpts) (*Cluster, error) {
-	isolatable := o.isolatable
-	scheme := "http"
-	if o.tls != nil {
-		scheme = "https"
+// start starts the cluster with localetcd, within startTimeout.
+func start(cfg localetcd.Config, opts localetcdhook.Options) (*Cluster, error) {
+	if cfg.Members < 1 {
+		return nil, fmt.Errorf("etcdtest: cluster size %d, want at least 1", cfg.Members)
 	}
-	if n < 1 {
-		return nil, fmt.Errorf("etcdtest: cluster size %d, want at least 1", n)
-	}
-	c := &Cluster{dir: dir}
-	if dir == "" {
-		d, err := os.MkdirTemp("", "etcdtest-")
-		if err != nil {
-			return nil, err
-		}
-		c.dir, c.ownDir = d, true
-	}
-	var initial []string
-	for i := range n {
-		ports, err := FreePorts(2)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		m := &Member{
-			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[0]),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
-		}
-		listenPeer := m.PeerURL
-		if isolatable {
-			// The member listens on one socket; its proxy listens on
-			// another, the one the other members are told to use.
-			//
-			// etcd dials a peer's socket by the host:port its HTTP client
-			// makes of the URL, "name:80", while etcd's proxy takes a name
-			// with a port for a TCP address: so the proxy listens on
-			// "name" and a link "name:80" leads to it.
-			base := fmt.Sprintf("%s-%s", filepath.Base(c.dir), m.Name)
-			listenPeer = fmt.Sprintf("unix://%s-member", base)
-			m.PeerURL = fmt.Sprintf("unix://%s-proxy", base)
-			p := proxy.NewServer(proxy.ServerConfig{
-				Logger: zap.NewNop(),
-				From:   url.URL{Scheme: "unix", Host: base + "-proxy"},
-				To:     url.URL{Scheme: "unix", Host: base + "-member"},
-			})
-			os.Remove(base + "-proxy:80")
-			if err := os.Symlink(base+"-proxy", base+"-proxy:80"); err != nil {
-				p.Close()
-				c.Close()
-				return nil, err
-			}
-			c.proxies = append(c.proxies, p)
-			m.PeerProxy = p
-			select {
-			case <-p.Ready():
-			case err := <-p.Error():
-				c.Close()
-				return nil, fmt.Errorf("etcdtest: peer proxy of %s: %w", m.Name, err)
-			}
-			go DrainErrors(p)
-		}
-		m.listenPeer = listenPeer
-		c.Members = append(c.Members, m)
-		initial = append(initial, m.Name+"="+m.PeerURL)
-	}
-	for _, m := range c.Members {
-		cfg := embed.NewConfig()
-		cfg.Name = m.Name
-		cfg.Dir = filepath.Join(c.dir, m.Name)
-		cfg.InitialCluster = strings.Join(initial, ",")
-		cfg.InitialClusterToken = "etcdtest"
-		cfg.ListenClientUrls = []url.URL{mustURL(m.ClientURL)}
-		cfg.AdvertiseClientUrls = cfg.ListenClientUrls
-		cfg.ListenPeerUrls = []url.URL{mustURL(m.listenPeer)}
-		cfg.AdvertisePeerUrls = []url.URL{mustURL(m.PeerURL)}
-		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-		if o.tls != nil {
-			cfg.ClientTLSInfo = *o.tls
-			// bcrypt's least cost: every client authenticates on each new
-			// stream, and the default cost takes seconds under the race
-			// detector. Test passwords need no strength.
-			cfg.BcryptCost = 4
-		}
-		m.cfg = cfg
-	}
-	// Members of a multi-member cluster wait for each other, so start them
-	// all before waiting for any.
-	errc := make(chan error, n)
-	for _, m := range c.Members {
-		go func() { errc <- m.start() }()
-	}
-	var errs []error
-	for range n {
-		errs = append(errs, <-errc)
-	}
-	if err := errors.Join(errs...); err != nil {
-		c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	lc, err := localetcdhook.Start(ctx, cfg, opts)
+	if err != nil {
 		return nil, err
 	}
+	c := &Cluster{Cluster: lc.(*localetcd.Cluster)}
+	for _, m := range c.Cluster.Members {
+		c.Members = append(c.Members, &Member{Member: m, PeerProxy: localetcdhook.PeerProxy(m)})
+	}
 	return c, nil
+}
+
+// Etcd returns the member's running embedded server, or nil while it is
+// stopped.
+func (m *Member) Etcd() *embed.Etcd {
+	return localetcdhook.Etcd(m.Member)
 }
 
 // Start starts a one-member cluster for t and stops it when t ends.
@@ -196,84 +100,11 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// Endpoints returns the client URLs of all members.
-func (c *Cluster) Endpoints() []string {
-	eps := make([]string, len(c.Members))
-	for i, m := range c.Members {
-		eps[i] = m.ClientURL
-	}
-	return eps
-}
-
 // Client returns a client of the whole cluster for t, closed when t ends
 // (before the cluster, since clean-ups run last-registered first).
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
 	return Client(t, c.Endpoints()...)
-}
-
-// Close stops every member and removes the directory if New made it.
-func (c *Cluster) Close() {
-	var wg sync.WaitGroup
-	for _, m := range c.Members {
-		wg.Add(1)
-		go func() { defer wg.Done(); m.Stop() }()
-	}
-	wg.Wait()
-	for _, p := range c.proxies {
-		p.Close()
-	}
-	if c.ownDir {
-		os.RemoveAll(c.dir)
-	}
-}
-
-func (m *Member) start() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.etc != nil {
-		return nil
-	}
-	e, err := embed.StartEtcd(m.cfg)
-	if err != nil {
-		return fmt.Errorf("etcdtest: start %s: %w", m.Name, err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		e.Close()
-		return fmt.Errorf("etcdtest: start %s: %w", m.Name, err)
-	case <-time.After(startTimeout):
-		e.Close()
-		return fmt.Errorf("etcdtest: %s not ready after %v", m.Name, startTimeout)
-	}
-	m.etc = e
-	return nil
-}
-
-// Stop stops the member; its data stays, so Restart brings it back.
-func (m *Member) Stop() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.etc != nil {
-		m.etc.Close()
-		m.etc = nil
-	}
-}
-
-// Restart starts a stopped member again on the same ports and data. It
-// returns once the member is ready, which for a multi-member cluster needs a
-// quorum of members running.
-func (m *Member) Restart() error {
-	m.cfg.ClusterState = embed.ClusterStateFlagExisting
-	return m.start()
-}
-
-// Etcd returns the running embedded server, or nil while stopped.
-func (m *Member) Etcd() *embed.Etcd {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.etc
 }
 
 // Client returns a client of the given endpoints for t, closed when t ends.
@@ -323,57 +154,10 @@ func WaitReady(ctx context.Context, cli *clientv3.Client) error {
 	}
 }
 
-func mustURL(s string) url.URL {
-	u, err := url.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return *u
-}
-
 // FreePorts returns n distinct free TCP ports on 127.0.0.1. Another process
 // could take one before it is used; that race is accepted in tests.
 func FreePorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// Isolate cuts the member off from the other members: it stops sending
-// raft messages and hearing theirs (etcd's own PauseSending), so it loses
-// its leader within an election timeout, while the others, if they are a
-// majority, go on. Blackholing its peer proxy is not enough: the member
-// still hears the leader on the connections it opens itself.
-func (m *Member) Isolate() {
-	m.Etcd().Server.PauseSending()
-}
-
-// Rejoin undoes Isolate.
-func (m *Member) Rejoin() {
-	m.Etcd().Server.ResumeSending()
-}
-
-// Leader returns the index of the member that is the raft leader, or -1.
-func (c *Cluster) Leader() int {
-	for i, m := range c.Members {
-		if e := m.Etcd(); e != nil && e.Server.Leader() == e.Server.MemberID() {
-			return i
-		}
-	}
-	return -1
+	return localetcdhook.FreePorts(n)
 }
 
 // IgnorePeerConns returns the goleak options that ignore the goroutines

@@ -1,9 +1,15 @@
-// Package etcdtest starts real etcd servers in-process, on free loopback
-// ports in a temporary directory, and puts fault-injecting proxies between
-// clients and them. It is for tests and for the demo program: nothing here is
-// a fake of etcd. StartSecure starts one as production runs it: clients
-// over TLS with certificates, and authentication with users limited to a
-// prefix.
+// Package etcdtest is the testing layer over package localetcd, which runs
+// real etcd servers in-process, on free loopback ports in a temporary
+// directory: clusters started and stopped with a test (Start, StartCluster),
+// clients closed with it, a shared cluster with a goroutine leak check
+// (MainShared), and fault-injecting proxies between clients and servers.
+// Nothing here is a fake of etcd. StartSecure starts one as production runs
+// it: clients over TLS with certificates, and authentication with users
+// limited to a prefix.
+//
+// Its Cluster and Member wrap localetcd's, adding what needs package testing
+// or etcd's own types, which localetcd keeps out of its API: a member's
+// embedded server (Member.Etcd) and peer proxy (NewIsolatable).
 //
 // Close clients before the cluster: with a client still open, an embedded
 // server has been seen to take seconds to close. The testing helpers (Start,

@@ -13,6 +13,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.uber.org/zap"
+
+	"github.com/seed764c596d/mastership/internal/localetcdhook"
 )
 
 // Proxy is a fault-injecting proxy between clients and one etcd member,
@@ -160,13 +162,7 @@ func (p *Proxy) Delay(d time.Duration) {
 // blocks once 16 errors wait unread, and a fault test makes many (every
 // connection it breaks).
 func DrainErrors(s proxy.Server) {
-	for {
-		select {
-		case <-s.Error():
-		case <-s.Done():
-			return
-		}
-	}
+	localetcdhook.DrainErrors(s)
 }
 
 // SpoilNext makes etcd fail the next request the client sends through the

@@ -20,6 +20,9 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/seed764c596d/mastership/internal/localetcdhook"
+	"github.com/seed764c596d/mastership/localetcd"
 )
 
 // RootUser is the etcd user with every permission in a cluster made by
@@ -50,11 +53,14 @@ func StartSecure(t testing.TB) *Secure {
 	t.Helper()
 	dir := t.TempDir()
 	s := &Secure{RootPassword: "root-" + rand.Text()}
-	tlsInfo, err := s.writeCerts(filepath.Join(dir, "certs"))
+	certs, err := WriteCerts(filepath.Join(dir, "certs"))
 	if err != nil {
 		t.Fatalf("etcdtest: certificates: %v", err)
 	}
-	c, err := newCluster(filepath.Join(dir, "etcd"), 1, clusterOpts{tls: tlsInfo})
+	s.CAFile, s.CertFile, s.KeyFile = certs.CAFile, certs.ClientCert, certs.ClientKey
+	// The server asks clients for a certificate signed by the CA.
+	tlsFiles := &localetcd.TLSFiles{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile}
+	c, err := start(localetcd.Config{Dir: filepath.Join(dir, "etcd"), Members: 1, TLS: tlsFiles}, localetcdhook.Options{})
 	if err != nil {
 		t.Fatalf("start secure etcd: %v", err)
 	}
@@ -197,17 +203,31 @@ func PrefixRange(prefix string) (key, end string) {
 	return prefix, clientv3.GetPrefixRangeEnd(prefix)
 }
 
-// writeCerts makes a CA, a server certificate for the loopback addresses and
-// a client certificate, writes them to dir, and returns the server's TLS
-// settings, which ask clients for a certificate signed by the CA.
-func (s *Secure) writeCerts(dir string) (*transport.TLSInfo, error) {
+// Certs are the PEM files of a CA made for one test, and of the
+// certificates it signed, valid for 127.0.0.1, ::1 and localhost.
+type Certs struct {
+	// CAFile is the CA's certificate.
+	CAFile string
+	// ServerCert and ServerKey are a server's certificate and key, good for
+	// client authentication too, as etcd's gateway needs when the server
+	// asks its clients for certificates.
+	ServerCert, ServerKey string
+	// ClientCert and ClientKey are a client's certificate and key. Its
+	// common name, "client", is no etcd user.
+	ClientCert, ClientKey string
+}
+
+// WriteCerts makes a CA, a server certificate for the loopback addresses and
+// a client certificate, and writes them to dir, which it makes if missing.
+func WriteCerts(dir string) (Certs, error) {
+	var c Certs
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+		return c, err
 	}
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -220,15 +240,15 @@ func (s *Secure) writeCerts(dir string) (*transport.TLSInfo, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
-	s.CAFile = filepath.Join(dir, "ca.pem")
-	if err := writePEM(s.CAFile, "CERTIFICATE", caDER); err != nil {
-		return nil, err
+	c.CAFile = filepath.Join(dir, "ca.pem")
+	if err := writePEM(c.CAFile, "CERTIFICATE", caDER); err != nil {
+		return c, err
 	}
 	leaf := func(serial int64, name string, usage []x509.ExtKeyUsage) (certFile, keyFile string, err error) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -262,14 +282,13 @@ func (s *Secure) writeCerts(dir string) (*transport.TLSInfo, error) {
 	}
 	// The server's certificate serves clients, and also identifies etcd to
 	// itself when its gRPC gateway connects to its own client port.
-	srvCert, srvKey, err := leaf(2, "server", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth})
-	if err != nil {
-		return nil, err
+	if c.ServerCert, c.ServerKey, err = leaf(2, "server", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}); err != nil {
+		return c, err
 	}
-	if s.CertFile, s.KeyFile, err = leaf(3, "client", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}); err != nil {
-		return nil, err
+	if c.ClientCert, c.ClientKey, err = leaf(3, "client", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}); err != nil {
+		return c, err
 	}
-	return &transport.TLSInfo{CertFile: srvCert, KeyFile: srvKey, TrustedCAFile: s.CAFile, ClientCertAuth: true}, nil
+	return c, nil
 }
 
 func writePEM(path, typ string, der []byte) error {

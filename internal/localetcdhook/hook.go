@@ -1,0 +1,76 @@
+// Package localetcdhook gives this module's test helpers (internal/etcdtest)
+// what package localetcd keeps out of its public API because it is etcd's
+// own: a member's embedded server, its peer proxy, and clusters whose
+// members' peer traffic goes through such proxies. Package localetcd sets
+// the hooks in its init, so they are set wherever localetcd is linked in.
+//
+// The hooks speak of localetcd's types as any, since this package cannot
+// import localetcd; etcdtest wraps them in functions of the right types.
+//
+// It also holds the helpers both packages use: FreePorts and DrainErrors.
+package localetcdhook
+
+import (
+	"context"
+	"net"
+
+	"go.etcd.io/etcd/pkg/v3/proxy"
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// Options are the ways a cluster may differ from what its localetcd.Config
+// says.
+type Options struct {
+	// PeerProxies routes the peer traffic arriving at each member through a
+	// fault proxy of its own, over Unix sockets made in the current
+	// directory (etcd's proxy would listen on every network interface for a
+	// TCP port).
+	PeerProxies bool
+}
+
+// The hooks, set by package localetcd.
+var (
+	// Start is localetcd.Start with opts: cfg is a localetcd.Config, and
+	// cluster a *localetcd.Cluster, nil when err is not.
+	Start func(ctx context.Context, cfg any, opts Options) (cluster any, err error)
+	// Etcd returns the running server of member, a *localetcd.Member, or
+	// nil while it is stopped.
+	Etcd func(member any) *embed.Etcd
+	// PeerProxy returns the peer proxy of member, a *localetcd.Member, in a
+	// cluster started with Options.PeerProxies, or nil.
+	PeerProxy func(member any) proxy.Server
+)
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1. Another process
+// could take one before it is used; that race is accepted.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// DrainErrors reads and drops a proxy's errors until it is closed. The proxy
+// blocks once 16 errors wait unread, and a fault test makes many (every
+// connection it breaks).
+func DrainErrors(s proxy.Server) {
+	for {
+		select {
+		case <-s.Error():
+		case <-s.Done():
+			return
+		}
+	}
+}
