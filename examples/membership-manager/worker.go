@@ -28,19 +28,14 @@ func worker(ctx context.Context, cli *clientv3.Client, c workerConfig, log *slog
 		return fmt.Errorf("remove the old leaving marker %s: %w", marker, err)
 	}
 	s, err := selector.New(jctx, cli, workersPrefix(c.prefix), c.id,
-		selector.WithTTL(c.ttl), selector.WithValue(c.node.String()), selector.WithLogger(log))
+		selector.WithTTL(c.ttl), selector.WithValue(c.node.String()), selector.WithLogger(log),
+		// A worker only needs to be in the group: the manager reads it.
+		selector.WithoutEvents())
 	if err != nil {
 		return err
 	}
 	log = log.With("id", c.id)
 	log.Info("registered", "node", c.node.String(), "key", s.Key())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range s.Events() {
-			log.Debug("event", "type", ev.Type, "members", ev.View.IDs())
-		}
-	}()
 	<-ctx.Done()
 
 	// The marker first, then the member key: never the other way round.
@@ -54,7 +49,5 @@ func worker(ctx context.Context, cli *clientv3.Client, c workerConfig, log *slog
 	} else {
 		log.Info("leaving", "marker", marker)
 	}
-	err = s.Close()
-	<-done
-	return err
+	return s.Close()
 }
