@@ -16,7 +16,9 @@
 // The coordinator and the worker run until SIGTERM or SIGINT. The worker
 // prints each change it applies on standard output, secrets redacted. The
 // client commands print the API's JSON answer; a refused request prints one
-// line on standard error and exits 1, a bad flag exits 2.
+// line on standard error and exits 1, a bad flag exits 2. COMMAND -h (or
+// --help, or help COMMAND) prints the command's usage and every flag on
+// standard output and exits 0.
 package main
 
 import (
@@ -39,6 +41,7 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/etcdflags"
+	"github.com/seed764c596d/mastership/examples/internal/help"
 )
 
 func main() {
@@ -52,7 +55,17 @@ const usage = `usage:
   catalog-sync worker      --prefix PREFIX --id ID [--ttl 5s] [etcd flags]
   catalog-sync put NAME --connector NAME [--property k=v]... [--property-file FILE] [--coordinator URL]
   catalog-sync drop NAME [--coordinator URL]
-  catalog-sync status [NAME] [--coordinator URL]`
+  catalog-sync status [NAME] [--coordinator URL]
+catalog-sync COMMAND -h lists the command's flags.`
+
+// cmdUsage is the usage line of each command, above its flags.
+var cmdUsage = map[string]string{
+	"coordinator": "usage: catalog-sync coordinator --prefix PREFIX --id ID [--listen 127.0.0.1:8080] [--ttl 5s] [--log-level INFO] [etcd flags]",
+	"worker":      "usage: catalog-sync worker --prefix PREFIX --id ID [--ttl 5s] [--log-level INFO] [etcd flags]",
+	"put":         "usage: catalog-sync put NAME --connector NAME [--property k=v]... [--property-file FILE] [--coordinator URL]",
+	"drop":        "usage: catalog-sync drop NAME [--coordinator URL]",
+	"status":      "usage: catalog-sync status [NAME] [--coordinator URL]",
+}
 
 // startWait bounds how long a coordinator or a worker waits for etcd at
 // start-up, on top of twice its TTL (the longest wait for a crashed holder
@@ -67,14 +80,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
+	// help COMMAND is COMMAND -h.
+	if args[0] == "help" && len(args) > 1 && cmdUsage[args[1]] != "" {
+		args = []string{args[1], "-h"}
+	}
 	var err error
 	switch args[0] {
 	case "coordinator", "worker":
 		err = serve(ctx, args[0], args[1:], stdout, stderr)
 	case "put", "drop", "status":
 		err = client(ctx, args[0], args[1:], stdout)
-	case "-h", "--help", "help":
-		fmt.Fprintln(stderr, usage)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
 		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])
@@ -95,12 +112,16 @@ func usageErr(format string, a ...any) error {
 
 // serve runs a coordinator or a worker until ctx ends.
 func serve(ctx context.Context, role string, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(role, flag.ContinueOnError)
+	fs := flag.NewFlagSet("catalog-sync "+role, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	etcd := etcdflags.Register(fs, "127.0.0.1:2379")
 	m := etcdflags.RegisterMember(fs, "this process's id", slog.LevelInfo)
 	listen := fs.String("listen", "127.0.0.1:8080", "coordinator: address of the HTTP API")
-	if err := fs.Parse(args); err != nil {
+	if err := help.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			help.Print(stdout, fs, cmdUsage[role])
+			return nil
+		}
 		return usageErr("%v", err)
 	}
 	if fs.NArg() > 0 {
@@ -193,7 +214,7 @@ func (p *propFlag) Set(s string) error {
 
 // client runs put, drop or status against a coordinator.
 func client(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs := flag.NewFlagSet("catalog-sync "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	coord := fs.String("coordinator", "http://127.0.0.1:8080", "base URL of any coordinator; writes are redirected to the master")
 	connector := fs.String("connector", "", "put: the catalog's connector (required)")
@@ -203,7 +224,11 @@ func client(ctx context.Context, cmd string, args []string, stdout io.Writer) er
 	// Flags may come before or after the name.
 	var pos []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
+		if err := help.Parse(fs, rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				help.Print(stdout, fs, cmdUsage[cmd])
+				return nil
+			}
 			return usageErr("%v", err)
 		}
 		if fs.NArg() == 0 {

@@ -24,3 +24,47 @@ func TestRefusedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestHelp: COMMAND -h, COMMAND --help and help COMMAND print the command's
+// usage and every flag with its description on standard output and exit 0,
+// without reaching etcd or a coordinator; -h, --help and help alone print
+// the program's usage; an unknown flag is refused in one line that names it
+// and says where the flags are listed.
+func TestHelp(t *testing.T) {
+	serve := map[string]string{
+		"--id":        "this process's id",
+		"--log-level": "(default INFO)",
+		"--endpoints": `(default "127.0.0.1:2379")`,
+	}
+	client := map[string]string{"--coordinator": "base URL of any coordinator"}
+	descs := map[string]map[string]string{
+		"coordinator": serve,
+		"worker":      serve,
+		"put":         {"--connector": "the catalog's connector", "--property-file": "a file of key=value lines"},
+		"drop":        client,
+		"status":      client,
+	}
+	for cmd, want := range descs {
+		for _, args := range [][]string{{cmd, "-h"}, {cmd, "--help"}, {"help", cmd}} {
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				var stdout, stderr strings.Builder
+				code := run(context.Background(), args, &stdout, &stderr)
+				proctest.CheckHelp(t, code, stdout.String(), stderr.String(), cmdUsage[cmd], want)
+			})
+		}
+		t.Run(cmd+" unknown flag", func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			start := time.Now()
+			code := run(context.Background(), []string{cmd, "--colour", "red"}, &stdout, &stderr)
+			proctest.CheckRefused(t, time.Since(start), code, 2, stdout.String(), stderr.String(), []string{"catalog-sync " + cmd + ": ", "-colour", "catalog-sync " + cmd + " -h lists the flags"})
+		})
+	}
+	for _, arg := range []string{"-h", "--help", "help"} {
+		t.Run(arg, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			if code := run(context.Background(), []string{arg}, &stdout, &stderr); code != 0 || stdout.String() != usage+"\n" || stderr.Len() != 0 {
+				t.Errorf("exit code %d, stdout %q, stderr %q; want 0, the usage, nothing", code, stdout.String(), stderr.String())
+			}
+		})
+	}
+}

@@ -12,7 +12,9 @@
 //
 // With no flags it starts an embedded etcd in a temporary directory, so it
 // needs nothing installed. It exits 0 when the story is told, within a
-// minute, and 1 with a one-line error otherwise.
+// minute, and 1 with a one-line error otherwise (a bad flag included).
+// -h or --help prints the usage and every flag on standard output and
+// exits 0.
 package main
 
 import (
@@ -52,10 +54,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// The etcd flags of every example, TLS and user included; an empty
 	// --endpoints starts an embedded etcd.
 	etcd := etcdflags.Register(fs, "")
-	prefix := fs.String("prefix", fmt.Sprintf("/mastership-demo/%d", time.Now().UnixNano()), "the group's prefix")
+	prefix := fs.String("prefix", "", "the group's prefix (default: a new one each run, /mastership-demo/<unix nanoseconds>)")
 	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL of the members, whole seconds, from 1s to 1h")
-	if err := fs.Parse(args); err != nil {
+	if asked, err := parseFlags(fs, args, out); asked || err != nil {
 		return err
+	}
+	if *prefix == "" {
+		*prefix = fmt.Sprintf("/mastership-demo/%d", time.Now().UnixNano())
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))

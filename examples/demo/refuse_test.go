@@ -28,3 +28,34 @@ func TestRefusedAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestHelp: -h and --help print the usage and every flag with its
+// description on standard output, and the program exits 0 (run returns nil)
+// without starting anything.
+func TestHelp(t *testing.T) {
+	for _, arg := range proctest.HelpArgs {
+		t.Run(arg, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(context.Background(), []string{arg}, &out); err != nil {
+				t.Fatalf("run: %v, want nil (exit 0)", err)
+			}
+			proctest.CheckHelp(t, 0, out.String(), "", usage, map[string]string{
+				"--ttl":       "lease TTL of the members",
+				"--prefix":    "a new one each run",
+				"--endpoints": "etcd endpoints",
+			})
+		})
+	}
+}
+
+// TestUnknownFlag: an unknown flag is refused in one line that names it and
+// says where the flags are listed.
+func TestUnknownFlag(t *testing.T) {
+	var out bytes.Buffer
+	start := time.Now()
+	err := run(context.Background(), []string{"--colour", "red"}, &out)
+	if err == nil {
+		t.Fatal("run: no error, want one naming -colour")
+	}
+	proctest.CheckRefused(t, time.Since(start), 1, 1, out.String(), "demo: "+err.Error()+"\n", []string{"demo: ", "-colour", "demo -h lists the flags"})
+}

@@ -11,7 +11,9 @@
 // --password-file, or $ETCD_PASSWORD) are those of every example; the user
 // needs readwrite permission on the range of --prefix, and nothing else.
 // A refusal by etcd (a missing permission, a wrong password) ends the
-// candidate with one line on standard error and exit code 1.
+// candidate with one line on standard error and exit code 1, as does a bad
+// flag. -h or --help prints the usage and every flag on standard output
+// and exits 0.
 //
 // Or, with no --endpoints, a self-contained run: an embedded etcd, three
 // candidates in this process, the leader's connection to etcd dies, and the
@@ -66,7 +68,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	prefix := fs.String("prefix", "/mastership-election-example", "the election's prefix")
 	name := fs.String("name", "", "this candidate's name (with --endpoints; required there)")
 	ttl := fs.Duration("ttl", 2*time.Second, "session TTL, whole seconds, from 1s to 1h")
-	if err := fs.Parse(args); err != nil {
+	if asked, err := parseFlags(fs, args, out); asked || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/etcdflags"
+	"github.com/seed764c596d/mastership/examples/internal/help"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -74,12 +75,12 @@ func newFlagSet(name string) *flag.FlagSet {
 }
 
 func parseWorker(args []string) (workerConfig, *flag.FlagSet, error) {
-	fs := newFlagSet("worker")
+	fs := newFlagSet("membership-manager worker")
 	var c workerConfig
 	c.register(fs, "this worker's id in the group, without \"/\" (default: --host:--port)")
 	host := fs.String("host", "", "the host the target reaches this worker at (required)")
 	port := fs.String("port", "", "the port the target reaches this worker at (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := help.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
 	if err := c.check(fs); err != nil {
@@ -126,7 +127,7 @@ var (
 )
 
 func parseManager(args []string, getenv func(string) string) (managerConfig, *flag.FlagSet, error) {
-	fs := newFlagSet("manager")
+	fs := newFlagSet("membership-manager manager")
 	var c managerConfig
 	c.register(fs, "this manager's id among the managers, without \"/\" (required)")
 	fs.DurationVar(&c.interval, "interval", 10*time.Second, "how often the master manager reconciles even when no event says so")
@@ -140,7 +141,7 @@ func parseManager(args []string, getenv func(string) string) (managerConfig, *fl
 	fs.StringVar(&c.list, "list-sql", defaultListSQL, "sql: the query that lists the nodes, as rows of (host, port)")
 	fs.StringVar(&c.command, "command", "", "command: the program run as COMMAND list | add HOST PORT | remove HOST PORT, without a shell")
 	c.shutdownWait = 10 * time.Second
-	if err := fs.Parse(args); err != nil {
+	if err := help.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
 	if err := c.check(fs); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,9 +61,12 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Setenv(dsnEnv, "")
-			var stderr bytes.Buffer
-			if code := run(context.Background(), tc.args, &stderr); code != 2 {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), tc.args, &stdout, &stderr); code != 2 {
 				t.Errorf("exit code %d, want 2", code)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", stdout.String())
 			}
 			msg := stderr.String()
 			if strings.Count(msg, "\n") != 1 {
@@ -90,7 +94,7 @@ func TestMalformedEndpoint(t *testing.T) {
 			defer cancel()
 			var stderr bytes.Buffer
 			start := time.Now()
-			code := run(ctx, append(args, "--endpoints", "127.0.0.1", "--prefix", "/mm"), &stderr)
+			code := run(ctx, append(args, "--endpoints", "127.0.0.1", "--prefix", "/mm"), io.Discard, &stderr)
 			took := time.Since(start)
 			t.Logf("ended after %v", took)
 			if code != 2 {

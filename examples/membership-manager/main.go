@@ -28,7 +28,9 @@
 //
 // Logs go to standard error. The exit status is 0 after a signal, 1 when the
 // program cannot start (etcd unreachable, a duplicate id) and 2 for a bad
-// flag, which one line on standard error names.
+// flag, which one line on standard error names. "worker -h", "manager -h"
+// (or --help, or "help worker") prints the role's usage and every flag on
+// standard output and exits 0.
 package main
 
 import (
@@ -42,6 +44,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/seed764c596d/mastership/examples/internal/help"
 )
 
 // startWait bounds how long a worker or a manager waits for etcd at
@@ -52,16 +56,28 @@ const startWait = 10 * time.Second
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 const usage = "usage: membership-manager worker --host HOST --port PORT [flags] | manager --id ID --target sql|command [flags]; -h after the role lists the flags"
 
+// roleUsage is the usage line of each role, above its flags.
+var roleUsage = map[string]string{
+	"worker": "usage: membership-manager worker --host HOST --port PORT [--id ID] [--prefix PREFIX] [--ttl 5s] [--log-level LEVEL] [etcd flags]",
+	"manager": `usage: membership-manager manager --id ID --target sql [--dsn-file FILE] [--add-sql S] [--remove-sql S] [--list-sql Q] [manager flags] [common flags]
+       membership-manager manager --id ID --target command --command PATH [manager flags] [common flags]`,
+}
+
 // run is the program, with its signals as ctx; it returns the exit code.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// Only the usage asked for with -h, --help or help goes to stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
+	}
+	// help ROLE is ROLE -h.
+	if args[0] == "help" && len(args) > 1 && roleUsage[args[1]] != "" {
+		args = []string{args[1], "-h"}
 	}
 	var (
 		c     *common
@@ -90,16 +106,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			return startManager(ctx, mc, log)
 		}
 	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
 		fmt.Fprintf(stderr, "membership-manager: unknown role %q: want worker or manager\n", args[0])
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stderr, "usage of membership-manager %s:\n", args[0])
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
+		help.Print(stdout, fs, roleUsage[args[0]])
 		return 0
 	}
 	if err != nil {

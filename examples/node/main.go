@@ -43,7 +43,8 @@
 // etcd refusing the user (a missing permission, a wrong password) prints one
 // line on standard error and exits 1 (2 for a bad flag). A refusal while
 // running (a permission taken away) prints the member's OFFLINE event, then
-// one line on standard error, and exits 1.
+// one line on standard error, and exits 1. -h or --help prints the usage
+// and every flag on standard output and exits 0.
 package main
 
 import (
@@ -63,6 +64,7 @@ import (
 
 	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/examples/internal/help"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -77,6 +79,8 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+const usage = "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE | --value-file FILE] [--ttl 5s] [--log-level WARN] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]"
+
 type config struct {
 	etcd     clientv3.Config
 	prefix   string
@@ -87,7 +91,7 @@ type config struct {
 	warning  string // etcdflags' warning, "" for none
 }
 
-func parse(args []string) (config, error) {
+func parse(args []string) (config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	etcd := etcdflags.Register(fs, "127.0.0.1:2379")
@@ -95,39 +99,39 @@ func parse(args []string) (config, error) {
 	var c config
 	fs.StringVar(&c.value, "value", "", "this member's value, for example its address")
 	valueFile := fs.String("value-file", "", "file holding this member's value, taken as it is (for a value above the argument-length limit); not with --value")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	if err := help.Parse(fs, args); err != nil {
+		return c, fs, err
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return c, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *valueFile != "" {
 		if c.value != "" {
-			return c, errors.New("--value and --value-file: give one or the other")
+			return c, fs, errors.New("--value and --value-file: give one or the other")
 		}
 		b, err := os.ReadFile(*valueFile)
 		if err != nil {
-			return c, fmt.Errorf("--value-file: %w", err)
+			return c, fs, fmt.Errorf("--value-file: %w", err)
 		}
 		c.value = string(b)
 	}
 	if err := m.Check(); err != nil {
-		return c, err
+		return c, fs, err
 	}
 	c.prefix, c.id, c.ttl, c.logLevel = m.Prefix, m.ID, m.TTL, m.LogLevel
 	var err error
 	if c.etcd, err = etcd.Config(); err != nil {
-		return c, err
+		return c, fs, err
 	}
 	c.warning = etcd.Warning()
-	return c, nil
+	return c, fs, nil
 }
 
 // run is the program, with its signals as ctx; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c, err := parse(args)
+	c, fs, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stderr, "usage: node --prefix PREFIX --id ID [--endpoints HOST:PORT,...] [--value VALUE | --value-file FILE] [--ttl 5s] [--log-level WARN] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]")
+		help.Print(stdout, fs, usage)
 		return 0
 	}
 	if err != nil {

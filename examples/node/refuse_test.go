@@ -42,3 +42,27 @@ func TestWarningWithoutTLS(t *testing.T) {
 		t.Errorf("the output shows the password: %q", stderr.String())
 	}
 }
+
+// TestHelp: -h and --help print the usage and every flag with its
+// description on standard output and exit 0, without reaching etcd; an
+// unknown flag is refused in one line that names it and says where the
+// flags are listed.
+func TestHelp(t *testing.T) {
+	for _, arg := range proctest.HelpArgs {
+		t.Run(arg, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{arg}, &stdout, &stderr)
+			proctest.CheckHelp(t, code, stdout.String(), stderr.String(), usage, map[string]string{
+				"--value-file": "file holding this member's value",
+				"--ttl":        "lease TTL",
+				"--endpoints":  `(default "127.0.0.1:2379")`,
+			})
+		})
+	}
+	t.Run("unknown flag", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		start := time.Now()
+		code := run(context.Background(), []string{"--colour", "red"}, &stdout, &stderr)
+		proctest.CheckRefused(t, time.Since(start), code, 2, stdout.String(), stderr.String(), []string{"node: ", "-colour", "node -h lists the flags"})
+	})
+}

@@ -15,7 +15,8 @@
 //	peer-membership --prefix /tribes/cluster-1 --id node-1 [--meta zone=eu --meta port=4000] [--ttl 5s] [etcd flags]
 //
 // A bad flag or an unreachable etcd prints one line on standard error and
-// exits non-zero (2 for a bad flag).
+// exits non-zero (2 for a bad flag). -h or --help prints the usage and
+// every flag on standard output and exits 0.
 package main
 
 import (
@@ -33,6 +34,7 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/etcdflags"
+	"github.com/seed764c596d/mastership/examples/internal/help"
 )
 
 // startWait bounds how long the node waits for etcd at start-up, on top of
@@ -44,6 +46,8 @@ func main() {
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
+
+const usage = "usage: peer-membership --prefix PREFIX --id ID [--meta k=v]... [--ttl 5s] [--log-level WARN] [--endpoints HOST:PORT,...] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]"
 
 type metaFlag map[string]string
 
@@ -66,32 +70,32 @@ type config struct {
 	logLevel slog.Level
 }
 
-func parse(args []string) (config, error) {
+func parse(args []string) (config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet("peer-membership", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c := config{etcd: etcdflags.Register(fs, "127.0.0.1:2379"), meta: metaFlag{}}
 	m := etcdflags.RegisterMember(fs, "this node's id", slog.LevelWarn)
 	fs.Var(c.meta, "meta", "metadata key=value; repeat for more")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	if err := help.Parse(fs, args); err != nil {
+		return c, fs, err
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return c, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := m.Check(); err != nil {
-		return c, err
+		return c, fs, err
 	}
 	c.prefix, c.id, c.ttl, c.logLevel = m.Prefix, m.ID, m.TTL, m.LogLevel
 	if _, err := c.etcd.Config(); err != nil {
-		return c, err
+		return c, fs, err
 	}
-	return c, nil
+	return c, fs, nil
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c, err := parse(args)
+	c, fs, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stderr, "usage: peer-membership --prefix PREFIX --id ID [--meta k=v]... [--ttl 5s] [--endpoints HOST:PORT,...] [--log-level WARN]")
+		help.Print(stdout, fs, usage)
 		return 0
 	}
 	if err != nil {

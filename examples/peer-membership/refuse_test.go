@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -21,4 +22,28 @@ func TestRefusedAtOnce(t *testing.T) {
 			proctest.CheckRefused(t, time.Since(start), code, 2, out.String(), errb.String(), append([]string{"peer-membership: "}, tc.Want...))
 		})
 	}
+}
+
+// TestHelp: -h and --help print the usage and every flag with its
+// description on standard output and exit 0, without reaching etcd; an
+// unknown flag is refused in one line that names it and says where the
+// flags are listed.
+func TestHelp(t *testing.T) {
+	for _, arg := range proctest.HelpArgs {
+		t.Run(arg, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{arg}, strings.NewReader(""), &stdout, &stderr)
+			proctest.CheckHelp(t, code, stdout.String(), stderr.String(), usage, map[string]string{
+				"--meta":      "metadata key=value",
+				"--id":        "this node's id",
+				"--endpoints": `(default "127.0.0.1:2379")`,
+			})
+		})
+	}
+	t.Run("unknown flag", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		start := time.Now()
+		code := run(context.Background(), []string{"--colour", "red"}, strings.NewReader(""), &stdout, &stderr)
+		proctest.CheckRefused(t, time.Since(start), code, 2, stdout.String(), stderr.String(), []string{"peer-membership: ", "-colour", "peer-membership -h lists the flags"})
+	})
 }

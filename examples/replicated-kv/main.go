@@ -26,6 +26,8 @@
 //
 // Exit codes: 0 on success; 1 when an operation failed; 2 for a bad flag.
 // get of a missing key prints nothing on standard output and exits 3.
+// COMMAND -h (or --help, or help COMMAND) prints the command's usage and
+// every flag on standard output and exits 0.
 package main
 
 import (
@@ -45,6 +47,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/etcdflags"
+	"github.com/seed764c596d/mastership/examples/internal/help"
 )
 
 func main() {
@@ -59,11 +62,24 @@ const startWait = 10 * time.Second
 
 const usage = "usage: replicated-kv server|put|get|delete|client --prefix PREFIX [flags] (see --help of each)"
 
+// cmdUsage is the usage line of each command, above its flags.
+var cmdUsage = map[string]string{
+	"server": "usage: replicated-kv server --prefix PREFIX --name NAME [flags]",
+	"put":    "usage: replicated-kv put --prefix PREFIX [--retry-for 30s] [etcd flags] KEY VALUE",
+	"get":    "usage: replicated-kv get --prefix PREFIX [--retry-for 30s] [etcd flags] KEY",
+	"delete": "usage: replicated-kv delete --prefix PREFIX [--retry-for 30s] [etcd flags] KEY",
+	"client": "usage: replicated-kv client --prefix PREFIX [--count 0] [--key-prefix key-] [--interval 0] [--retry-for 30s] [etcd flags]",
+}
+
 // run is the program, with its signals as ctx; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
+	}
+	// help COMMAND is COMMAND -h.
+	if args[0] == "help" && len(args) > 1 && cmdUsage[args[1]] != "" {
+		args = []string{args[1], "-h"}
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
@@ -71,8 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServer(ctx, args, stdout, stderr)
 	case "put", "get", "delete", "client":
 		return runClient(ctx, cmd, args, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprintln(stderr, usage)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
 		return 0
 	}
 	fmt.Fprintf(stderr, "replicated-kv: unknown command %q; %s\n", cmd, usage)
@@ -80,19 +96,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // flagError reports a flag problem in one line and returns the exit code.
-func flagError(stderr io.Writer, cmd string, fs *flag.FlagSet, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stderr, "usage of replicated-kv %s:\n", cmd)
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-		return 0
-	}
+func flagError(stderr io.Writer, cmd string, err error) int {
 	fmt.Fprintf(stderr, "replicated-kv %s: %v\n", cmd, err)
 	return 2
 }
 
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs := flag.NewFlagSet("replicated-kv server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	ef := etcdflags.Register(fs, "127.0.0.1:2379")
 	var c config
@@ -105,26 +115,30 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.DurationVar(&c.UncleanWait, "unclean-wait", 0, "how long a master not in sync waits for an in-sync member before taking over (default 2×ttl)")
 	level := slog.LevelWarn
 	fs.TextVar(&level, "log-level", level, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
-	if err := fs.Parse(args); err != nil {
-		return flagError(stderr, "server", fs, err)
+	if err := help.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			help.Print(stdout, fs, cmdUsage["server"])
+			return 0
+		}
+		return flagError(stderr, "server", err)
 	}
 	if fs.NArg() > 0 {
-		return flagError(stderr, "server", fs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+		return flagError(stderr, "server", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	if err := etcdflags.CheckTTL(c.TTL); err != nil {
-		return flagError(stderr, "server", fs, err)
+		return flagError(stderr, "server", err)
 	}
 	if c.ReplicationTimeout <= 0 {
-		return flagError(stderr, "server", fs, fmt.Errorf("--replication-timeout %v: want more than 0", c.ReplicationTimeout))
+		return flagError(stderr, "server", fmt.Errorf("--replication-timeout %v: want more than 0", c.ReplicationTimeout))
 	}
 	if c.UncleanWait < 0 {
-		return flagError(stderr, "server", fs, fmt.Errorf("--unclean-wait %v: want 0 or more", c.UncleanWait))
+		return flagError(stderr, "server", fmt.Errorf("--unclean-wait %v: want 0 or more", c.UncleanWait))
 	}
 	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := c.validate(); err != nil {
-		return flagError(stderr, "server", fs, fixFlagName(err))
+		return flagError(stderr, "server", fixFlagName(err))
 	}
-	cli, code := connect(ef, "server", fs, stderr)
+	cli, code := connect(ef, "server", stderr)
 	if cli == nil {
 		return code
 	}
@@ -158,10 +172,10 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // warning if any, and connects: with a user, clientv3 authenticates while
 // connecting, so a wrong password fails here, a run-time failure (exit 1),
 // not a bad flag. It returns the client, or nil and the exit code.
-func connect(ef *etcdflags.Flags, cmd string, fs *flag.FlagSet, stderr io.Writer) (*clientv3.Client, int) {
+func connect(ef *etcdflags.Flags, cmd string, stderr io.Writer) (*clientv3.Client, int) {
 	cfg, err := ef.Config()
 	if err != nil {
-		return nil, flagError(stderr, cmd, fs, err)
+		return nil, flagError(stderr, cmd, err)
 	}
 	if w := ef.Warning(); w != "" {
 		fmt.Fprintf(stderr, "replicated-kv %s: warning: %s\n", cmd, w)
@@ -181,7 +195,7 @@ func fixFlagName(err error) error {
 }
 
 func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs := flag.NewFlagSet("replicated-kv "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	ef := etcdflags.Register(fs, "127.0.0.1:2379")
 	prefix := fs.String("prefix", "", "the group's prefix in etcd (required)")
@@ -189,30 +203,34 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	count := fs.Int("count", 0, "client: how many writes; 0 writes until interrupted")
 	keyPrefix := fs.String("key-prefix", "key-", "client: prefix of the keys written")
 	interval := fs.Duration("interval", 0, "client: pause between writes")
-	if err := fs.Parse(args); err != nil {
-		return flagError(stderr, cmd, fs, err)
+	if err := help.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			help.Print(stdout, fs, cmdUsage[cmd])
+			return 0
+		}
+		return flagError(stderr, cmd, err)
 	}
 	want := map[string]int{"put": 2, "get": 1, "delete": 1, "client": 0}[cmd]
 	switch {
 	case *prefix == "":
-		return flagError(stderr, cmd, fs, errors.New("--prefix is required"))
+		return flagError(stderr, cmd, errors.New("--prefix is required"))
 	case fs.NArg() != want:
-		return flagError(stderr, cmd, fs, fmt.Errorf("want %d arguments, got %d", want, fs.NArg()))
+		return flagError(stderr, cmd, fmt.Errorf("want %d arguments, got %d", want, fs.NArg()))
 	case *retryFor <= 0:
-		return flagError(stderr, cmd, fs, fmt.Errorf("--retry-for %v: want more than 0", *retryFor))
+		return flagError(stderr, cmd, fmt.Errorf("--retry-for %v: want more than 0", *retryFor))
 	case *count < 0:
-		return flagError(stderr, cmd, fs, fmt.Errorf("--count %d: want 0 or more", *count))
+		return flagError(stderr, cmd, fmt.Errorf("--count %d: want 0 or more", *count))
 	case *interval < 0:
-		return flagError(stderr, cmd, fs, fmt.Errorf("--interval %v: want 0 or more", *interval))
+		return flagError(stderr, cmd, fmt.Errorf("--interval %v: want 0 or more", *interval))
 	}
-	cli, code := connect(ef, cmd, fs, stderr)
+	cli, code := connect(ef, cmd, stderr)
 	if cli == nil {
 		return code
 	}
 	defer cli.Close()
 	conn, err := dialMaster(cli, *prefix)
 	if err != nil {
-		return flagError(stderr, cmd, fs, err)
+		return flagError(stderr, cmd, err)
 	}
 	defer conn.Close()
 	c := newKVClient(conn, *retryFor)
