@@ -6,20 +6,16 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/status"
 )
 
 // Stats is a snapshot of a candidate's state and counters, taken by
 // Election.Stats, for metrics and health checks.
 type Stats struct {
-	// Prefix is the election's prefix, with its trailing "/".
-	Prefix string
-	// Leader reports whether this candidate is leader, as IsLeader does,
-	// except that it is false once the safe deadline has passed, even in
-	// the microseconds before its timer ends the leadership.
-	Leader bool
-	// Epoch is this candidate's leadership's epoch, as Epoch returns it; 0
-	// when it is not leader.
-	Epoch int64
+	// Status holds the prefix, the role, the state, the epoch and the
+	// lease, as Status returns them; its fields are promoted, so st.Role
+	// reads st.Status.Role.
+	status.Status
 	// Observed is the leader as Run last saw it, as Observed returns it.
 	Observed Leader
 	// Sessions counts the sessions (each with a lease of its own) Run has
@@ -27,21 +23,6 @@ type Stats struct {
 	Sessions uint64
 	// Terms counts the leaderships this candidate has begun.
 	Terms uint64
-	// TTL is the lease TTL etcd granted to the current or last session.
-	TTL time.Duration
-	// KeepAliveRTT is the round trip of the last acknowledged keep-alive of
-	// the current or last session's lease; the grant counts as the first.
-	KeepAliveRTT time.Duration
-	// LastKeepAlive is when that keep-alive was acknowledged.
-	LastKeepAlive time.Time
-	// SafeDeadline is the instant the session, and any leadership, end
-	// unless another keep-alive is acknowledged first. It is the zero Time
-	// while no session lives.
-	SafeDeadline time.Time
-	// UntilDeadline is SafeDeadline minus Time; 0 while no session lives.
-	UntilDeadline time.Duration
-	// Time is when the snapshot was taken.
-	Time time.Time
 }
 
 // counters are the Election's counts for Stats.
@@ -64,6 +45,23 @@ func (e *Election) setSession(l *lease.Lease) {
 // cheap (locks, no etcd call), so health checks and metric scrapes may call
 // it as often as they like.
 func (e *Election) Stats() Stats {
+	return Stats{
+		Status:   e.Status(),
+		Observed: e.Observed(),
+		Sessions: e.stats.sessions.Load(),
+		Terms:    e.stats.terms.Load(),
+	}
+}
+
+// Status returns a snapshot of this candidate, the part of Stats that
+// package health and package metrics read of an election candidate and a
+// selector member alike. A candidate is registered (State Refresh) while
+// Run has a session whose safe deadline is ahead, and Offline otherwise;
+// its Role is Master while it leads, Slave while registered and not
+// leading; its Epoch is its leadership's while it leads, and otherwise the
+// epoch of the leader it last saw (0 for none, or while not registered).
+// It has no id: ID is "". Status is cheap and safe for concurrent use.
+func (e *Election) Status() status.Status {
 	// The lease first, then the epoch: if a session ends and the next one
 	// leads between the two reads, the leadership read is paired with the
 	// ended lease and reported as over, never the other way round (a
@@ -72,28 +70,20 @@ func (e *Election) Stats() Stats {
 	l := e.stats.lease
 	e.stats.mu.Unlock()
 	epoch := e.Epoch()
-	st := Stats{
-		Prefix:   e.prefix,
-		Leader:   epoch != 0, // read with Epoch, so that the two agree
-		Epoch:    epoch,
-		Observed: e.Observed(),
-		Sessions: e.stats.sessions.Load(),
-		Terms:    e.stats.terms.Load(),
-	}
-	st.Time = time.Now()
+	observed := e.Observed()
+	st := status.Status{Prefix: e.prefix, State: status.Offline, Time: time.Now()}
+	var live bool
 	if l != nil {
-		st.TTL = l.TTL
-		st.LastKeepAlive, st.KeepAliveRTT = l.LastAck()
-		if l.Err() == nil {
-			st.SafeDeadline = l.Deadline()
-			st.UntilDeadline = st.SafeDeadline.Sub(st.Time)
-		}
+		st.Lease, live = l.Status(st.Time, true)
 	}
-	if st.UntilDeadline <= 0 {
+	if !live {
 		// No session, or one past its deadline whose timer is about to
 		// end it, and the leadership with it: it has ended already.
-		st.SafeDeadline, st.UntilDeadline = time.Time{}, 0
-		st.Leader, st.Epoch = false, 0
+		return st
+	}
+	st.State, st.Role, st.Epoch = status.Refresh, status.Slave, observed.Epoch
+	if epoch != 0 {
+		st.Role, st.Epoch = status.Master, epoch
 	}
 	return st
 }

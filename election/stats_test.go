@@ -1,6 +1,10 @@
 package election
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/seed764c596d/mastership/status"
+)
 
 // checkSession checks the lease fields of a candidate's snapshot while its
 // session lives.
@@ -32,12 +36,14 @@ func TestStats(t *testing.T) {
 	waitKey(t, cli, prefix, waitTime, "b's key", valued("b"))
 
 	sa, sb := a.Stats(), b.Stats()
-	if sa.Prefix != prefix+"/" || !sa.Leader || sa.Epoch == 0 || sa.Epoch != a.Epoch() || sa.Terms != 1 || sa.Sessions != 1 {
-		t.Errorf("a: Prefix %q, Leader %v, Epoch %d (Epoch() %d), Terms %d, Sessions %d; want %s/, leader, its epoch, 1, 1",
-			sa.Prefix, sa.Leader, sa.Epoch, a.Epoch(), sa.Terms, sa.Sessions, prefix)
+	if sa.Prefix != prefix+"/" || sa.ID != "" || sa.Role != status.Master || sa.State != status.Refresh || sa.Epoch == 0 || sa.Epoch != a.Epoch() || sa.Terms != 1 || sa.Sessions != 1 {
+		t.Errorf("a: Prefix %q, ID %q, Role %v, State %v, Epoch %d (Epoch() %d), Terms %d, Sessions %d; want %s/, no id, MASTER, REFRESH, its epoch, 1, 1",
+			sa.Prefix, sa.ID, sa.Role, sa.State, sa.Epoch, a.Epoch(), sa.Terms, sa.Sessions, prefix)
 	}
-	if sb.Leader || sb.Epoch != 0 || sb.Terms != 0 || sb.Sessions != 1 || sb.Observed.Value != "a" || sb.Observed.Epoch != sa.Epoch {
-		t.Errorf("b: Leader %v, Epoch %d, Terms %d, Sessions %d, Observed %+v; want a follower of a", sb.Leader, sb.Epoch, sb.Terms, sb.Sessions, sb.Observed)
+	// A follower's epoch is the leader's it sees, as a slave's is the
+	// master's.
+	if sb.Role != status.Slave || sb.State != status.Refresh || sb.Epoch != sa.Epoch || sb.Terms != 0 || sb.Sessions != 1 || sb.Observed.Value != "a" || sb.Observed.Epoch != sa.Epoch {
+		t.Errorf("b: Role %v, State %v, Epoch %d, Terms %d, Sessions %d, Observed %+v; want a SLAVE in REFRESH following a (epoch %d)", sb.Role, sb.State, sb.Epoch, sb.Terms, sb.Sessions, sb.Observed, sa.Epoch)
 	}
 	checkSession(t, "a", sa)
 	checkSession(t, "b", sb)
@@ -48,18 +54,18 @@ func TestStats(t *testing.T) {
 	}
 	r.waitFor(t, m, waitTime, "b leading", is("b", started))
 	sa, sb = a.Stats(), b.Stats()
-	if sa.Leader || sa.Epoch != 0 || sa.Terms != 1 || sa.Sessions != 1 {
-		t.Errorf("a after Resign: Leader %v, Epoch %d, Terms %d, Sessions %d; want a follower, 1 term, its first session", sa.Leader, sa.Epoch, sa.Terms, sa.Sessions)
+	if sa.Role != status.Slave || sa.Terms != 1 || sa.Sessions != 1 {
+		t.Errorf("a after Resign: Role %v, Terms %d, Sessions %d; want a SLAVE, 1 term, its first session", sa.Role, sa.Terms, sa.Sessions)
 	}
-	if !sb.Leader || sb.Epoch == 0 || sb.Terms != 1 {
-		t.Errorf("b after a resigned: Leader %v, Epoch %d, Terms %d; want leader, 1 term", sb.Leader, sb.Epoch, sb.Terms)
+	if sb.Role != status.Master || sb.Epoch == 0 || sb.Epoch != b.Epoch() || sb.Terms != 1 {
+		t.Errorf("b after a resigned: Role %v, Epoch %d (Epoch() %d), Terms %d; want MASTER, its epoch, 1 term", sb.Role, sb.Epoch, b.Epoch(), sb.Terms)
 	}
 
 	last := a.Stats().LastKeepAlive
 	a.stop()
 	sa = a.Stats()
-	if sa.Leader || !sa.SafeDeadline.IsZero() || sa.UntilDeadline != 0 || sa.LastKeepAlive.Before(last) {
-		t.Errorf("a after Run returned: Leader %v, SafeDeadline %v, UntilDeadline %v, LastKeepAlive %v (was %v); want no session, the last keep-alive kept",
-			sa.Leader, sa.SafeDeadline, sa.UntilDeadline, sa.LastKeepAlive, last)
+	if sa.Role != status.NoRole || sa.State != status.Offline || sa.Epoch != 0 || !sa.SafeDeadline.IsZero() || sa.UntilDeadline != 0 || sa.LastKeepAlive.Before(last) {
+		t.Errorf("a after Run returned: Role %v, State %v, Epoch %d, SafeDeadline %v, UntilDeadline %v, LastKeepAlive %v (was %v); want NONE, OFFLINE, 0, no session, the last keep-alive kept",
+			sa.Role, sa.State, sa.Epoch, sa.SafeDeadline, sa.UntilDeadline, sa.LastKeepAlive, last)
 	}
 }

@@ -1,4 +1,5 @@
-// Package health reports whether a selector member is healthy, as an HTTP
+// Package health reports whether a selector member or an election
+// candidate is healthy, as an HTTP
 // handler and as gRPC's standard health service (grpc.health.v1), for load
 // balancers, orchestrators and service meshes.
 //
@@ -10,7 +11,7 @@
 //   - MasterOnly: only while it is master (IsMaster is true), so that a
 //     load balancer sends traffic to the master alone.
 //
-// Both read Selector.Stats, which turns the moment the registration or the
+// Both read the member's Status, which turns the moment the registration or the
 // mastership ends, at the safe deadline even when etcd is unreachable; they
 // keep no state of their own.
 //
@@ -24,9 +25,8 @@
 //	if err != nil { ... }
 //	healthpb.RegisterHealthServer(grpcServer, hs)
 //
-// FromElection makes a candidate of the election package a source too: it
-// is registered while its Run has a live session, and master while it
-// leads.
+// An *election.Election is a source too: it is registered while its Run
+// has a live session, and master while it leads.
 //
 // A health check tells a router where the master was when it last looked:
 // it cannot make two members' views agree at every instant, so it is no

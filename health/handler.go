@@ -8,7 +8,8 @@ import (
 // NewHandler returns an HTTP handler that answers 200 OK while src is
 // healthy in mode m and 503 Service Unavailable otherwise, to any method,
 // with a one-line text body that gives the member's id, role and state,
-// such as "ok db-1 MASTER REFRESH". Responses are not cached. The handler is
+// such as "ok db-1 MASTER REFRESH" (an election candidate, which has no
+// id, gives "ok MASTER REFRESH"). Responses are not cached. The handler is
 // safe for concurrent use.
 func NewHandler(src Source, m Mode) (http.Handler, error) {
 	if src == nil {
@@ -26,7 +27,7 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := h.src.Stats()
+	st := h.src.Status()
 	word, code := "unavailable", http.StatusServiceUnavailable
 	if Healthy(st, h.mode) {
 		word, code = "ok", http.StatusOK
@@ -35,6 +36,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	if r.Method != http.MethodHead {
-		fmt.Fprintf(w, "%s %s %v %v\n", word, st.ID, st.Role, st.State)
+		if st.ID != "" {
+			word += " " + st.ID
+		}
+		fmt.Fprintf(w, "%s %v %v\n", word, st.Role, st.State)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/seed764c596d/mastership/selector"
+	"github.com/seed764c596d/mastership/status"
 )
 
 // ErrInvalidConfig: an argument or option of NewHandler or NewServer is
@@ -15,13 +15,11 @@ func invalid(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
 }
 
-// Source is what the health checks read: a *selector.Selector, or anything
-// that takes the same snapshots.
-type Source interface {
-	// Stats returns a snapshot of the member; it must be cheap and safe
-	// for concurrent use, as Selector.Stats is.
-	Stats() selector.Stats
-}
+// Source is what the health checks read: a *selector.Selector, an
+// *election.Election, or anything else that gives the same snapshots. An
+// election candidate is registered while its Run has a live session, and
+// master while it leads.
+type Source = status.Source
 
 // Mode says when a member is healthy.
 type Mode int
@@ -55,12 +53,12 @@ func (m Mode) validate() error {
 // Healthy reports whether a member with the snapshot st is healthy in mode
 // m: registered (State REFRESH) for Registered, master for MasterOnly. An
 // unknown mode is never healthy.
-func Healthy(st selector.Stats, m Mode) bool {
+func Healthy(st status.Status, m Mode) bool {
 	switch m {
 	case Registered:
-		return st.State == selector.Refresh
+		return st.State == status.Refresh
 	case MasterOnly:
-		return st.Role == selector.Master
+		return st.Role == status.Master
 	}
 	return false
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/seed764c596d/mastership/health"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/selector"
+	mstatus "github.com/seed764c596d/mastership/status"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -32,13 +33,13 @@ const (
 	waitTime = 10 * time.Second
 )
 
-// stats is a fixed Source for the configuration tests.
-type stats selector.Stats
+// fixed is a fixed Source for the configuration tests.
+type fixed mstatus.Status
 
-func (s stats) Stats() selector.Stats { return selector.Stats(s) }
+func (s fixed) Status() mstatus.Status { return mstatus.Status(s) }
 
 func TestConfig(t *testing.T) {
-	src := stats{}
+	src := fixed{}
 	for _, tc := range []struct {
 		name  string
 		err   error
@@ -72,13 +73,13 @@ func TestConfig(t *testing.T) {
 
 func TestHealthy(t *testing.T) {
 	for _, tc := range []struct {
-		st                   selector.Stats
+		st                   mstatus.Status
 		registered, onMaster bool
 	}{
-		{selector.Stats{Role: selector.Master, State: selector.Refresh}, true, true},
-		{selector.Stats{Role: selector.Slave, State: selector.Refresh}, true, false},
-		{selector.Stats{Role: selector.NoRole, State: selector.Init}, false, false},
-		{selector.Stats{Role: selector.NoRole, State: selector.Offline}, false, false},
+		{mstatus.Status{Role: mstatus.Master, State: mstatus.Refresh}, true, true},
+		{mstatus.Status{Role: mstatus.Slave, State: mstatus.Refresh}, true, false},
+		{mstatus.Status{Role: mstatus.NoRole, State: mstatus.Init}, false, false},
+		{mstatus.Status{Role: mstatus.NoRole, State: mstatus.Offline}, false, false},
 	} {
 		if got := health.Healthy(tc.st, health.Registered); got != tc.registered {
 			t.Errorf("Healthy(%v %v, Registered) = %v", tc.st.Role, tc.st.State, got)
@@ -334,12 +335,10 @@ func TestServer(t *testing.T) {
 	checkStatus(t, cb, "", notServing)
 }
 
-// FromElection: a leader is healthy in both modes, a follower only while
-// registered, and a candidate whose Run has returned in neither.
+// An election candidate is a Source: a leader is healthy in both modes, a
+// follower only while registered, and a candidate whose Run has returned in
+// neither.
 func TestElection(t *testing.T) {
-	if health.FromElection(nil) != nil {
-		t.Errorf("FromElection(nil) is not nil")
-	}
 	c := etcdtest.Start(t)
 	cli := c.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -391,11 +390,11 @@ func TestElection(t *testing.T) {
 	a := run("a")
 	waitUntil("a leads", a.e.IsLeader)
 	b := run("b")
-	sb := health.FromElection(b.e)
-	waitUntil("b's session", func() bool { return sb.Stats().State == selector.Refresh })
-	sa := health.FromElection(a.e)
-	st := sa.Stats()
-	if st.Role != selector.Master || st.Epoch != a.e.Epoch() || st.UntilDeadline <= 0 {
+	sb := health.Source(b.e)
+	waitUntil("b's session", func() bool { return sb.Status().State == mstatus.Refresh })
+	sa := health.Source(a.e)
+	st := sa.Status()
+	if st.Role != mstatus.Master || st.Epoch != a.e.Epoch() || st.UntilDeadline <= 0 {
 		t.Errorf("a: %v, epoch %d (want %d), %v left; want MASTER with time left", st.Role, st.Epoch, a.e.Epoch(), st.UntilDeadline)
 	}
 	for _, c := range []struct {

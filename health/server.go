@@ -108,7 +108,7 @@ func (s *Server) status() healthpb.HealthCheckResponse_ServingStatus {
 		return healthpb.HealthCheckResponse_NOT_SERVING
 	default:
 	}
-	if Healthy(s.src.Stats(), s.mode) {
+	if Healthy(s.src.Status(), s.mode) {
 		return healthpb.HealthCheckResponse_SERVING
 	}
 	return healthpb.HealthCheckResponse_NOT_SERVING

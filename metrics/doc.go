@@ -1,4 +1,4 @@
-// Package metrics exports a selector member's Stats, or an election
+// Package metrics exports a selector member's state, or an election
 // candidate's, as Prometheus metrics.
 //
 // It is a package of its own so that importing selector, election or
@@ -11,8 +11,10 @@
 //	if err != nil { ... }
 //	prometheus.MustRegister(c)
 //
-// A Collector reads Selector.Stats on each scrape, so the values are those
-// of the moment of the scrape; it keeps no state and starts no goroutine.
+// A Collector reads the source's Stats (or its Status, for a source that
+// is neither a selector member nor an election candidate) on each scrape,
+// so the values are those of the moment of the scrape; it keeps no state
+// and starts no goroutine.
 // Every metric carries the constant labels prefix and id, the member's
 // group prefix and id, so that the collectors of several members in one
 // process register side by side. The metrics are:
@@ -29,9 +31,14 @@
 //	mastership_safe_deadline_remaining_seconds   time left before the safe deadline; 0 while not registered
 //
 // NewElectionCollector does the same for a candidate of the election
-// package, with metrics of its own (mastership_election_leader, _epoch,
-// _observed_epoch, _terms_total, _sessions_total) and the lease metrics
-// above.
+// package, which has no id of its own: the caller names it. A candidate has
+// the metrics every source has (mastership_role, where its leader is
+// MASTER, mastership_state, mastership_epoch, the lease's) and, instead of
+// members, transitions and resyncs, three of its own:
+//
+//	mastership_election_observed_epoch          the epoch of the leader it last saw; 0 for no leader
+//	mastership_election_terms_total             leaderships it began
+//	mastership_election_sessions_total          sessions (leases) Run started
 //
 // An alert on mastership_keepalive_age_seconds approaching
 // mastership_lease_ttl_seconds, or on

@@ -29,6 +29,10 @@ func TestNewElectionCollectorConfig(t *testing.T) {
 	if _, err := metrics.NewElectionCollector(e, ""); !errors.Is(err, metrics.ErrEmptyID) {
 		t.Errorf("NewElectionCollector with no id = %v, want ErrEmptyID", err)
 	}
+	// A candidate has no id of its own to label it with.
+	if _, err := metrics.NewCollector(e); !errors.Is(err, metrics.ErrEmptyID) {
+		t.Errorf("NewCollector of a candidate = %v, want ErrEmptyID", err)
+	}
 }
 
 // waitUntil polls cond every 10ms, failing after 10s.
@@ -43,24 +47,45 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func electionText(prefix, id string, leader bool, epoch, observed int64, terms int) string {
+func electionText(prefix, id string, epoch, observed int64, terms int) string {
 	l := fmt.Sprintf(`id=%q,prefix=%q`, id, prefix)
-	return fmt.Sprintf(`# HELP mastership_election_epoch Epoch of the candidate's leadership (its key's CreateRevision); 0 when not leader.
-# TYPE mastership_election_epoch gauge
-mastership_election_epoch{%[1]s} %[2]d
-# HELP mastership_election_leader 1 while the candidate leads its election, else 0.
-# TYPE mastership_election_leader gauge
-mastership_election_leader{%[1]s} %[3]d
+	return fmt.Sprintf(`# HELP mastership_epoch Epoch of the current master in the member's view (its key's CreateRevision); 0 while not registered.
+# TYPE mastership_epoch gauge
+mastership_epoch{%[1]s} %[2]d
 # HELP mastership_election_observed_epoch Epoch of the leader the candidate last saw; 0 for no leader.
 # TYPE mastership_election_observed_epoch gauge
-mastership_election_observed_epoch{%[1]s} %[4]d
+mastership_election_observed_epoch{%[1]s} %[3]d
 # HELP mastership_election_sessions_total Sessions, each with a lease of its own, that the candidate's Run started.
 # TYPE mastership_election_sessions_total counter
 mastership_election_sessions_total{%[1]s} 1
 # HELP mastership_election_terms_total Leaderships the candidate began.
 # TYPE mastership_election_terms_total counter
-mastership_election_terms_total{%[1]s} %[5]d
-`, l, epoch, map[bool]int{true: 1}[leader], observed, terms)
+mastership_election_terms_total{%[1]s} %[4]d
+`, l, epoch, observed, terms)
+}
+
+// roleOf returns the role whose mastership_role series is 1 for id.
+func roleOf(t *testing.T, reg *prometheus.Registry, id string) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := ""
+	for _, mf := range mfs {
+		if mf.GetName() != "mastership_role" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if labelOf(m, "id") == id && m.GetGauge().GetValue() == 1 {
+				if role != "" {
+					t.Errorf("%s has two roles, %s and %s", id, role, labelOf(m, "role"))
+				}
+				role = labelOf(m, "role")
+			}
+		}
+	}
+	return role
 }
 
 // Two candidates' collectors, and a member's, in one registry follow a
@@ -119,11 +144,19 @@ func TestElectionCollector(t *testing.T) {
 		t.Errorf("lint: %v %v", problems, err)
 	}
 
-	names := []string{"mastership_election_epoch", "mastership_election_leader", "mastership_election_observed_epoch", "mastership_election_sessions_total", "mastership_election_terms_total"}
+	names := []string{"mastership_epoch", "mastership_election_observed_epoch", "mastership_election_sessions_total", "mastership_election_terms_total"}
 	ea := a.e.Epoch()
-	want := electionText(prefix+"/", "a", true, ea, ea, 1) + electionText(prefix+"/", "b", false, 0, ea, 0)
+	// A follower's epoch is the leader's it sees, as a slave's is the
+	// master's; m is the member, with the counters of its own.
+	want := electionText(prefix+"/", "a", ea, ea, 1) + electionText(prefix+"/", "b", ea, ea, 0) +
+		fmt.Sprintf("# HELP mastership_epoch x\n# TYPE mastership_epoch gauge\nmastership_epoch{id=\"m\",prefix=\"/metrics-member/\"} %d\n", m.Epoch())
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(merge(want)), names...); err != nil {
 		t.Error(err)
+	}
+	for id, want := range map[string]string{"a": "MASTER", "b": "SLAVE", "m": "MASTER"} {
+		if got := roleOf(t, reg, id); got != want {
+			t.Errorf("%s: role %q, want %q", id, got, want)
+		}
 	}
 	for _, id := range []string{"a", "b", "m"} {
 		if v := gauge(t, reg, "mastership_safe_deadline_remaining_seconds", id); v <= 0 || v > ttl.Seconds() {
@@ -145,17 +178,20 @@ func TestElectionCollector(t *testing.T) {
 		name, id string
 		want     float64
 	}{
-		{"mastership_election_leader", "a", 0},
-		{"mastership_election_epoch", "a", 0},
+		{"mastership_epoch", "a", 0},
 		{"mastership_election_terms_total", "a", 1},
-		{"mastership_election_leader", "b", 1},
-		{"mastership_election_epoch", "b", float64(eb)},
+		{"mastership_epoch", "b", float64(eb)},
 		{"mastership_election_observed_epoch", "b", float64(eb)},
 		{"mastership_election_terms_total", "b", 1},
 		{"mastership_election_sessions_total", "b", 1},
 	} {
 		if v := gauge(t, reg, c.name, c.id); v != c.want {
 			t.Errorf("%s{id=%q} = %g, want %g", c.name, c.id, v, c.want)
+		}
+	}
+	for id, want := range map[string]string{"a": "NONE", "b": "MASTER"} {
+		if got := roleOf(t, reg, id); got != want {
+			t.Errorf("%s after a stopped: role %q, want %q", id, got, want)
 		}
 	}
 	if v := gauge(t, reg, "mastership_safe_deadline_remaining_seconds", "a"); v != 0 {

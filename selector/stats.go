@@ -5,55 +5,23 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/status"
 )
-
-// Role is a member's role in its group.
-type Role int
-
-// The roles.
-const (
-	// NoRole: the member is not registered (its State is Init or Offline,
-	// or its safe deadline has passed).
-	NoRole Role = iota
-	// Slave: registered, and not master.
-	Slave
-	// Master: registered, and master; IsMaster is true.
-	Master
-)
-
-// String returns NONE, SLAVE or MASTER.
-func (r Role) String() string {
-	switch r {
-	case NoRole:
-		return "NONE"
-	case Slave:
-		return "SLAVE"
-	case Master:
-		return "MASTER"
-	}
-	return "Role(?)"
-}
 
 // Stats is a snapshot of a member's state and counters, taken by
 // Selector.Stats, for metrics and health checks. Role, State, Epoch,
 // Members and the lease's fields agree with one another: they are read
 // together, at Time. The counters are read just before.
 type Stats struct {
-	// Prefix is the group's prefix, with its trailing "/".
-	Prefix string
-	// ID is this member's id.
-	ID string
-	// Role is this member's role: Master while IsMaster is true and the
-	// safe deadline has not passed. Between the deadline and the moment
-	// its timer ends the mastership, IsMaster may still be true for a few
-	// microseconds; Stats is the stricter of the two.
-	Role Role
-	// State is the state of the registration, as State returns it, except
-	// that it is Offline once the safe deadline has passed (see Role).
-	State State
-	// Epoch is the current master's epoch in this member's view, as Epoch
-	// returns it; 0 while not registered.
-	Epoch int64
+	// Status holds the prefix, the id, the role, the state, the epoch and
+	// the lease, as Status returns them; its fields are promoted, so
+	// st.Role reads st.Status.Role. Role is Master while IsMaster is true
+	// and the safe deadline has not passed: between the deadline and the
+	// moment its timer ends the mastership, IsMaster may still be true for
+	// a few microseconds, and Stats is the stricter of the two. State is
+	// as State returns it, except that it is Offline once the safe
+	// deadline has passed.
+	status.Status
 	// Members is the number of members in this member's view, itself
 	// included; 0 while not registered.
 	Members int
@@ -64,28 +32,6 @@ type Stats struct {
 	// Resyncs counts the times this member read its group afresh after its
 	// watch failed (a compaction, a lost etcd leader, a closed stream).
 	Resyncs uint64
-	// TTL is the lease TTL etcd granted to the current registration, or to
-	// the last one while not registered.
-	TTL time.Duration
-	// KeepAliveRTT is the round trip of the last acknowledged keep-alive of
-	// the current or last registration's lease; the grant of the lease
-	// counts as its first keep-alive.
-	KeepAliveRTT time.Duration
-	// LastKeepAlive is when that keep-alive was acknowledged. It does not
-	// move while etcd is unreachable or the member is not registered, so
-	// Time minus LastKeepAlive tells how long the member has been without
-	// news from etcd.
-	LastKeepAlive time.Time
-	// SafeDeadline is the instant the registration and the mastership end
-	// unless another keep-alive is acknowledged first: the send time of the
-	// last acknowledged keep-alive, plus TTL, minus the safety margin. It
-	// is the zero Time while not registered.
-	SafeDeadline time.Time
-	// UntilDeadline is SafeDeadline minus Time: how long the member lasts
-	// if etcd stops answering now. 0 while not registered.
-	UntilDeadline time.Duration
-	// Time is when the snapshot was taken.
-	Time time.Time
 }
 
 // counters are the Selector's counts for Stats, written by the run loop
@@ -108,8 +54,6 @@ func newCounters() counters {
 // call it as often as they like.
 func (s *Selector) Stats() Stats {
 	st := Stats{
-		Prefix:      s.prefix,
-		ID:          s.id,
 		Resyncs:     s.stats.resyncs.Load(),
 		Transitions: make(map[events.Type]uint64, len(s.stats.transitions)),
 	}
@@ -118,23 +62,37 @@ func (s *Selector) Stats() Stats {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st.Time = time.Now()
-	st.State = s.state
+	st.Status = s.statusLocked()
+	if st.Role != NoRole {
+		st.Members = len(s.view.Members)
+	}
+	return st
+}
+
+// Status returns a snapshot of this member's role, state, epoch and lease,
+// the part of Stats that package health and package metrics read of a
+// selector member and an election candidate alike. It is cheap (a lock,
+// no etcd call) and safe for concurrent use.
+func (s *Selector) Status() status.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statusLocked()
+}
+
+// statusLocked takes the snapshot of Status; the caller holds s.mu, so that
+// the role, the state, the epoch and the lease are read together.
+func (s *Selector) statusLocked() status.Status {
+	st := status.Status{Prefix: s.prefix, ID: s.id, Time: time.Now(), State: s.state}
 	if s.state == Refresh && !s.live(s.reg) {
 		st.State = Offline
 	}
 	if s.reg != nil {
-		l := s.reg.lease
-		st.TTL = l.TTL
-		st.LastKeepAlive, st.KeepAliveRTT = l.LastAck()
-		if st.State == Refresh {
-			st.SafeDeadline = l.Deadline()
-			st.UntilDeadline = st.SafeDeadline.Sub(st.Time)
-			if st.UntilDeadline <= 0 {
-				// The deadline has passed and its timer is about to end
-				// the registration: it has ended already.
-				st.State, st.SafeDeadline, st.UntilDeadline = Offline, time.Time{}, 0
-			}
+		var shown bool
+		st.Lease, shown = s.reg.lease.Status(st.Time, st.State == Refresh)
+		if st.State == Refresh && !shown {
+			// The deadline has passed and its timer is about to end the
+			// registration: it has ended already.
+			st.State = Offline
 		}
 	}
 	switch {
@@ -145,7 +103,6 @@ func (s *Selector) Stats() Stats {
 	}
 	if st.Role != NoRole {
 		st.Epoch = s.view.Epoch()
-		st.Members = len(s.view.Members)
 	}
 	return st
 }

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/internal/refusal"
+	"github.com/seed764c596d/mastership/status"
 )
 
 // Why a lease ended, as reported by Lease.Err.
@@ -283,6 +284,28 @@ func (l *Lease) LastAck() (at time.Time, rtt time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.acked, l.rtt
+}
+
+// Status returns the lease's state at now for a Stats snapshot: the TTL
+// and the last acknowledged keep-alive always, and the safe deadline only
+// while live (the caller's registration holds it) and the deadline is
+// still ahead of now; past it, the deadline's timer is about to end the
+// lease, and the snapshot shows it ended. It reports whether the deadline
+// was shown.
+func (l *Lease) Status(now time.Time, live bool) (status.Lease, bool) {
+	ended := l.ctx.Err() != nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := status.Lease{TTL: l.TTL, LastKeepAlive: l.acked, KeepAliveRTT: l.rtt}
+	if !live || ended {
+		return st, false
+	}
+	until := l.deadline.Sub(now)
+	if until <= 0 {
+		return st, false
+	}
+	st.SafeDeadline, st.UntilDeadline = l.deadline, until
+	return st, true
 }
 
 // Stop ends the lease without revoking it: etcd expires it after its TTL.
