@@ -15,8 +15,11 @@
 //	peer-membership --prefix /tribes/cluster-1 --id node-1 [--meta zone=eu --meta port=4000] [--ttl 5s] [etcd flags]
 //
 // A bad flag or an unreachable etcd prints one line on standard error and
-// exits non-zero (2 for a bad flag). -h or --help prints the usage and
-// every flag on standard output and exits 0.
+// exits non-zero (2 for a bad flag). So does etcd refusing the member while
+// it runs (its user's permission on the prefix revoked, its password
+// changed): the member has ended, and the program exits 1 rather than wait,
+// silent, for a signal. -h or --help prints the usage and every flag on
+// standard output and exits 0.
 package main
 
 import (
@@ -130,15 +133,31 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			printTable(stdout, p.ID(), ch)
 		}
 	}()
-	go readMeta(ctx, p, stdin, log)
+	// readMeta stops, after the line it is applying, when run returns.
+	mctx, stopMeta := context.WithCancel(ctx)
+	defer stopMeta()
+	go readMeta(mctx, p, stdin, log)
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-p.Done():
+		// The member ended by itself: etcd refused it. Its last events
+		// have reached the table, whose listener closes once printed;
+		// Leave writes no marker, and only closes the member.
+	}
 	lctx, cancel := context.WithTimeout(context.Background(), c.ttl)
 	defer cancel()
-	if err := p.Leave(lctx); err != nil {
-		log.Warn("leave", "err", err)
-	}
+	leaveErr := p.Leave(lctx)
 	<-printed
+	if err := p.Err(); err != nil {
+		// etcd refused the member while it ran (its permission taken
+		// away, its password changed): it has ended by itself.
+		fmt.Fprintf(stderr, "peer-membership: etcd refused this member, which has ended: %v\n", err)
+		return 1
+	}
+	if leaveErr != nil {
+		log.Warn("leave", "err", leaveErr)
+	}
 	return 0
 }
 

@@ -74,6 +74,23 @@ func (p *Peer) Incarnation() string { return p.rec.Incarnation }
 // Table returns this node's table of the group.
 func (p *Peer) Table() *Table { return p.table }
 
+// Done returns a channel that closes once the node's member has ended and
+// its last events have reached the table, which has then closed its
+// listeners: after Leave, or by itself when etcd refused it (Err then says
+// why). A member that merely lost its registration (its lease expired
+// behind a partition, its key was deleted) registers again by itself and
+// does not end.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Err returns why the node's member ended by itself: nil while it runs and
+// after a Leave of a running member; once etcd has refused it (its user
+// lost its permission on the prefix, was deleted, or had its password
+// changed), the selector's error, which wraps selector.ErrPermissionDenied
+// or selector.ErrAuthFailed and names the refused request, or
+// selector.ErrValueTooLarge when etcd refused its record for its size.
+// Err is set before Done closes, and stays set after Leave.
+func (p *Peer) Err() error { return p.sel.Err() }
+
 // follow feeds the selector's events to the table, and closes it once they
 // end. A new registration (after the member lost its lease) writes the
 // value last set; should a SetMeta have raced with it, the current record
@@ -146,7 +163,9 @@ func (p *Peer) write(ctx context.Context) error {
 // node tells this leave from an expiry, then closes the member, which
 // revokes its lease.
 //
-// Later calls write nothing, wait for the close and return its result.
+// Later calls, and a Leave of a member that has ended by itself (Done is
+// closed: etcd refused it, see Err), write nothing, wait for the close and
+// return its result.
 func (p *Peer) Leave(ctx context.Context) error {
 	p.mu.Lock()
 	first := !p.closed
@@ -155,6 +174,13 @@ func (p *Peer) Leave(ctx context.Context) error {
 	p.mu.Unlock()
 	if !first {
 		return p.close()
+	}
+	select {
+	case <-p.done:
+		// Nothing to mark: the member is no longer registered, and etcd
+		// refused it anyway.
+		return p.close()
+	default:
 	}
 	werr := p.write(ctx)
 	if werr != nil {
