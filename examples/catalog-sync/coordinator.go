@@ -96,7 +96,11 @@ type apiError struct {
 func reply(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	// Readers are programs and operators, not browsers: "<redacted>" is
+	// shown as written rather than as \u003credacted\u003e.
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
 }
 
 // notMaster answers a write sent to a coordinator that is not the master:

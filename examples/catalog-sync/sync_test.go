@@ -274,9 +274,15 @@ func TestSecretsNeverShown(t *testing.T) {
 	pc := &printConnector{w: &out}
 	pc.Apply(context.Background(), Catalog{Name: "pg", Properties: secrets})
 	for _, cmd := range [][]string{{"status"}, {"status", "pg"}} {
-		if code := run(context.Background(), append(cmd, "--coordinator", co.URL()), &out, &errb); code != 0 {
+		var st strings.Builder
+		if code := run(context.Background(), append(cmd, "--coordinator", co.URL()), &st, &errb); code != 0 {
 			t.Fatalf("%v: exit %d, stderr %s", cmd, code, errb.String())
 		}
+		// As written, not as JSON's HTML-safe escapes (\u003c...).
+		if !strings.Contains(st.String(), `"auth-token": "`+Redacted+`"`) {
+			t.Errorf("%v printed %q: want the token shown as %q", cmd, st.String(), Redacted)
+		}
+		out.WriteString(st.String())
 	}
 	s, _ := status(t, co, "pg")
 	if s.Properties["connection-user"] != "trino" || s.Properties["auth-token"] != Redacted {

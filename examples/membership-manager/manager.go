@@ -77,7 +77,11 @@ func (m *manager) run(ctx context.Context) error {
 					m.log.Info("no longer master")
 				}()
 			case events.Offline:
-				m.log.Warn("offline: not in the managers' group until registered again")
+				if ctx.Err() != nil {
+					m.log.Info("left the managers' group")
+				} else {
+					m.log.Warn("offline: not in the managers' group until registered again")
+				}
 			}
 		}
 	}()
