@@ -32,6 +32,7 @@ import (
 
 	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/examples/internal/help"
 	"github.com/seed764c596d/mastership/localetcd"
 	"github.com/seed764c596d/mastership/selector"
 )
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	etcd := etcdflags.Register(fs, "")
 	prefix := fs.String("prefix", "", "the group's prefix (default: a new one each run, /mastership-demo/<unix nanoseconds>)")
 	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL of the members, whole seconds, from 1s to 1h")
-	if asked, err := parseFlags(fs, args, out); asked || err != nil {
+	if asked, err := help.Handle(fs, args, out, usage); asked || err != nil {
 		return err
 	}
 	if *prefix == "" {

@@ -40,6 +40,7 @@ import (
 
 	"github.com/seed764c596d/mastership/election"
 	"github.com/seed764c596d/mastership/etcdflags"
+	"github.com/seed764c596d/mastership/examples/internal/help"
 	"github.com/seed764c596d/mastership/localetcd"
 )
 
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	prefix := fs.String("prefix", "/mastership-election-example", "the election's prefix")
 	name := fs.String("name", "", "this candidate's name (with --endpoints; required there)")
 	ttl := fs.Duration("ttl", 2*time.Second, "session TTL, whole seconds, from 1s to 1h")
-	if asked, err := parseFlags(fs, args, out); asked || err != nil {
+	if asked, err := help.Handle(fs, args, out, usage); asked || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -51,3 +51,15 @@ func Print(w io.Writer, fs *flag.FlagSet, usage string) {
 	}
 	fmt.Fprintf(w, "%s\n\nflags:\n%s", usage, strings.Join(lines, ""))
 }
+
+// Handle parses args with fs as Parse does; for -h or --help it prints
+// usage and every flag on out, as Print does, and reports asked, for a
+// program whose run returns an error to return nil (exit 0) at once.
+func Handle(fs *flag.FlagSet, args []string, out io.Writer, usage string) (asked bool, err error) {
+	err = Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		Print(out, fs, usage)
+		return true, nil
+	}
+	return false, err
+}
