@@ -140,7 +140,7 @@ type group struct {
 	pid  int       // the program's pid, 0 if it was not started
 	life *os.File  // the lifeline's write end; closed once the reaper is reaped
 
-	done   chan struct{} // closed once the reaper is reaped
+	done     chan struct{} // closed once the reaper is reaped
 	status   programStatus // valid once done is closed
 	reported bool          // the reaper reported an end (or a failed start)
 
@@ -148,8 +148,10 @@ type group struct {
 	reaped bool
 }
 
-// selfPath is the binary to run as the reaper: this one. /proc/self/exe
-// is this very file even if it was replaced on disk since.
+// selfPath is the binary to run as the reaper: this one. On Linux,
+// /proc/self/exe is this very file even if its path has been removed or
+// given a new version since (ps shows the reaper's command line as
+// "mastership internal-reaper -- PROGRAM ...", top its name as exe).
 func selfPath() (string, error) {
 	if runtime.GOOS == "linux" {
 		if _, err := os.Stat("/proc/self/exe"); err == nil {

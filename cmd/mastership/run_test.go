@@ -1,0 +1,228 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/internal/etcdtest"
+)
+
+// The members of the process tests: a TTL of 2s, whose safe window is 1.75s
+// (the margin is 250ms), and a grace of 500ms, under half of it.
+const (
+	ttl   = 2 * time.Second
+	grace = 500 * time.Millisecond
+)
+
+// member returns the arguments of a supervisor of the fake program.
+func member(endpoint, prefix, id string, extra []string, program ...string) []string {
+	args := []string{"--endpoints", endpoint, "--prefix", prefix, "--id", id, "--ttl", ttl.String(), "--grace", grace.String()}
+	args = append(args, extra...)
+	return append(append(args, "--"), program...)
+}
+
+func fake(file, behaviour string) []string { return []string{os.Args[0], file, behaviour} }
+
+// TestCutOff: two supervisors; the master's connection to etcd is cut
+// (blackholed, for longer than the TTL). Its program must be gone, every
+// trace of it, before the other's program starts. Half the trials run a
+// program that exits on SIGTERM, half one that ignores it and must be
+// SIGKILLed at the safe deadline. Trials run in parallel, on one etcd.
+func TestCutOff(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	ep := etcd.Members[0].ClientURL
+	trials := 20
+	if testing.Short() {
+		trials = 5
+	}
+	var mu sync.Mutex
+	var margins []time.Duration
+	began := time.Now()
+	t.Run("trials", func(t *testing.T) {
+		for i := range trials {
+			behaviour := []string{"beat", "stubborn"}[i%2]
+			t.Run(fmt.Sprintf("%d-%s", i, behaviour), func(t *testing.T) {
+				t.Parallel()
+				px := etcd.Members[0].NewProxy(t)
+				file := filepath.Join(t.TempDir(), "records")
+				prefix := fmt.Sprintf("/cut/%d", i)
+				a := startSupervisor(t, "a", member(px.Endpoint, prefix, "a", nil, fake(file, behaviour)...)...)
+				waitRecord(t, file, "start", "a", 20*time.Second)
+				b := startSupervisor(t, "b", member(ep, prefix, "b", nil, fake(file, behaviour)...)...)
+				b.waitLog(t, "joined the group", 20*time.Second)
+
+				cut := time.Now()
+				px.Blackhole()
+				sb := waitRecord(t, file, "start", "b", 20*time.Second)
+				// a's group is gone once its supervisor says so: only then
+				// can the file show all that a's program did.
+				stopped := a.waitLog(t, "program stopped", 5*time.Second)
+				var lastA time.Time
+				for _, r := range readRecords(t, file) {
+					if r.id == "a" && r.at.After(lastA) {
+						lastA = r.at
+					}
+				}
+				margin := sb.at.Sub(lastA)
+				t.Logf("cut at +0; a's program last alive at +%v (%s, sigkill %v, %vms before its safe deadline); b's started at +%v; margin %v",
+					lastA.Sub(cut).Round(time.Millisecond), stopped["why"], stopped["sigkill"], ms(stopped["before_deadline"]),
+					sb.at.Sub(cut).Round(time.Millisecond), margin.Round(time.Millisecond))
+				if margin <= 0 {
+					t.Errorf("a's program was alive at %v, after b's started at %v", lastA, sb.at)
+				}
+				if sb.epoch <= 0 {
+					t.Errorf("b's program got epoch %d", sb.epoch)
+				}
+				mu.Lock()
+				margins = append(margins, margin)
+				mu.Unlock()
+			})
+		}
+	})
+	if len(margins) > 0 {
+		slices.Sort(margins)
+		t.Logf("%d trials in %v; margin between the cut-off program's end and the other's start: min %v, median %v, max %v",
+			len(margins), time.Since(began).Round(time.Millisecond), margins[0].Round(time.Millisecond),
+			margins[len(margins)/2].Round(time.Millisecond), margins[len(margins)-1].Round(time.Millisecond))
+	}
+}
+
+// ms renders a duration logged as JSON (nanoseconds) in milliseconds.
+func ms(v any) string {
+	f, _ := v.(float64)
+	return strconv.FormatFloat(f/1e6, 'f', 1, 64)
+}
+
+// TestSupervisorTerminated: SIGTERM to the master's supervisor stops its
+// program, closes its member, and the standby's program starts promptly.
+func TestSupervisorTerminated(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	ep := etcd.Members[0].ClientURL
+	var delays []time.Duration
+	for i := range 5 {
+		file := filepath.Join(t.TempDir(), "records")
+		prefix := fmt.Sprintf("/term/%d", i)
+		a := startSupervisor(t, "a", member(ep, prefix, "a", nil, fake(file, "beat")...)...)
+		waitRecord(t, file, "start", "a", 20*time.Second)
+		b := startSupervisor(t, "b", member(ep, prefix, "b", nil, fake(file, "beat")...)...)
+		b.waitLog(t, "joined the group", 20*time.Second)
+
+		termed := time.Now()
+		if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		sb := waitRecord(t, file, "start", "b", 10*time.Second)
+		if code := a.exitCode(t, 10*time.Second); code != 0 {
+			t.Errorf("a exited %d, want 0", code)
+		}
+		sa := waitRecord(t, file, "stop", "a", time.Second)
+		if !sa.at.Before(sb.at) {
+			t.Errorf("a's program stopped at %v, after b's started at %v", sa.at, sb.at)
+		}
+		d := sb.at.Sub(termed)
+		delays = append(delays, d)
+		if d > time.Second {
+			t.Errorf("b's program started %v after a's supervisor got SIGTERM, want well under the TTL %v", d, ttl)
+		}
+		b.cmd.Process.Kill()
+	}
+	slices.Sort(delays)
+	t.Logf("SIGTERM to the master's supervisor → the standby's program started after: %v", delays)
+}
+
+func TestOnExitRestart(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	file := filepath.Join(t.TempDir(), "records")
+	a := startSupervisor(t, "a", member(etcd.Members[0].ClientURL, "/restart", "a", []string{"--on-exit", "restart"}, fake(file, "exit=3")...)...)
+	waitFor(t, 10*time.Second, "three starts", func() bool { return countRecords(readRecords(t, file), "start", "a") >= 3 })
+	var delays []string
+	for _, l := range a.logs("restarting the program") {
+		delays = append(delays, fmt.Sprint(l["in"]))
+	}
+	// The delays double: 250ms, then 500ms.
+	if len(delays) < 2 || delays[0] != "2.5e+08" || delays[1] != "5e+08" {
+		t.Errorf("restart delays %v (ns), want 250ms then 500ms", delays)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := a.exitCode(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestOnExitYield: both members yield when their program exits, so the
+// program runs on one, then the other, then the first again, each under a
+// new epoch.
+func TestOnExitYield(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	ep := etcd.Members[0].ClientURL
+	file := filepath.Join(t.TempDir(), "records")
+	dir := t.TempDir()
+	// A program that exits only once both members are there, so that a's
+	// first exit finds b to yield to: it waits for b's supervisor's file.
+	gate := filepath.Join(dir, "b-joined")
+	script := fmt.Sprintf(`while [ ! -e %s ]; do sleep 0.01; done; echo "start $MASTERSHIP_ID $MASTERSHIP_EPOCH $(date +%%s%%N)" >> %s`, gate, file)
+	yield := []string{"--on-exit", "yield"}
+	a := startSupervisor(t, "a", member(ep, "/yield", "a", yield, "sh", "-c", script)...)
+	b := startSupervisor(t, "b", member(ep, "/yield", "b", yield, "sh", "-c", script)...)
+	b.waitLog(t, "joined the group", 20*time.Second)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "two starts on each", func() bool {
+		rs := readRecords(t, file)
+		return countRecords(rs, "start", "a") >= 2 && countRecords(rs, "start", "b") >= 2
+	})
+	// a's first exit may find no b in its view yet (then it restarts its
+	// program); after that the program moves at each exit, under a new
+	// epoch each time.
+	rs := readRecords(t, file)
+	for i := 1; i < len(rs); i++ {
+		if rs[i].id != rs[i-1].id && rs[i].epoch <= rs[i-1].epoch {
+			t.Errorf("start %d on %s under epoch %d, not above %d of the start on %s before it", i, rs[i].id, rs[i].epoch, rs[i-1].epoch, rs[i-1].id)
+		}
+	}
+	for _, sv := range []*proc{a, b} {
+		if len(sv.logs("yielded the mastership (--on-exit yield)")) == 0 {
+			t.Errorf("%s never yielded", sv.name)
+		}
+	}
+}
+
+// TestOnExitExit: the supervisor leaves the group and exits with the
+// program's status; its key is gone from etcd at once.
+func TestOnExitExit(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	file := filepath.Join(t.TempDir(), "records")
+	a := startSupervisor(t, "a", member(etcd.Members[0].ClientURL, "/exit", "a", []string{"--on-exit", "exit"}, fake(file, "exit=7")...)...)
+	if code := a.exitCode(t, 20*time.Second); code != 7 {
+		t.Errorf("exit code %d, want the program's 7", code)
+	}
+	cli := etcd.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	key, end := etcdtest.PrefixRange("/exit")
+	resp, err := cli.Get(ctx, key, clientv3.WithRange(end))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 0 {
+		t.Errorf("%d keys left under the prefix, want none: the member closed", len(resp.Kvs))
+	}
+	if n := countRecords(readRecords(t, file), "start", "a"); n != 1 {
+		t.Errorf("program started %d times, want once", n)
+	}
+}
