@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -197,10 +198,11 @@ func (sv *supervisor) main(ctx context.Context) int {
 	// that something changed, and asks the selector for its role.
 	changed := make(chan struct{}, 1)
 	ended := make(chan struct{})
+	var closing atomic.Bool // the last OFFLINE is Close's, not a loss
 	go func() {
 		for ev := range sv.s.Events() {
 			sv.log.Debug("event", "type", ev.Type, "master", ev.View.Master().ID, "epoch", ev.View.Epoch())
-			if ev.Type == events.Offline {
+			if ev.Type == events.Offline && !closing.Load() {
 				sv.log.Info("offline: registration lost, registering again")
 			}
 			select {
@@ -211,6 +213,7 @@ func (sv *supervisor) main(ctx context.Context) int {
 		close(ended)
 	}()
 	closeMember := func() {
+		closing.Store(true)
 		if err := sv.s.Close(); err != nil {
 			sv.log.Warn("close the member", "err", err)
 		}
