@@ -4,11 +4,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -75,12 +78,19 @@ func TestCutOff(t *testing.T) {
 						lastA = r.at
 					}
 				}
-				margin := sb.at.Sub(lastA)
-				t.Logf("cut at +0; a's program last alive at +%v (%s, sigkill %v, %vms before its safe deadline); b's started at +%v; margin %v",
+				// b's program started when its supervisor logged so (its
+				// first record comes later, once the program has loaded):
+				// the margin is measured from the earlier of the two.
+				bStart := logTime(t, b.waitLog(t, "program started", time.Second))
+				if sb.at.Before(bStart) {
+					bStart = sb.at
+				}
+				margin := bStart.Sub(lastA)
+				t.Logf("cut at +0; a's program last alive at +%v (%s, sigkill %v, %vms before its safe deadline); b's started at +%v (first record +%v); margin %v",
 					lastA.Sub(cut).Round(time.Millisecond), stopped["why"], stopped["sigkill"], ms(stopped["before_deadline"]),
-					sb.at.Sub(cut).Round(time.Millisecond), margin.Round(time.Millisecond))
+					bStart.Sub(cut).Round(time.Millisecond), sb.at.Sub(cut).Round(time.Millisecond), margin.Round(time.Millisecond))
 				if margin <= 0 {
-					t.Errorf("a's program was alive at %v, after b's started at %v", lastA, sb.at)
+					t.Errorf("a's program was alive at %v, after b's started at %v", lastA, bStart)
 				}
 				if sb.epoch <= 0 {
 					t.Errorf("b's program got epoch %d", sb.epoch)
@@ -97,6 +107,17 @@ func TestCutOff(t *testing.T) {
 			len(margins), time.Since(began).Round(time.Millisecond), margins[0].Round(time.Millisecond),
 			margins[len(margins)/2].Round(time.Millisecond), margins[len(margins)-1].Round(time.Millisecond))
 	}
+}
+
+// logTime is the time of a JSON log line.
+func logTime(t testing.TB, l map[string]any) time.Time {
+	t.Helper()
+	s, _ := l["time"].(string)
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatalf("log line %v: %v", l, err)
+	}
+	return at
 }
 
 // ms renders a duration logged as JSON (nanoseconds) in milliseconds.
@@ -127,12 +148,17 @@ func TestSupervisorTerminated(t *testing.T) {
 		if code := a.exitCode(t, 10*time.Second); code != 0 {
 			t.Errorf("a exited %d, want 0", code)
 		}
+		bStart := logTime(t, b.waitLog(t, "program started", time.Second))
 		sa := waitRecord(t, file, "stop", "a", time.Second)
-		if !sa.at.Before(sb.at) {
-			t.Errorf("a's program stopped at %v, after b's started at %v", sa.at, sb.at)
+		if !sa.at.Before(bStart) || !sa.at.Before(sb.at) {
+			t.Errorf("a's program stopped at %v, after b's started at %v", sa.at, bStart)
 		}
-		d := sb.at.Sub(termed)
+		// From the SIGTERM to b's supervisor starting the program; its
+		// first record comes once the program has loaded (a test binary,
+		// slow to load under the race detector).
+		d := bStart.Sub(termed)
 		delays = append(delays, d)
+		t.Logf("SIGTERM → b's program started %v later, its first record %v later", d.Round(time.Millisecond), sb.at.Sub(termed).Round(time.Millisecond))
 		if d > time.Second {
 			t.Errorf("b's program started %v after a's supervisor got SIGTERM, want well under the TTL %v", d, ttl)
 		}
@@ -224,5 +250,28 @@ func TestOnExitExit(t *testing.T) {
 	}
 	if n := countRecords(readRecords(t, file), "start", "a"); n != 1 {
 		t.Errorf("program started %d times, want once", n)
+	}
+}
+
+// TestOnExitExitSignalled: a program ended by a signal n gives 128+n, as a
+// shell reports it.
+func TestOnExitExitSignalled(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	a := startSupervisor(t, "a", member(etcd.Members[0].ClientURL, "/exit-signal", "a", []string{"--on-exit", "exit"}, "sh", "-c", "kill -9 $$")...)
+	if code := a.exitCode(t, 20*time.Second); code != 128+9 {
+		t.Errorf("exit code %d, want 137 (SIGKILL)", code)
+	}
+}
+
+// TestReaperByHand: the hidden reaper mode refuses to run without the
+// pipes of a supervisor.
+func TestReaperByHand(t *testing.T) {
+	out, err := exec.Command(bin, reaperArg, "--", "/bin/true", "true").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Errorf("exit: %v, want code 2", err)
+	}
+	if msg := string(out); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "not by hand") {
+		t.Errorf("output %q, want one line saying it is not for hands", msg)
 	}
 }
