@@ -35,8 +35,9 @@
 //
 // and SIGKILL to the group when the safe deadline arrives, or --grace after
 // the SIGTERM if that comes first. A program stopped because its deadline
-// came near while the member is still master (the keep-alives came back)
-// is started again at once, under the same epoch.
+// came near is started again, under the same epoch, if a keep-alive is
+// acknowledged before the deadline (the connection was only slow), as soon
+// as it is.
 //
 // --grace must be less than the safe window (the TTL minus the safety
 // margin). The keep-alives come every quarter of the safe window, so with

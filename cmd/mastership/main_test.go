@@ -203,7 +203,9 @@ func startSupervisor(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	sv := &proc{name: name, stderr: &buffer{}, done: make(chan struct{})}
 	sv.cmd = exec.Command(bin, append([]string{"run", "--log-format", "json"}, args...)...)
-	sv.cmd.Env = append(os.Environ(), asProgram+"=1")
+	// A race-built fake program would sleep a second at exit (the race
+	// detector's atexit_sleep_ms), which the takeover times would count.
+	sv.cmd.Env = append(os.Environ(), asProgram+"=1", "GORACE=atexit_sleep_ms=0")
 	sv.cmd.Stdout = sv.stderr
 	sv.cmd.Stderr = sv.stderr
 	if err := sv.cmd.Start(); err != nil {

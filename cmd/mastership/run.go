@@ -277,6 +277,9 @@ func (sv *supervisor) master(ctx context.Context) (code int, exit bool) {
 		if mctx.Err() != nil {
 			return 0, false
 		}
+		if master, exit := sv.waitSafe(ctx, mctx); !master || exit {
+			return 0, exit
+		}
 		started := time.Now()
 		why, st := sv.runOnce(ctx, mctx, epoch)
 		switch why {
@@ -285,8 +288,8 @@ func (sv *supervisor) master(ctx context.Context) (code int, exit bool) {
 		case stoppedMastershipEnded:
 			return 0, false
 		case stoppedNearDeadline:
-			// Still master if the keep-alives came back: start again, at
-			// once, under a new MasterContext read above.
+			// Still master if the keep-alives come back: start again, as
+			// soon as one has moved the deadline (waitSafe).
 			continue
 		}
 		switch sv.c.onExit {
@@ -323,6 +326,45 @@ func (sv *supervisor) master(ctx context.Context) (code int, exit bool) {
 		case <-mctx.Done():
 			t.Stop()
 			return 0, false
+		}
+	}
+}
+
+// waitSafe waits until the safe deadline is more than the grace away, so
+// that a program started now is not stopped at once. It returns master
+// false if the mastership ends first, and exit true on a signal.
+//
+// It polls, every 20ms: it waits only in the rare moments when the
+// deadline is that close while the member is still master (a program
+// stopped near the deadline, waiting for a keep-alive to come back, or
+// a mastership taken back with its deadline near), and the selector has no
+// notification of a new deadline.
+func (sv *supervisor) waitSafe(ctx, mctx context.Context) (master, exit bool) {
+	logged := false
+	for {
+		st := sv.s.Status()
+		if st.Role != selector.Master {
+			return false, false
+		}
+		if time.Until(st.SafeDeadline) > sv.c.grace {
+			if logged {
+				sv.log.Info("keep-alives are back: starting the program again", "epoch", st.Epoch)
+			}
+			return true, false
+		}
+		if !logged {
+			sv.log.Info("safe deadline within grace: waiting for a keep-alive to start the program", "epoch", st.Epoch, "until_deadline", st.UntilDeadline)
+			logged = true
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-mctx.Done():
+			t.Stop()
+			return false, false
+		case <-ctx.Done():
+			t.Stop()
+			return false, true
 		}
 	}
 }

@@ -275,3 +275,38 @@ func TestReaperByHand(t *testing.T) {
 		t.Errorf("output %q, want one line saying it is not for hands", msg)
 	}
 }
+
+// TestShortCut: the master's connection is held up (no byte lost) until
+// its program has been stopped near the safe deadline, then released
+// before the deadline: its keep-alives are acknowledged again, it is still
+// master under the same epoch, and it starts its program again; the
+// standby never starts its own.
+func TestShortCut(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	px := etcd.Members[0].NewProxy(t)
+	file := filepath.Join(t.TempDir(), "records")
+	a := startSupervisor(t, "a", member(px.Endpoint, "/short", "a", nil, fake(file, "beat")...)...)
+	first := waitRecord(t, file, "start", "a", 20*time.Second)
+	b := startSupervisor(t, "b", member(etcd.Members[0].ClientURL, "/short", "b", nil, fake(file, "beat")...)...)
+	b.waitLog(t, "joined the group", 20*time.Second)
+
+	px.Hold()
+	stopped := a.waitLog(t, "program stopped", 5*time.Second)
+	px.Release()
+	if stopped["why"] != stoppedNearDeadline.String() {
+		t.Fatalf("a's program stopped because %v, want the near deadline", stopped["why"])
+	}
+	a.waitLog(t, "keep-alives are back: starting the program again", 5*time.Second)
+	waitFor(t, 5*time.Second, "a second start of a's program", func() bool {
+		return countRecords(readRecords(t, file), "start", "a") == 2
+	})
+	for _, r := range readRecords(t, file) {
+		if r.what == "start" && r.id == "a" && r.epoch != first.epoch {
+			t.Errorf("a's program started again under epoch %d, want %d", r.epoch, first.epoch)
+		}
+	}
+	if n := countRecords(readRecords(t, file), "start", "b"); n != 0 {
+		t.Errorf("b's program started %d times, want never", n)
+	}
+	t.Logf("a's program stopped %vms before its safe deadline, and started again once the connection was released", ms(stopped["before_deadline"]))
+}
