@@ -48,8 +48,10 @@
 // supervisor that cannot run (frozen by SIGSTOP, a suspended VM, a machine
 // stalled for longer than the safety margin) sends no signal, and the
 // program, which keeps running, may still be running when another member's
-// starts. A mastership taken away early by hand (someone deletes the
-// master's key or revokes its lease) lets the next master start at once,
+// starts. A mastership taken away early (someone deletes the master's key
+// or revokes its lease by hand; etcd expires the lease before the safe
+// deadline because its clock runs faster than the margin allows) lets the
+// next master start at once,
 // while this program gets its SIGTERM as soon as the supervisor hears of it
 // and its SIGKILL after --grace. For those cases, only the epoch, checked
 // by the stores the program writes, keeps the two apart.
