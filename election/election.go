@@ -11,7 +11,6 @@ import (
 
 	"github.com/seed764c596d/mastership/internal/member"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/internal/backoff"
@@ -55,8 +54,10 @@ type Election struct {
 
 	mu       sync.Mutex
 	value    string
-	lead     *leadership // nil while not leader
-	observed Leader      // the leader as last seen by Run
+	lead     *leadership   // nil while not leader
+	observed Leader        // the leader as last seen by Run
+	seen     sighting      // what Run's follower saw last of the session's key
+	seenc    chan struct{} // closed, and replaced, each time seen changes
 }
 
 // leadership is one term of this candidate as leader.
@@ -70,8 +71,9 @@ type leadership struct {
 	reqs   chan request // Resign and Proclaim, served while it lasts
 
 	// Under Election.mu.
-	began bool // OnStartedLeading was called
-	over  bool // the leadership has ended
+	began bool   // OnStartedLeading was called
+	over  bool   // the leadership has ended
+	lost  string // why Run's follower ended it: its key lost; "" if not
 
 	stopped chan struct{} // closed once its end is reported (OnStoppedLeading returned, if due)
 }
@@ -116,6 +118,7 @@ func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error)
 		opts:   o,
 		log:    o.Log.With("prefix", prefix),
 		value:  o.Value,
+		seenc:  make(chan struct{}),
 	}, nil
 }
 
@@ -142,6 +145,12 @@ func New(cli *clientv3.Client, prefix string, opts ...Option) (*Election, error)
 // request, keep-alives included, so a permission taken away while Run
 // leads ends the leadership and Run within a keep-alive interval.
 //
+// Run keeps one watch open on etcd, of the prefix, from its start to its
+// end, across sessions: what it sees reports the leader, decides each
+// campaign, and ends a leadership whose key is deleted, created again, or
+// detached from the session's lease. After a failed watch it reads the
+// prefix afresh, and that read decides.
+//
 // Run waits for its etcd calls to end; one abandoned while etcd was
 // unreachable may keep it until etcd answers or the client is closed. It
 // also waits for every OnStartedLeading it called to return, and for every
@@ -160,16 +169,20 @@ func (e *Election) Run(ctx context.Context, cb Callbacks) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	// The observer's refusal ends the run: its cause says why.
+	// The follower's refusal ends the run: its cause says why.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
-	// The observer reports leader changes to OnNewLeader, through a queue so
-	// that a slow callback delays nothing.
+	// One follower of the election for the whole Run, and the only watch
+	// this candidate keeps open: it reports leader changes to OnNewLeader,
+	// through a queue so that a slow callback delays nothing; it decides
+	// each campaign (see campaign); and it ends a leadership whose key is
+	// lost (see see). Campaigns and leaderships come and go with sessions,
+	// while the follower's watch, and what it has seen, carry on.
 	q := queue.New[Leader]()
 	wg.Go(func() {
 		defer q.Close()
-		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader) {
+		err := follow(ctx, e.cli, e.prefix, e.log, "follow the election", e.see, func(l Leader) {
 			// Nothing observed once Run's ctx is done: the watch
 			// response and ctx's end may be ready together.
 			if ctx.Err() != nil {
@@ -257,6 +270,7 @@ func (e *Election) revoke(l *lease.Lease) {
 func (e *Election) session(ctx context.Context, l *lease.Lease, cb Callbacks) (bool, error) {
 	e.setSession(l)
 	key := e.prefix + fmt.Sprintf("%x", int64(l.ID))
+	e.lookFor(key, int64(l.ID))
 	for {
 		// A campaign ends when the lease does: the plain recipe's Campaign
 		// keeps waiting on a dead session and can return a phantom win.
@@ -315,23 +329,29 @@ func (e *Election) session(ctx context.Context, l *lease.Lease, cb Callbacks) (b
 // It fails when ctx ends, when the key goes or is detached from l (another
 // writer's plain put) while it waits, or when the key is there but not on l.
 //
-// It follows the prefix rather than wait for the deletion of the keys
-// created before its own, as concurrency.Election's Campaign does: a key
-// without a lease is never deleted, yet it is no candidate.
+// It judges what Run's follower sees of the whole prefix, rather than wait
+// for the deletion of the keys created before its own, as
+// concurrency.Election's Campaign does: a key without a lease is never
+// deleted, yet it is no candidate.
 func (e *Election) campaign(ctx context.Context, l *lease.Lease, key, value string) (int64, error) {
-	// The registration transaction the selector's members use too; its
-	// read of the prefix, at the key's creation, is where following the
-	// candidates starts.
+	// The registration transaction the selector's members use too. Its read
+	// of the prefix, at the key's creation, lets a candidate that is first
+	// already (alone, or behind keys all gone) lead at once, without waiting
+	// for the follower to see its key's creation.
 	c, err := member.Create(ctx, e.cli, key, value, l.ID, e.prefix)
 	if err != nil {
 		return 0, fmt.Errorf("create key %s: %w", key, err)
 	}
-	rev, start := c.Revision, group.State{KVs: c.KVs, Revision: c.Revision}
-	if !c.OK {
+	rev := c.Revision
+	if c.OK {
+		if ld := leaderAmong(e.prefix, c.KVs); ld.Key == key && ld.Epoch == rev {
+			return rev, nil
+		}
+	} else {
 		if c.Existing == nil || c.Existing.Lease != int64(l.ID) {
 			return 0, fmt.Errorf("key %s is there, but not on this session's lease (another writer's plain put?)", key)
 		}
-		rev, start = c.Existing.CreateRevision, group.State{} // read afresh
+		rev = c.Existing.CreateRevision
 		if c.Existing.Value != value {
 			if err := e.proclaim(ctx, l, key, rev, value); err != nil {
 				return 0, err
@@ -339,49 +359,116 @@ func (e *Election) campaign(ctx context.Context, l *lease.Lease, key, value stri
 		}
 	}
 
-	var won, lost bool
-	var fatal error
-	// judge reads one state of the candidates: it reports false once the
-	// campaign is decided, won or lost.
-	judge := func(st group.State) bool {
-		kv, ok := st.KVs[key]
-		if !ok || kv.CreateRevision != rev || kv.Lease != int64(l.ID) {
-			lost = true
-			return false
+	// The follower decides the rest, from the first state it sees at or
+	// after the key's creation on. It may be behind, or ahead: what it saw
+	// before the creation says nothing of the key, and what it saw after
+	// counts, even if it saw it before this campaign looked (see sighting).
+	for {
+		e.mu.Lock()
+		seen, changed := e.seen, e.seenc
+		e.mu.Unlock()
+		if why := seen.lost(key, rev); why != "" {
+			return 0, fmt.Errorf("key %s (created at %d) lost while campaigning: %s", key, rev, why)
 		}
-		if ld := leaderAmong(e.prefix, st.KVs); ld.Key == key && ld.Epoch == rev {
-			won = true
-			return false
+		if seen.leads(key, rev) {
+			return rev, nil
 		}
-		return true
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("campaign: %w", context.Cause(ctx))
+		}
 	}
-	// Follow does not judge the state it starts from: the transaction's
-	// snapshot is judged here, since no change may ever come after it (a
-	// sole candidate leads at once).
-	if start.Revision == 0 || judge(start) {
-		group.Follow(ctx, group.Config[struct{}]{
-			Client: e.cli,
-			Prefix: e.prefix,
-			Log:    e.log,
-			Fatal: func(err error) bool {
-				if refused(e.cli, e.prefix, err, "") != nil {
-					fatal = err
-					return true
-				}
-				return false
-			},
-			Update: judge,
-		}, start)
+}
+
+// Why a key is lost, as the follower tells it (and the leader logs it).
+const (
+	keyDeleted  = "leader key deleted from outside"
+	keyDetached = "leader key detached from its lease by another writer's put"
+)
+
+// sighting is what Run's follower has seen of the key of the current
+// session, for that session's campaigns and leaderships, which judge it
+// under Election.mu. The follower sees every state it reads or is sent; a
+// campaign looks only now and then, at the last one, so the sighting also
+// keeps the last state in which the key was missing or detached: a later
+// state can show the key back on the lease (another writer's put on the
+// lease, say), but never undo its loss, since other candidates may have led
+// meanwhile.
+type sighting struct {
+	key   string // the session's key; "" before the first session
+	lease int64  // the session's lease
+	// rev is the revision of the follower's last state; kv and leader are
+	// the key (the zero KV if missing) and the leader in it.
+	rev    int64
+	kv     group.KV
+	leader Leader
+	// goneRev is the revision of the last state without the key on the
+	// lease (0: none since the session began), and gone says why.
+	goneRev int64
+	gone    string
+}
+
+// lookFor makes key, on lease, the key that the follower looks out for:
+// the current session's. What the follower saw last of the election
+// stays; its revision is below the creation of any key put from now on.
+func (e *Election) lookFor(key string, lease int64) {
+	e.mu.Lock()
+	e.seen = sighting{key: key, lease: lease, rev: e.seen.rev, leader: e.seen.leader}
+	e.mu.Unlock()
+}
+
+// see is the follower's: it records the state st, whose leader is ld, and
+// ends the leadership, if any, whose key st shows lost. Ending it here,
+// under e.mu, rather than in hold's loop, turns IsLeader, Epoch and Guard
+// false the moment the loss is seen.
+func (e *Election) see(st group.State, ld Leader) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := &e.seen
+	s.rev, s.leader = st.Revision, ld
+	if s.key != "" {
+		kv, ok := st.KVs[s.key]
+		s.kv = kv
+		switch {
+		case !ok:
+			s.goneRev, s.gone = st.Revision, keyDeleted
+		case kv.Lease != s.lease:
+			s.goneRev, s.gone = st.Revision, keyDetached
+		}
 	}
+	if l := e.lead; l != nil && l.lost == "" {
+		if why := s.lost(l.key, l.rev); why != "" {
+			l.lost = why
+			l.cancel()
+		}
+	}
+	close(e.seenc)
+	e.seenc = make(chan struct{})
+}
+
+// lost says why key, created at rev on the session's lease, is lost by
+// what the follower has seen: deleted, deleted and created again, or
+// detached from the lease; "" while it lives, or while the follower has not
+// yet seen its creation.
+func (s *sighting) lost(key string, rev int64) string {
 	switch {
-	case fatal != nil:
-		return 0, fmt.Errorf("follow %s: %w", e.prefix, fatal)
-	case lost:
-		return 0, fmt.Errorf("key %s (created at %d) deleted, or detached from its lease, while campaigning", key, rev)
-	case won:
-		return rev, nil
+	case key != s.key || s.rev < rev:
+		// Not this session's key, or a state from before its creation,
+		// which says nothing of it.
+		return ""
+	case s.goneRev >= rev:
+		return s.gone
+	case s.kv.CreateRevision != rev:
+		return keyDeleted
 	}
-	return 0, fmt.Errorf("campaign: %w", context.Cause(ctx))
+	return ""
+}
+
+// leads reports whether key, created at rev on the session's lease, leads
+// by the follower's last state.
+func (s *sighting) leads(key string, rev int64) bool {
+	return key == s.key && s.rev >= rev && s.lost(key, rev) == "" && s.leader.Key == key && s.leader.Epoch == rev
 }
 
 // proclaim sets the value of key, created at rev, while it is attached to l.
@@ -475,6 +562,16 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, key string, rev int
 		e.log.Info("campaign won after the session ended; not leading", "key", key, "epoch", rev, "lease", l.Err())
 		return nil
 	}
+	if why := e.seen.lost(key, rev); why != "" {
+		// Won, by the transaction's snapshot or an earlier state, but the
+		// follower has seen the key lost since: never lead on it.
+		e.lead, ld.over = nil, true
+		e.mu.Unlock()
+		end()
+		close(ld.stopped)
+		e.log.Warn("campaign won, but the key was lost since; not leading", "why", why, "key", key, "epoch", rev)
+		return nil
+	}
 	e.mu.Unlock()
 	e.stats.terms.Add(1)
 	e.log.Info("started leading", "key", ld.key, "epoch", ld.rev)
@@ -487,16 +584,8 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, key string, rev int
 			cb.OnStartedLeading(lctx)
 		}
 	})
-	gone, watched := make(chan string, 1), make(chan struct{})
-	go func() {
-		defer close(watched)
-		if why := e.watchKey(lctx, ld); why != "" {
-			gone <- why
-		}
-	}()
-	// Every way out of the loop below ends lctx first, which ends the
-	// watch; it is awaited so that no goroutine outlives the leadership.
-	defer func() { <-watched }()
+	// From here on, Run's follower ends the leadership (lctx) when it sees
+	// the key lost: see see.
 
 	stopped := func() {
 		e.mu.Lock()
@@ -516,6 +605,12 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, key string, rev int
 	for {
 		select {
 		case <-lctx.Done():
+			e.mu.Lock()
+			why := ld.lost
+			e.mu.Unlock()
+			if why != "" {
+				e.log.Warn(why, "key", ld.key)
+			}
 			stopped()
 			if ctx.Err() != nil && l.Err() == nil {
 				// Leaving: delete the key now so that the next candidate
@@ -524,10 +619,6 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, key string, rev int
 				e.resign(rctx, l, key, rev)
 				cancel()
 			}
-			return nil
-		case why := <-gone:
-			e.log.Warn(why, "key", ld.key)
-			stopped()
 			return nil
 		case r := <-ld.reqs:
 			e.mu.Lock()
@@ -570,59 +661,6 @@ func (e *Election) hold(ctx context.Context, l *lease.Lease, key string, rev int
 			r.reply <- err
 		}
 	}
-}
-
-// watchKey follows ld's key from its creation until ctx ends, and says why
-// it is lost, or "" if ctx ended first: deleted, or detached from ld's lease
-// by another writer's put (a key without a lease is no candidate). A watch
-// from the creation revision sees a change however early it came; a failed
-// watch is replaced after a read that tells whether the key still lives.
-func (e *Election) watchKey(ctx context.Context, ld *leadership) string {
-	const (
-		deleted  = "leader key deleted from outside"
-		detached = "leader key detached from its lease by another writer's put"
-	)
-	leaseID := int64(ld.lease.ID)
-	rev := ld.rev
-	for n := 0; ctx.Err() == nil; n++ {
-		if n > 0 {
-			if backoff.Sleep(ctx, backoff.Delay(n-1)) != nil {
-				return ""
-			}
-			resp, err := e.cli.Get(ctx, ld.key)
-			if err != nil {
-				// Unknown: the leadership lasts until the safe deadline
-				// says otherwise.
-				continue
-			}
-			if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != ld.rev {
-				return deleted
-			}
-			if resp.Kvs[0].Lease != leaseID {
-				return detached
-			}
-			rev = resp.Header.Revision + 1
-		}
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for wr := range e.cli.Watch(wctx, ld.key, clientv3.WithRev(rev)) {
-			if wr.Err() != nil {
-				break
-			}
-			n = 0
-			for _, ev := range wr.Events {
-				switch {
-				case ev.Type == mvccpb.DELETE || ev.Kv.CreateRevision != ld.rev:
-					cancel()
-					return deleted
-				case ev.Kv.Lease != leaseID:
-					cancel()
-					return detached
-				}
-			}
-		}
-		cancel()
-	}
-	return ""
 }
 
 // Resign ends this candidate's leadership at once and deletes its key, so

@@ -27,7 +27,7 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 	q := queue.New[Leader]()
 	go func() {
 		defer q.Close()
-		err := follow(ctx, e.cli, e.prefix, e.log, func(l Leader) {
+		err := follow(ctx, e.cli, e.prefix, e.log, "observe", nil, func(l Leader) {
 			// Nothing observed once ctx is done: the watch response
 			// and ctx's end may be ready together.
 			if ctx.Err() == nil {
@@ -42,8 +42,9 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 }
 
 // follow calls report with the leader of the election under prefix each
-// time it changes, until ctx ends. report runs on follow's goroutine and
-// must not block.
+// time it changes, until ctx ends; and see, unless nil, with every state it
+// reads or is sent and its leader, before report. Both run on follow's
+// goroutine and must not block. doing names the follower in a refusal.
 //
 // It follows every candidate's key with internal/group's Follow (a
 // snapshot, then a watch from the snapshot's revision + 1, so that nothing
@@ -52,7 +53,7 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 // holds several changes gives one answer, the right one. It returns nil
 // when ctx ends, or a refusal by etcd, which would come again however often
 // it retried.
-func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.Logger, report func(Leader)) error {
+func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.Logger, doing string, see func(group.State, Leader), report func(Leader)) error {
 	var (
 		cur    Leader
 		first  = true
@@ -63,11 +64,15 @@ func follow(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.
 		Prefix: prefix,
 		Log:    log,
 		Fatal: func(err error) bool {
-			denied = refused(cli, prefix, err, "observe: read or watch range [%q, %q)", prefix, clientv3.GetPrefixRangeEnd(prefix))
+			denied = refused(cli, prefix, err, "%s: read or watch range [%q, %q)", doing, prefix, clientv3.GetPrefixRangeEnd(prefix))
 			return denied != nil
 		},
 		Update: func(st group.State) bool {
-			if l := leaderAmong(prefix, st.KVs); first || l != cur {
+			l := leaderAmong(prefix, st.KVs)
+			if see != nil {
+				see(st, l)
+			}
+			if first || l != cur {
 				first, cur = false, l
 				report(l)
 			}
