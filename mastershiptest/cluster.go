@@ -129,8 +129,15 @@ func (c *Cluster) Restart(t testing.TB) {
 // a majority. Stop of a stopped member does nothing.
 func (m *Member) Stop() { m.m.Stop() }
 
-// Restart starts the stopped member again, on the same ports and with the
-// same data, and returns once it serves; in a cluster of several, that
+// Kill stops the member's server at once, as a crash of its machine does:
+// a leader hands nothing over, so the other members go without one until
+// their election timeout (a second) has passed and they elect another.
+// Restart brings it back with its data. Kill of a stopped member does
+// nothing.
+func (m *Member) Kill() { m.m.Kill() }
+
+// Restart starts the stopped or killed member again, on the same ports and
+// with the same data, and returns once it serves; in a cluster of several, that
 // needs a majority running. It fails the test after 30s. Restart of a
 // running member does nothing.
 func (m *Member) Restart(t testing.TB) {

@@ -198,30 +198,45 @@ func TestStopRestart(t *testing.T) {
 	eventually(ctx, t, cli.Client, "k", "v")
 }
 
-// TestMemberStopRestart: with one member of three stopped, the others
-// serve; it comes back with what they wrote meanwhile.
+// TestMemberStopRestart: with one member of three stopped or killed, its
+// leader, the others elect another and serve; it comes back with what they
+// wrote meanwhile.
 func TestMemberStopRestart(t *testing.T) {
-	c := mastershiptest.NewCluster(t, mastershiptest.WithMembers(3))
-	if len(c.Members) != 3 || len(c.Endpoints()) != 3 {
-		t.Fatalf("%d members, %d endpoints, want 3", len(c.Members), len(c.Endpoints()))
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	lead := c.Leader()
-	if lead < 0 {
-		t.Fatal("no leader")
-	}
-	down, up := c.Members[lead], c.Members[(lead+1)%3]
-	downCli, upCli := down.Client(t), up.Client(t)
-	put(ctx, t, downCli.Client, "k", "v1")
+	for _, how := range []string{"Stop", "Kill"} {
+		t.Run(how, func(t *testing.T) {
+			c := mastershiptest.NewCluster(t, mastershiptest.WithMembers(3))
+			if len(c.Members) != 3 || len(c.Endpoints()) != 3 {
+				t.Fatalf("%d members, %d endpoints, want 3", len(c.Members), len(c.Endpoints()))
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			lead := c.Leader()
+			if lead < 0 {
+				t.Fatal("no leader")
+			}
+			down, up := c.Members[lead], c.Members[(lead+1)%3]
+			downCli, upCli := down.Client(t), up.Client(t)
+			put(ctx, t, downCli.Client, "k", "v1")
 
-	down.Stop() // the leader: the others elect a new one
-	put(ctx, t, upCli.Client, "k", "v2")
-	if l := c.Leader(); l == lead || l < 0 {
-		t.Fatalf("leader %d after stopping leader %d", l, lead)
+			if how == "Kill" {
+				down.Kill()
+			} else {
+				down.Stop()
+			}
+			// A request sent to the old leader meanwhile would be lost: wait
+			// for the new one.
+			for l := c.Leader(); l == lead || l < 0; l = c.Leader() {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("leader %d after stopping leader %d", l, lead)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			put(ctx, t, upCli.Client, "k", "v2")
+			down.Restart(t)
+			eventually(ctx, t, downCli.Client, "k", "v2")
+		})
 	}
-	down.Restart(t)
-	eventually(ctx, t, downCli.Client, "k", "v2")
 }
 
 func TestMoveLeader(t *testing.T) {
