@@ -28,8 +28,9 @@ import (
 //     code that survived a Cut would never learn what its dropped watch
 //     responses said. Use it only for cuts longer than the TTL, after which
 //     the code behind the proxy has lost its lease and must start afresh.
-//     After Heal, the client notices its broken connection by its gRPC
-//     keep-alive, which takes about 11s, and makes a new one.
+//     After Heal, the client goes on with its connection if the cut left
+//     it whole, or notices it broke by its gRPC keep-alive, within about
+//     11s, and makes a new one.
 //
 // Delay slows the path down without cutting it. The proxy accepts new
 // connections during any fault, which holds or drops their bytes as well.

@@ -20,7 +20,7 @@ const opTimeout = 30 * time.Second
 
 // RootUser is the etcd user with every permission in a cluster started
 // WithSecure. Its password is Cluster.RootPassword.
-const RootUser = etcdtest.RootUser
+const RootUser = "root"
 
 // Cluster is a real etcd cluster running in the test's process, started by
 // NewCluster and stopped when the test ends.
@@ -118,7 +118,9 @@ func (c *Cluster) Leader() int { return c.et.Leader() }
 
 // Stop stops every member, as a whole cluster's outage does: clients' calls
 // fail or wait until Restart, which brings the cluster back with its data.
-// Stop of a stopped cluster does nothing.
+// With several members it takes seconds: the leader waits, in vain, to
+// hand its leadership over to a member that is stopping too. Stop of a
+// stopped cluster does nothing.
 func (c *Cluster) Stop() {
 	var wg sync.WaitGroup
 	for _, m := range c.Members {
@@ -147,10 +149,10 @@ func (c *Cluster) Restart(t testing.TB) {
 	}
 }
 
-// Stop stops the member's server, as a crash of its machine would, but
-// for one thing: a leader hands its leadership over first. Its clients'
-// calls go to no one until Restart. The other members go on while they are
-// a majority. Stop of a stopped member does nothing.
+// Stop stops the member's server as an orderly shutdown does: a leader
+// hands its leadership over first, which Kill does not. Its clients' calls
+// go to no one until Restart. The other members go on while they are a
+// majority. Stop of a stopped member does nothing.
 func (m *Member) Stop() { m.m.Stop() }
 
 // Kill stops the member's server at once, as a crash of its machine does:

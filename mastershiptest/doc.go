@@ -38,10 +38,10 @@
 //
 // etcd's own faults act on the cluster: Cluster.Stop and Cluster.Restart
 // (an outage of the whole cluster, which comes back with its data),
-// Member.Stop and Member.Restart (one member of several down),
-// Member.Isolate (a member partitioned from its peers), Cluster.MoveLeader,
-// Cluster.Compact, and Cluster.RevokeLease and Cluster.RevokeLeaseOf (a
-// session's lease expiring now).
+// Member.Stop, Member.Kill and Member.Restart (one member of several down,
+// shut down in order or crashed), Member.Isolate (a member partitioned from
+// its peers), Cluster.MoveLeader, Cluster.Compact, and Cluster.RevokeLease
+// and Cluster.RevokeLeaseOf (a session's lease expiring now).
 //
 // # Clean-up
 //
