@@ -12,8 +12,8 @@
 //
 // A cluster of several members (Config.Members) elects a leader and needs a
 // majority of its members running to serve, as a production one does;
-// Member.Stop, Member.Restart, Member.Isolate and Cluster.Leader put it
-// through outages.
+// Member.Stop, Member.Kill, Member.Restart, Member.Isolate and
+// Cluster.Leader put it through outages.
 //
 // Close a cluster's clients before the cluster: with a client still open, an
 // embedded server has been seen to take seconds to close.

@@ -377,6 +377,21 @@ func (m *Member) stopLocked() {
 	}
 }
 
+// Kill stops the member's server at once, as a crash does: unlike Stop, a
+// leader hands nothing over, so the other members elect a new one only
+// once their election timeout (a second) has passed without it. Its data
+// stays, so Restart brings it back. Kill of a stopped member does nothing.
+func (m *Member) Kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.etc != nil {
+		// Stopped so, the server's own Stop, which Close calls, finds no
+		// raft to hand the leadership over with, and returns at once.
+		m.etc.Server.HardStop()
+		m.stopLocked()
+	}
+}
+
 // close stops the member for good.
 func (m *Member) close() {
 	m.mu.Lock()

@@ -182,6 +182,35 @@ func TestStopRestart(t *testing.T) {
 	}
 }
 
+// TestKill: a killed member's data survives, and Restart brings it back.
+// (mastershiptest's tests kill the leader of three.)
+func TestKill(t *testing.T) {
+	c, err := localetcd.Start(ctxFor(t, 30*time.Second), localetcd.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := c.Members[0]
+	cli := client(t, clientv3.Config{Endpoints: c.Endpoints()})
+	defer cli.Close()
+	ctx := ctxFor(t, 30*time.Second)
+	if err := putGet(ctx, cli); err != nil {
+		t.Fatal(err)
+	}
+	m.Kill()
+	m.Kill() // does nothing to a stopped member
+	if l := c.Leader(); l != -1 {
+		t.Errorf("Leader() = %d with the member killed, want -1", l)
+	}
+	if err := m.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, "k")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("after the restart: %v %v, want k=v", resp, err)
+	}
+}
+
 // TestStartFails: Start with an ended context starts nothing, and Start
 // with members that fail stops what it started; neither leaves anything
 // behind.

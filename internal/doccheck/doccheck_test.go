@@ -11,7 +11,7 @@ import (
 )
 
 // libraries are the packages users import, relative to the module root.
-var libraries = []string{"events", "status", "selector", "election", "metrics", "health", "etcdflags", "localetcd"}
+var libraries = []string{"events", "status", "selector", "election", "metrics", "health", "etcdflags", "localetcd", "mastershiptest"}
 
 // TestExportedNamesDocumented fails for every exported name of a library
 // package without a doc comment: functions, methods of exported types,

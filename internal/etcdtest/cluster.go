@@ -124,17 +124,22 @@ func Client(t testing.TB, endpoints ...string) *clientv3.Client {
 // replaced once the fault heals; gRPC raises the keep-alive interval to at
 // least 10s, so that takes about 11s.
 func NewClient(endpoints ...string) (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{
+	cli, err := clientv3.New(ClientConfig(endpoints...))
+	if err != nil {
+		return nil, err
+	}
+	return cli, nil
+}
+
+// ClientConfig returns the configuration of a NewClient of endpoints.
+func ClientConfig(endpoints ...string) clientv3.Config {
+	return clientv3.Config{
 		Endpoints:            endpoints,
 		DialTimeout:          2 * time.Second,
 		DialKeepAliveTime:    time.Second,
 		DialKeepAliveTimeout: time.Second,
 		Logger:               zap.NewNop(),
-	})
-	if err != nil {
-		return nil, err
 	}
-	return cli, nil
 }
 
 // WaitReady blocks until cli answers a read, or ctx ends.

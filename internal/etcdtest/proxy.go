@@ -67,7 +67,10 @@ func ProxyTo(t testing.TB, clientURL string) *Proxy {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "s")
+	// A TLS client of a Unix socket (scheme unixs) checks the server's
+	// certificate for the socket's base name, and WriteCerts's certificates
+	// name localhost.
+	sock := filepath.Join(dir, "localhost")
 	to, err := url.Parse(clientURL)
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/seed764c596d/mastership/internal/localetcdhook"
 	"github.com/seed764c596d/mastership/localetcd"
@@ -29,7 +28,7 @@ import (
 // StartSecure.
 const RootUser = "root"
 
-// Secure is a one-member etcd cluster that serves clients over TLS only,
+// Secure is an etcd cluster that serves clients over TLS only,
 // asks them for a certificate signed by its CA, and has authentication
 // enabled, as a production etcd would.
 type Secure struct {
@@ -51,6 +50,12 @@ type Secure struct {
 // Only RootUser exists; add others with AddPrefixUser and AddUser.
 func StartSecure(t testing.TB) *Secure {
 	t.Helper()
+	return StartSecureCluster(t, 1)
+}
+
+// StartSecureCluster is StartSecure for a cluster of n members.
+func StartSecureCluster(t testing.TB, n int) *Secure {
+	t.Helper()
 	dir := t.TempDir()
 	s := &Secure{RootPassword: "root-" + rand.Text()}
 	certs, err := WriteCerts(filepath.Join(dir, "certs"))
@@ -60,7 +65,7 @@ func StartSecure(t testing.TB) *Secure {
 	s.CAFile, s.CertFile, s.KeyFile = certs.CAFile, certs.ClientCert, certs.ClientKey
 	// The server asks clients for a certificate signed by the CA.
 	tlsFiles := &localetcd.TLSFiles{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile}
-	c, err := start(localetcd.Config{Dir: filepath.Join(dir, "etcd"), Members: 1, TLS: tlsFiles}, localetcdhook.Options{})
+	c, err := start(localetcd.Config{Dir: filepath.Join(dir, "etcd"), Members: n, TLS: tlsFiles}, localetcdhook.Options{})
 	if err != nil {
 		t.Fatalf("start secure etcd: %v", err)
 	}
@@ -96,16 +101,9 @@ func (s *Secure) Config(user, password string) (clientv3.Config, error) {
 	if err != nil {
 		return clientv3.Config{}, err
 	}
-	return clientv3.Config{
-		Endpoints:            s.Endpoints(),
-		DialTimeout:          2 * time.Second,
-		DialKeepAliveTime:    time.Second,
-		DialKeepAliveTimeout: time.Second,
-		Logger:               zap.NewNop(),
-		TLS:                  tc,
-		Username:             user,
-		Password:             password,
-	}, nil
+	cfg := ClientConfig(s.Endpoints()...)
+	cfg.TLS, cfg.Username, cfg.Password = tc, user, password
+	return cfg, nil
 }
 
 // ClientAs returns a client of the cluster over TLS that authenticates as
