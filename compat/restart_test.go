@@ -35,9 +35,11 @@ import (
 // certificates.
 //
 // Observed on Debian's 3.4.23 with this module's client (3.7): the member
-// went OFFLINE at its safe deadline and never came back; every call of its
-// client, Authenticate included, ran into its deadline, while etcd logged
-// "invalid auth token" for the same token every 40 ms.
+// went OFFLINE at its safe deadline and, as a rule, never came back; every
+// call of its client, Authenticate included, ran into its deadline, while
+// etcd logged "invalid auth token" for the same token every 40 ms. In some
+// runs one member came back as master by keep-alives alone, its client's
+// token still refused (see authRestart).
 func staleTokenStuck(v string) (bool, error) {
 	if _, err := renewalChecksPermission(v); err != nil { // v's form
 		return false, err
@@ -63,8 +65,9 @@ func minorOf(v string) int {
 // tokens, on every version, and with simple tokens from 3.5 on, the group
 // comes back: one master, both members registered and agreeing. With simple
 // tokens on 3.4 the members cannot log in again (staleTokenStuck): they go
-// OFFLINE at their safe deadline and stay so, never master, while a new
-// client logs in. Either way, never two masters.
+// OFFLINE at their safe deadline and, as a rule, stay so, never master,
+// while a new client logs in (in some runs one of them is back as master by
+// keep-alives alone; see authRestart). Either way, never two masters.
 func TestAuthRestartProcess(t *testing.T) {
 	bin := etcdproc.FromEnv(t)
 	v, err := bin.Version()
@@ -166,6 +169,21 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 	}
 	t.Logf("etcd stopped in %v and serving again %v later", stopped.Sub(restarted).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
 
+	// Back, and still so once every safe deadline from before the restart
+	// has passed (a TTL after etcd stopped): both registered, a master (its
+	// registration survived, or both registered anew), and both agree.
+	back := func() bool {
+		a, b := members["a"].View(), members["b"].View()
+		return len(a.IDs()) == 2 && len(b.IDs()) == 2 &&
+			a.Master().ID == b.Master().ID && members[a.Master().ID].IsMaster()
+	}
+	waitBack := func() {
+		t.Helper()
+		if wait := time.Until(stopped.Add(testTTL)); wait > 0 {
+			time.Sleep(wait) // the deadlines' own length, not a synchronisation
+		}
+		waitUntil(t, 5*testTTL+waitTime, "the group back, agreeing", back)
+	}
 	if !stuck {
 		// Each member's own client logs in again and reads: what the
 		// stuck case never does. A renewed lease proves nothing here, as
@@ -179,23 +197,20 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 				t.Fatalf("%s's client after the restart: %v", id, err)
 			}
 		}
-		// Back, and still so once every safe deadline from before the
-		// restart has passed (a TTL after etcd stopped): both registered,
-		// a master (its registration survived, or both registered anew),
-		// and both agree.
-		back := func() bool {
-			a, b := members["a"].View(), members["b"].View()
-			return len(a.IDs()) == 2 && len(b.IDs()) == 2 &&
-				a.Master().ID == b.Master().ID && members[a.Master().ID].IsMaster()
-		}
-		if wait := time.Until(stopped.Add(testTTL)); wait > 0 {
-			time.Sleep(wait) // the deadlines' own length, not a synchronisation
-		}
-		waitUntil(t, 5*testTTL+waitTime, "the group back, agreeing", back)
+		waitBack()
 		return
 	}
-	// Stuck: both end their mastership and registration, and no member is
-	// master for holdTime, while a new client logs in and reads.
+	// Stuck, as a rule: both end their mastership and registration, and no
+	// member is master for holdTime, while a new client logs in and reads.
+	// Not always: in some runs here (about one in five on Debian's 3.4.23
+	// at the end of 2026, none in 27 runs earlier that day), a member whose
+	// lease survived the restart is back as master within a second or two
+	// of it, by keep-alives alone, which 3.4 does not check against the
+	// user, while its client still cannot read and the other member stays
+	// OFFLINE. Which happens is decided inside clientv3 and etcd, not by
+	// this module; docs/versions.md says so. What holds either way, and is
+	// checked here at every poll and by the history's check deferred
+	// above: never two masters.
 	waitUntil(t, waitTime, "both members offline", func() bool {
 		return !members["a"].IsMaster() && members["a"].State() != selector.Refresh &&
 			!members["b"].IsMaster() && members["b"].State() != selector.Refresh
@@ -206,15 +221,30 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 	if _, err := fresh.Get(ctx, "/grp/a"); err != nil {
 		t.Fatalf("a new client cannot read either: %v", err)
 	}
+	logged := map[string]bool{}
 	for until := time.Now().Add(holdTime); time.Now().Before(until); {
+		masters := 0
 		for id, s := range members {
-			if s.IsMaster() || s.State() == selector.Refresh {
-				t.Fatalf("%s back (%v, master %v) %v after the restart: the stale token was renewed; staleTokenStuck and the docs are out of date",
-					id, s.State(), s.IsMaster(), time.Since(restarted).Round(time.Millisecond))
+			if s.IsMaster() {
+				masters++
 			}
+			if (s.IsMaster() || s.State() == selector.Refresh) && !logged[id] {
+				logged[id] = true
+				t.Logf("%s back (%v, master %v, view %v) %v after the restart, with its client's token still refused",
+					id, s.State(), s.IsMaster(), s.View().IDs(), time.Since(restarted).Round(time.Millisecond))
+			}
+		}
+		if masters > 1 {
+			t.Fatalf("two masters at once after the restart")
 		}
 		time.Sleep(100 * time.Millisecond) // polling, bounded by holdTime
 	}
+	checkOffline(t, members)
+}
+
+// checkOffline fails t for each member that reported no OFFLINE.
+func checkOffline(t *testing.T, members map[string]*selector.Selector) {
+	t.Helper()
 	for id, s := range members {
 		if n := s.Stats().Transitions[events.Offline]; n == 0 {
 			t.Errorf("%s reported no OFFLINE", id)
