@@ -18,8 +18,15 @@
 // give again however often the request is repeated (its user lacks a
 // permission, or is not accepted) from one worth a retry.
 //
+// Flags.UseEtcdctlEnv, which a program opts into after parsing, makes the
+// flags not given on the command line take etcdctl's variables
+// ($ETCDCTL_ENDPOINTS, $ETCDCTL_CACERT, $ETCDCTL_CERT, $ETCDCTL_KEY,
+// $ETCDCTL_USER, which may be name:password, and $ETCDCTL_PASSWORD); the
+// example programs do not, mastership run does.
+//
 // Every error about a flag is one line that starts with the flag's name
-// (--endpoints, --ttl, and so on), so that a program can print it as it is,
+// (--endpoints, --ttl, and so on; the variable, such as $ETCDCTL_ENDPOINTS,
+// for a value taken from one), so that a program can print it as it is,
 // after its own name, and exit.
 //
 // --endpoints is a comma-separated list of etcd's client addresses, each

@@ -31,6 +31,85 @@ type Flags struct {
 	user         string
 	passwordFile string
 	getenv       func(string) string
+
+	// Set by UseEtcdctlEnv: the variable each flag's value came from (by
+	// the flag's name), the password after the ":" of $ETCDCTL_USER, and
+	// whether $ETCDCTL_PASSWORD counts.
+	from        map[string]string
+	userPass    string
+	etcdctl     bool
+	etcdctlUser error
+}
+
+// The etcdctl variables that UseEtcdctlEnv reads for flags, by the flag
+// each stands for. ETCDCTL_PASSWORD (EtcdctlPasswordEnv) is read by Config.
+var etcdctlVars = []struct{ flag, env string }{
+	{"endpoints", "ETCDCTL_ENDPOINTS"},
+	{"cacert", "ETCDCTL_CACERT"},
+	{"cert", "ETCDCTL_CERT"},
+	{"key", "ETCDCTL_KEY"},
+	{"user", "ETCDCTL_USER"},
+}
+
+// EtcdctlPasswordEnv is etcdctl's password variable, which Config reads
+// after UseEtcdctlEnv.
+const EtcdctlPasswordEnv = "ETCDCTL_PASSWORD"
+
+// UseEtcdctlEnv makes f honour the variables of etcdctl that operators
+// have set: $ETCDCTL_ENDPOINTS, $ETCDCTL_CACERT, $ETCDCTL_CERT,
+// $ETCDCTL_KEY and $ETCDCTL_USER stand for --endpoints, --cacert, --cert,
+// --key and --user, and $ETCDCTL_PASSWORD for a password. Call it once fs
+// (the FlagSet given to Register) is parsed, before Config or Client: a
+// flag given on the command line wins over its variable (fs.Visit tells
+// which were), and a variable that is set and not empty wins over the
+// flag's default. An error about a value taken from a variable names the
+// variable ("$ETCDCTL_ENDPOINTS: ...") where it would name the flag.
+//
+// $ETCDCTL_USER may be name:password, as etcdctl allows: it is split at
+// its first ":", the name taken as the user, the rest as the password.
+// The password comes from the first of --password-file,
+// $ETCDCTL_PASSWORD, $ETCD_PASSWORD (PasswordEnv) and the part of
+// $ETCDCTL_USER after its ":" that is given: an explicit password wins,
+// as etcdctl's --password wins over the password in its --user. (etcdctl
+// then takes the whole of --user as the name; here the name is what comes
+// before the ":".) The --user flag still refuses a ":", since the process
+// list shows flags but not the environment. No error, warning or other
+// text of this package shows a password.
+func (f *Flags) UseEtcdctlEnv(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	getenv := f.getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	f.etcdctl = true
+	f.from = map[string]string{}
+	fields := map[string]*string{"endpoints": &f.endpoints, "cacert": &f.cacert, "cert": &f.cert, "key": &f.key, "user": &f.user}
+	for _, v := range etcdctlVars {
+		val := getenv(v.env)
+		if set[v.flag] || val == "" {
+			continue
+		}
+		f.from[v.flag] = v.env
+		if v.flag == "user" {
+			name, pass, _ := strings.Cut(val, ":")
+			if name == "" {
+				// Nothing of the value is shown: it may hold a password.
+				f.etcdctlUser = fmt.Errorf("$%s: no user name before its \":\"", v.env)
+			}
+			val, f.userPass = name, pass
+		}
+		*fields[v.flag] = val
+	}
+}
+
+// name is how errors call the flag of that name ("endpoints"): "--endpoints",
+// or "$ETCDCTL_ENDPOINTS" if its value came from that variable.
+func (f *Flags) name(flag string) string {
+	if env, ok := f.from[flag]; ok {
+		return "$" + env
+	}
+	return "--" + flag
 }
 
 // Register adds --endpoints, --cacert, --cert, --key, --user and
@@ -76,7 +155,7 @@ func (f *Flags) Embedded() (bool, error) {
 		{"cacert", f.cacert}, {"cert", f.cert}, {"key", f.key}, {"user", f.user}, {"password-file", f.passwordFile},
 	} {
 		if fl.value != "" {
-			return true, fmt.Errorf("--%s: needs --endpoints (the embedded etcd takes no TLS and no user)", fl.name)
+			return true, fmt.Errorf("%s: needs --endpoints (the embedded etcd takes no TLS and no user)", f.name(fl.name))
 		}
 	}
 	return true, nil
@@ -98,8 +177,14 @@ func (f *Flags) Config() (clientv3.Config, error) {
 		DialKeepAliveTimeout: 2 * time.Second,
 		Logger:               zap.NewNop(),
 	}
+	if f.etcdctlUser != nil {
+		return c, f.etcdctlUser
+	}
 	var err error
 	if c.Endpoints, err = CheckEndpoints(f.endpoints); err != nil {
+		if n := f.name("endpoints"); n != "--endpoints" {
+			err = errors.New(n + strings.TrimPrefix(err.Error(), "--endpoints"))
+		}
 		return c, err
 	}
 	if err := f.checkTransport(c.Endpoints); err != nil {
@@ -128,17 +213,17 @@ func (f *Flags) Warning() string {
 	if err != nil || f.usesTLS(eps) {
 		return ""
 	}
-	return fmt.Sprintf("--user: the password goes to etcd at %s without TLS, readable by anyone on the path; give https:// endpoints or --cacert", eps[0])
+	return fmt.Sprintf("%s: the password goes to etcd at %s without TLS, readable by anyone on the path; give https:// endpoints or --cacert", f.name("user"), eps[0])
 }
 
 // tlsFlag returns the first TLS flag given ("--cacert", "--cert" or
 // "--key", the flags that turn TLS on) and its value, or "".
 func (f *Flags) tlsFlag() (name, value string) {
 	for _, fl := range []struct{ name, value string }{
-		{"--cacert", f.cacert}, {"--cert", f.cert}, {"--key", f.key},
+		{"cacert", f.cacert}, {"cert", f.cert}, {"key", f.key},
 	} {
 		if fl.value != "" {
-			return fl.name, fl.value
+			return f.name(fl.name), fl.value
 		}
 	}
 	return "", ""
@@ -172,11 +257,11 @@ func (f *Flags) checkTransport(eps []string) error {
 		e, _ := parseEndpoint(ep)
 		switch {
 		case e.scheme == "http" && name != "":
-			return fmt.Errorf("%s %s with --endpoints %s: an http:// endpoint is dialled without TLS, and the TLS flag would be ignored; write https://", name, value, ep)
+			return fmt.Errorf("%s %s with %s %s: an http:// endpoint is dialled without TLS, and the TLS flag would be ignored; write https://", name, value, f.name("endpoints"), ep)
 		case e.scheme == "http" && tlsOn:
-			return fmt.Errorf("--endpoints: %s and %s: clientv3 dials every endpoint as the first, so the http:// one would get TLS; use one scheme", eps[0], ep)
+			return fmt.Errorf("%s: %s and %s: clientv3 dials every endpoint as the first, so the http:// one would get TLS; use one scheme", f.name("endpoints"), eps[0], ep)
 		case (e.scheme == "https" || e.scheme == "unixs") && !tlsOn:
-			return fmt.Errorf("--endpoints: %s and %s: clientv3 dials every endpoint as the first, without TLS, so %s would get none; list a TLS endpoint first or give --cacert", eps[0], ep, ep)
+			return fmt.Errorf("%s: %s and %s: clientv3 dials every endpoint as the first, without TLS, so %s would get none; list a TLS endpoint first or give --cacert", f.name("endpoints"), eps[0], ep, ep)
 		}
 	}
 	return nil
@@ -264,7 +349,7 @@ func connect(c clientv3.Config) (*clientv3.Client, error) {
 // if none of them is given.
 func (f *Flags) tls() (*tls.Config, error) {
 	if (f.cert == "") != (f.key == "") {
-		return nil, errors.New("--cert and --key: give both or neither")
+		return nil, fmt.Errorf("%s and %s: give both or neither", f.name("cert"), f.name("key"))
 	}
 	if f.cacert == "" && f.cert == "" {
 		return nil, nil
@@ -273,11 +358,11 @@ func (f *Flags) tls() (*tls.Config, error) {
 	if f.cacert != "" {
 		pem, err := os.ReadFile(f.cacert)
 		if err != nil {
-			return nil, fmt.Errorf("--cacert: %w", err)
+			return nil, fmt.Errorf("%s: %w", f.name("cacert"), err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert %s: no PEM certificate in the file", f.cacert)
+			return nil, fmt.Errorf("%s %s: no PEM certificate in the file", f.name("cacert"), f.cacert)
 		}
 		c.RootCAs = pool
 	}
@@ -285,7 +370,7 @@ func (f *Flags) tls() (*tls.Config, error) {
 		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
 		if err != nil {
 			// LoadX509KeyPair's errors name what is wrong, never the key's bytes.
-			return nil, fmt.Errorf("--cert %s / --key %s: %w", f.cert, f.key, err)
+			return nil, fmt.Errorf("%s %s / %s %s: %w", f.name("cert"), f.cert, f.name("key"), f.key, err)
 		}
 		c.Certificates = []tls.Certificate{pair}
 	}
@@ -293,7 +378,9 @@ func (f *Flags) tls() (*tls.Config, error) {
 }
 
 // credentials returns --user and its password, from --password-file or
-// PasswordEnv, or "" and "" without --user.
+// PasswordEnv (after UseEtcdctlEnv: --password-file, EtcdctlPasswordEnv,
+// PasswordEnv, then the password of $ETCDCTL_USER), or "" and "" without
+// --user.
 func (f *Flags) credentials() (user, password string, err error) {
 	if f.user == "" {
 		if f.passwordFile != "" {
@@ -317,9 +404,20 @@ func (f *Flags) credentials() (user, password string, err error) {
 		if getenv == nil {
 			getenv = os.Getenv
 		}
-		password = getenv(PasswordEnv)
+		if f.etcdctl {
+			password = getenv(EtcdctlPasswordEnv)
+		}
+		if password == "" {
+			password = getenv(PasswordEnv)
+		}
+		if password == "" {
+			password = f.userPass
+		}
 	}
 	if password == "" {
+		if f.etcdctl {
+			return "", "", fmt.Errorf("%s %s: no password: give --password-file or set $%s or $%s", f.name("user"), f.user, EtcdctlPasswordEnv, PasswordEnv)
+		}
 		return "", "", fmt.Errorf("--user %s: no password: give --password-file or set $%s", f.user, PasswordEnv)
 	}
 	return f.user, password, nil

@@ -14,11 +14,29 @@
 // and its environment, plus MASTERSHIP_PREFIX, MASTERSHIP_ID,
 // MASTERSHIP_EPOCH (the epoch of this mastership: a fencing token that only
 // grows, for the program to hand to the stores it writes) and
-// MASTERSHIP_VALUE (--value). ETCD_PASSWORD is removed from it. The program
+// MASTERSHIP_VALUE (--value). ETCD_PASSWORD, ETCDCTL_PASSWORD and
+// ETCDCTL_USER (which may hold a password) are removed from it. The program
 // runs in a process group of its own, led by a small reaper process (this
 // binary again, in a hidden mode), so that the supervisor can signal
 // everything the program started, and so that all of it dies with the
 // supervisor (see "If the supervisor dies" below).
+//
+// # Reaching etcd
+//
+// The etcd flags are those of the example programs (package etcdflags:
+// --endpoints, --cacert, --cert, --key, --user, --password-file; the
+// password from --password-file or $ETCD_PASSWORD, never from the command
+// line). etcdctl's variables, which operators have set already, stand for
+// the flags not given (etcdflags.Flags.UseEtcdctlEnv): $ETCDCTL_ENDPOINTS,
+// $ETCDCTL_CACERT, $ETCDCTL_CERT, $ETCDCTL_KEY and $ETCDCTL_USER. A flag
+// given on the command line wins over its variable, and a variable over the
+// flag's default. $ETCDCTL_USER may be name:password, as etcdctl allows;
+// the password comes from the first of --password-file,
+// $ETCDCTL_PASSWORD, $ETCD_PASSWORD and the part of $ETCDCTL_USER after
+// its first ":" (an explicit password wins, as etcdctl's --password does).
+// No error or log line shows it; an error about a value taken from a
+// variable names the variable. --user name:password stays refused, since
+// the process list shows flags.
 //
 // # The stop rule
 //

@@ -30,7 +30,11 @@ const runUsage = `usage: mastership run --prefix PREFIX --id ID [--value VALUE] 
 
 Runs PROGRAM while this member is master of the group PREFIX in etcd, and
 stops it (SIGTERM, then SIGKILL, to its whole process group) before any other
-member can become master: at the latest at the safe deadline of its lease.`
+member can become master: at the latest at the safe deadline of its lease.
+
+etcdctl's variables stand for the etcd flags not given: $ETCDCTL_ENDPOINTS,
+$ETCDCTL_CACERT, $ETCDCTL_CERT, $ETCDCTL_KEY, $ETCDCTL_USER (NAME or
+NAME:PASSWORD) and $ETCDCTL_PASSWORD.`
 
 // The restart delays of --on-exit restart: doubling from minRestart to
 // maxRestart, back to minRestart once the program has run for resetAfter.
@@ -85,6 +89,8 @@ func parseRun(args []string) (runConfig, *flag.FlagSet, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return c, fs, err
 	}
+	// etcdctl's variables, which operators have set already; a flag wins.
+	etcd.UseEtcdctlEnv(fs)
 	if err := m.Check(); err != nil {
 		return c, fs, err
 	}
@@ -370,13 +376,14 @@ func (sv *supervisor) waitSafe(ctx, mctx context.Context) (master, exit bool) {
 }
 
 // env is the program's environment: the supervisor's, without the etcd
-// password, with the MASTERSHIP_ variables.
+// password ($ETCD_PASSWORD, $ETCDCTL_PASSWORD, and $ETCDCTL_USER, which
+// may hold one), with the MASTERSHIP_ variables.
 func (sv *supervisor) env(epoch int64) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case etcdflags.PasswordEnv, "MASTERSHIP_PREFIX", "MASTERSHIP_ID", "MASTERSHIP_EPOCH", "MASTERSHIP_VALUE":
+		case etcdflags.PasswordEnv, etcdflags.EtcdctlPasswordEnv, "ETCDCTL_USER", "MASTERSHIP_PREFIX", "MASTERSHIP_ID", "MASTERSHIP_EPOCH", "MASTERSHIP_VALUE":
 			continue
 		}
 		env = append(env, kv)

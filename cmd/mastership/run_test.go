@@ -310,3 +310,17 @@ func TestShortCut(t *testing.T) {
 	}
 	t.Logf("a's program stopped %vms before its safe deadline, and started again once the connection was released", ms(stopped["before_deadline"]))
 }
+
+// TestEtcdctlEndpoints: with $ETCDCTL_ENDPOINTS set and no --endpoints, the
+// supervisor reaches etcd there; the program sees no $ETCDCTL_PASSWORD.
+// (t.Setenv: the supervisor's process inherits the test's environment.)
+func TestEtcdctlEndpoints(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	t.Setenv("ETCDCTL_ENDPOINTS", etcd.Members[0].ClientURL)
+	t.Setenv("ETCDCTL_PASSWORD", "not-for-the-program")
+	a := startSupervisor(t, "a", "--prefix", "/etcdctl-env", "--id", "a", "--ttl", ttl.String(), "--grace", grace.String(), "--on-exit", "exit",
+		"--", "sh", "-c", `test -z "$ETCDCTL_PASSWORD" && exit 7; exit 8`)
+	if code := a.exitCode(t, 20*time.Second); code != 7 {
+		t.Errorf("exit code %d, want 7: the program ran as master, without $ETCDCTL_PASSWORD", code)
+	}
+}
