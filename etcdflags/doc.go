@@ -55,4 +55,8 @@
 // refused by an error that shows nothing of the value. Nothing in this
 // package logs or prints a password, a key or a certificate; its errors
 // name files and flags, never their contents.
+//
+// Parse and PrintUsage give such a program the command-line idiom of this
+// module's own programs: -h and --help print the usage and every flag, with
+// two dashes, and a bad flag is one line naming it with a hint.
 package etcdflags

@@ -124,15 +124,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 )
 
@@ -167,33 +163,4 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprintf(stderr, "mastership: unknown command %q (mastership -h lists them)\n", args[0])
 	return 2
-}
-
-// parseFlags parses args with fs, whose name is the command as typed. It
-// returns flag.ErrHelp for -h or --help, and the flag package's error with
-// a hint otherwise: the idiom of the example programs (their internal help
-// package, which a command outside examples/ cannot import).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return fmt.Errorf("%w (%s -h lists the flags)", err, fs.Name())
-}
-
-// printHelp writes usage, then every flag of fs with its description and
-// default, with two dashes, as the example programs print them.
-func printHelp(w io.Writer, fs *flag.FlagSet, usage string) {
-	var b bytes.Buffer
-	prev := fs.Output()
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
-	fs.SetOutput(prev)
-	lines := strings.SplitAfter(b.String(), "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(l, "  -") {
-			lines[i] = "  --" + l[len("  -"):]
-		}
-	}
-	fmt.Fprintf(w, "%s\n\nflags:\n%s", usage, strings.Join(lines, ""))
 }

@@ -86,7 +86,7 @@ func parseRun(args []string) (runConfig, *flag.FlagSet, error) {
 	fs.StringVar(&c.onExit, "on-exit", onExitRestart, "what to do when the program exits by itself while master: restart (after a delay from 250ms to 30s), yield (hand the mastership over, and wait to be master again) or exit (leave the group, and exit with the program's status)")
 	fs.DurationVar(&c.dialTimeout, "dial-timeout", 10*time.Second, "how long to wait for etcd at start-up, on top of twice the TTL (the longest wait for a crashed holder of the same id)")
 	logFormat := fs.String("log-format", "text", "the format of the supervisor's logs on standard error: text or json")
-	if err := parseFlags(fs, args); err != nil {
+	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
 	// etcdctl's variables, which operators have set already; a flag wins.
@@ -133,7 +133,7 @@ func parseRun(args []string) (runConfig, *flag.FlagSet, error) {
 func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c, fs, err := parseRun(args)
 	if errors.Is(err, flag.ErrHelp) {
-		printHelp(stdout, fs, runUsage)
+		etcdflags.PrintUsage(stdout, fs, runUsage)
 		return 0
 	}
 	if err != nil {

@@ -41,7 +41,6 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/etcdflags"
-	"github.com/seed764c596d/mastership/examples/internal/help"
 )
 
 func main() {
@@ -117,9 +116,9 @@ func serve(ctx context.Context, role string, args []string, stdout, stderr io.Wr
 	etcd := etcdflags.Register(fs, "127.0.0.1:2379")
 	m := etcdflags.RegisterMember(fs, "this process's id", slog.LevelInfo)
 	listen := fs.String("listen", "127.0.0.1:8080", "coordinator: address of the HTTP API")
-	if err := help.Parse(fs, args); err != nil {
+	if err := etcdflags.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			help.Print(stdout, fs, cmdUsage[role])
+			etcdflags.PrintUsage(stdout, fs, cmdUsage[role])
 			return nil
 		}
 		return usageErr("%v", err)
@@ -224,9 +223,9 @@ func client(ctx context.Context, cmd string, args []string, stdout io.Writer) er
 	// Flags may come before or after the name.
 	var pos []string
 	for rest := args; ; {
-		if err := help.Parse(fs, rest); err != nil {
+		if err := etcdflags.Parse(fs, rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				help.Print(stdout, fs, cmdUsage[cmd])
+				etcdflags.PrintUsage(stdout, fs, cmdUsage[cmd])
 				return nil
 			}
 			return usageErr("%v", err)

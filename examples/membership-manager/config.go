@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/etcdflags"
-	"github.com/seed764c596d/mastership/examples/internal/help"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -80,7 +79,7 @@ func parseWorker(args []string) (workerConfig, *flag.FlagSet, error) {
 	c.register(fs, "this worker's id in the group, without \"/\" (default: --host:--port)")
 	host := fs.String("host", "", "the host the target reaches this worker at (required)")
 	port := fs.String("port", "", "the port the target reaches this worker at (required)")
-	if err := help.Parse(fs, args); err != nil {
+	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
 	if err := c.check(fs); err != nil {
@@ -141,7 +140,7 @@ func parseManager(args []string, getenv func(string) string) (managerConfig, *fl
 	fs.StringVar(&c.list, "list-sql", defaultListSQL, "sql: the query that lists the nodes, as rows of (host, port)")
 	fs.StringVar(&c.command, "command", "", "command: the program run as COMMAND list | add HOST PORT | remove HOST PORT, without a shell")
 	c.shutdownWait = 10 * time.Second
-	if err := help.Parse(fs, args); err != nil {
+	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
 	if err := c.check(fs); err != nil {

@@ -45,7 +45,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/seed764c596d/mastership/examples/internal/help"
+	"github.com/seed764c596d/mastership/etcdflags"
 )
 
 // startWait bounds how long a worker or a manager waits for etcd at
@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		help.Print(stdout, fs, roleUsage[args[0]])
+		etcdflags.PrintUsage(stdout, fs, roleUsage[args[0]])
 		return 0
 	}
 	if err != nil {

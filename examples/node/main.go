@@ -64,7 +64,6 @@ import (
 
 	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/examples/internal/help"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -99,7 +98,7 @@ func parse(args []string) (config, *flag.FlagSet, error) {
 	var c config
 	fs.StringVar(&c.value, "value", "", "this member's value, for example its address")
 	valueFile := fs.String("value-file", "", "file holding this member's value, taken as it is (for a value above the argument-length limit); not with --value")
-	if err := help.Parse(fs, args); err != nil {
+	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
 	if fs.NArg() > 0 {
@@ -131,7 +130,7 @@ func parse(args []string) (config, *flag.FlagSet, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, fs, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		help.Print(stdout, fs, usage)
+		etcdflags.PrintUsage(stdout, fs, usage)
 		return 0
 	}
 	if err != nil {

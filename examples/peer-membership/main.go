@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/etcdflags"
-	"github.com/seed764c596d/mastership/examples/internal/help"
 )
 
 // startWait bounds how long the node waits for etcd at start-up, on top of
@@ -79,7 +78,7 @@ func parse(args []string) (config, *flag.FlagSet, error) {
 	c := config{etcd: etcdflags.Register(fs, "127.0.0.1:2379"), meta: metaFlag{}}
 	m := etcdflags.RegisterMember(fs, "this node's id", slog.LevelWarn)
 	fs.Var(c.meta, "meta", "metadata key=value; repeat for more")
-	if err := help.Parse(fs, args); err != nil {
+	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
 	if fs.NArg() > 0 {
@@ -98,7 +97,7 @@ func parse(args []string) (config, *flag.FlagSet, error) {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c, fs, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		help.Print(stdout, fs, usage)
+		etcdflags.PrintUsage(stdout, fs, usage)
 		return 0
 	}
 	if err != nil {

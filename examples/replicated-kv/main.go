@@ -47,7 +47,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/etcdflags"
-	"github.com/seed764c596d/mastership/examples/internal/help"
 )
 
 func main() {
@@ -115,9 +114,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.DurationVar(&c.UncleanWait, "unclean-wait", 0, "how long a master not in sync waits for an in-sync member before taking over (default 2×ttl)")
 	level := slog.LevelWarn
 	fs.TextVar(&level, "log-level", level, "level of the logs on standard error: DEBUG, INFO, WARN or ERROR")
-	if err := help.Parse(fs, args); err != nil {
+	if err := etcdflags.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			help.Print(stdout, fs, cmdUsage["server"])
+			etcdflags.PrintUsage(stdout, fs, cmdUsage["server"])
 			return 0
 		}
 		return flagError(stderr, "server", err)
@@ -203,9 +202,9 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	count := fs.Int("count", 0, "client: how many writes; 0 writes until interrupted")
 	keyPrefix := fs.String("key-prefix", "key-", "client: prefix of the keys written")
 	interval := fs.Duration("interval", 0, "client: pause between writes")
-	if err := help.Parse(fs, args); err != nil {
+	if err := etcdflags.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			help.Print(stdout, fs, cmdUsage[cmd])
+			etcdflags.PrintUsage(stdout, fs, cmdUsage[cmd])
 			return 0
 		}
 		return flagError(stderr, cmd, err)

@@ -1,4 +1,4 @@
-package help
+package etcdflags
 
 import (
 	"errors"
@@ -49,10 +49,10 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestPrint(t *testing.T) {
+func TestPrintUsage(t *testing.T) {
 	fs := newFlagSet()
 	var b strings.Builder
-	Print(&b, fs, "usage: prog sub --prefix PREFIX [flags]")
+	PrintUsage(&b, fs, "usage: prog sub --prefix PREFIX [flags]")
 	const want = "usage: prog sub --prefix PREFIX [flags]\n" +
 		"\n" +
 		"flags:\n" +
