@@ -169,21 +169,6 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 	}
 	t.Logf("etcd stopped in %v and serving again %v later", stopped.Sub(restarted).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
 
-	// Back, and still so once every safe deadline from before the restart
-	// has passed (a TTL after etcd stopped): both registered, a master (its
-	// registration survived, or both registered anew), and both agree.
-	back := func() bool {
-		a, b := members["a"].View(), members["b"].View()
-		return len(a.IDs()) == 2 && len(b.IDs()) == 2 &&
-			a.Master().ID == b.Master().ID && members[a.Master().ID].IsMaster()
-	}
-	waitBack := func() {
-		t.Helper()
-		if wait := time.Until(stopped.Add(testTTL)); wait > 0 {
-			time.Sleep(wait) // the deadlines' own length, not a synchronisation
-		}
-		waitUntil(t, 5*testTTL+waitTime, "the group back, agreeing", back)
-	}
 	if !stuck {
 		// Each member's own client logs in again and reads: what the
 		// stuck case never does. A renewed lease proves nothing here, as
@@ -197,7 +182,19 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 				t.Fatalf("%s's client after the restart: %v", id, err)
 			}
 		}
-		waitBack()
+		// Back, and still so once every safe deadline from before the
+		// restart has passed (a TTL after etcd stopped): both registered,
+		// a master (its registration survived, or both registered anew),
+		// and both agree.
+		back := func() bool {
+			a, b := members["a"].View(), members["b"].View()
+			return len(a.IDs()) == 2 && len(b.IDs()) == 2 &&
+				a.Master().ID == b.Master().ID && members[a.Master().ID].IsMaster()
+		}
+		if wait := time.Until(stopped.Add(testTTL)); wait > 0 {
+			time.Sleep(wait) // the deadlines' own length, not a synchronisation
+		}
+		waitUntil(t, 5*testTTL+waitTime, "the group back, agreeing", back)
 		return
 	}
 	// Stuck, as a rule: both end their mastership and registration, and no

@@ -293,7 +293,7 @@ func (l *Lease) LastAck() (at time.Time, rtt time.Duration) {
 // lease, and the snapshot shows it ended. It reports whether the deadline
 // was shown.
 func (l *Lease) Status(now time.Time, live bool) (status.Lease, bool) {
-	ended := l.ctx.Err() != nil
+	ended := l.Err() != nil
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := status.Lease{TTL: l.TTL, LastKeepAlive: l.acked, KeepAliveRTT: l.rtt}
