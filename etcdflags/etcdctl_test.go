@@ -11,13 +11,7 @@ import (
 // parseEtcdctl parses args with the etcdctl variables of env honoured.
 func parseEtcdctl(t *testing.T, env map[string]string, args ...string) *Flags {
 	t.Helper()
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	f := Register(fs, "127.0.0.1:2379")
-	f.getenv = func(k string) string { return env[k] }
-	if err := fs.Parse(args); err != nil {
-		t.Fatalf("parse %v: %v", args, err)
-	}
+	f, fs := parseSet(t, env, args...)
 	f.UseEtcdctlEnv(fs)
 	return f
 }

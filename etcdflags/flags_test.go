@@ -19,6 +19,14 @@ import (
 
 func parse(t *testing.T, env map[string]string, args ...string) *Flags {
 	t.Helper()
+	f, _ := parseSet(t, env, args...)
+	return f
+}
+
+// parseSet registers the flags on a new FlagSet, with env as the
+// environment, and parses args.
+func parseSet(t *testing.T, env map[string]string, args ...string) (*Flags, *flag.FlagSet) {
+	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f := Register(fs, "127.0.0.1:2379")
@@ -26,7 +34,7 @@ func parse(t *testing.T, env map[string]string, args ...string) *Flags {
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse %v: %v", args, err)
 	}
-	return f
+	return f, fs
 }
 
 func write(t *testing.T, name, content string) string {
