@@ -24,6 +24,12 @@ const (
 	// RuleFrozen: a member frozen while registered, and thawed past its
 	// safe deadline, emits OFFLINE before anything else.
 	RuleFrozen Rule = "frozen"
+	// RuleWork: no two incarnations do master work at the same instant,
+	// and the epochs master work runs under only grow, the same epoch only
+	// for the same member. It judges the spans the code under test reports
+	// (History.BeginWork, EndWork), which must stay apart whatever the
+	// records say.
+	RuleWork Rule = "work"
 	// RuleConvergence: once faults stop, every live member agrees with etcd.
 	RuleConvergence Rule = "convergence"
 )
@@ -100,8 +106,8 @@ func (o Options) excerpter(incs []*incarnation) excerpter {
 	return excerpter{incs: incs, context: n}
 }
 
-// Check returns every violation of the rules replay, epoch, one-master and
-// frozen in h, in that order, or none. It judges the history as it stands:
+// Check returns every violation of the rules replay, epoch, one-master,
+// frozen and work in h, in that order, or none. It judges the history as it stands:
 // call it once every process has ended or been waited for, or an
 // incarnation that is still running counts as master to the end.
 //
@@ -124,7 +130,7 @@ func Check(h *History, opts Options) []Violation {
 	for _, inc := range incs {
 		vs = append(vs, x.perRecord(RuleFrozen, inc, thawedFirst(inc, opts.TTL))...)
 	}
-	return vs
+	return append(vs, workRules(spans(incs), x)...)
 }
 
 // ExternalOverlaps returns the overlaps of masterships that Check leaves

@@ -10,7 +10,10 @@
 // says when a process ended (History.End), since a killed process prints
 // nothing more and its mastership ends with it; when it froze a process
 // (SIGSTOP, History.Freeze) and thawed it (SIGCONT, History.Thaw); and when
-// it deleted a master's key by hand (History.DeletedKey).
+// it deleted a master's key by hand (History.DeletedKey). The code under
+// test adds the spans of its own master work (History.BeginWork, EndWork),
+// with the epoch each ran under: what a service did as master, which is
+// what must not overlap, whatever the library's events said.
 //
 // Check applies the rules that hold for any history:
 //
@@ -28,7 +31,11 @@
 //     fixes;
 //   - frozen: a member frozen while registered and thawed past its safe
 //     deadline (a freeze of at least Options.TTL) emits OFFLINE before
-//     anything else: "past the deadline, OFFLINE comes first".
+//     anything else: "past the deadline, OFFLINE comes first";
+//   - work: no two incarnations' spans of master work share an instant, and
+//     a span never runs under an epoch below that of a span begun before
+//     it, nor under the same epoch for another member. A span that a
+//     deletion of its member's key by hand cut short is no violation.
 //
 // A deletion of the master's key (or a revoke of its lease) by hand is the
 // one case the safe deadline does not cover: the old master and its

@@ -32,6 +32,7 @@ type entry struct {
 	name  string
 	text  string
 	focus bool
+	span  int // 1 + the index of the span of master work it begins or ends, or 0
 }
 
 // show returns the excerpt around focus, one entry per line, in time order;
@@ -40,11 +41,69 @@ func (x excerpter) show(focus ...ref) string {
 	var es []entry
 	for pos, inc := range x.incs {
 		picked, focused := x.pick(inc, focus)
-		if len(picked) == 0 {
+		if len(picked) == 0 && !(x.plain && len(inc.spans) > 0) {
 			continue
 		}
-		es = append(es, x.entries(pos, inc, picked, focused)...)
+		first, last := x.window(inc, picked)
+		es = append(es, x.entries(pos, inc, picked, focused, first, last)...)
 	}
+	return x.render(es)
+}
+
+// showWork returns the excerpt around spans of master work: the records of
+// their incarnations from context records before the first span begins to
+// context records after the last one ends, with every span of those
+// incarnations in that stretch; the given spans are marked with ">".
+func (x excerpter) showWork(focus ...work) string {
+	var from, to time.Time
+	for i, w := range focus {
+		end := w.end
+		if w.open {
+			end = time.Unix(1<<62, 0) // no end: to the end of the history
+		}
+		if i == 0 || w.begin.Before(from) {
+			from = w.begin
+		}
+		if i == 0 || end.After(to) {
+			to = end
+		}
+	}
+	var es []entry
+	for pos, inc := range x.incs {
+		if !slices.ContainsFunc(focus, func(w work) bool { return w.inc.name == inc.name }) {
+			continue
+		}
+		picked := map[int]bool{}
+		lo, hi := firstAfter(inc.records, from.Add(-1)), -1
+		for i, r := range inc.records {
+			if !r.TS.After(to) {
+				hi = i
+			}
+		}
+		for i := max(0, lo-x.context); i <= min(len(inc.records)-1, hi+x.context); i++ {
+			picked[i] = true
+		}
+		if inc.ended && !inc.end.After(to) {
+			picked[len(inc.records)] = true
+		}
+		first, last := x.window(inc, picked)
+		if first.IsZero() || from.Before(first) {
+			first = from
+		}
+		if last.IsZero() || to.After(last) {
+			last = to
+		}
+		for _, e := range x.entries(pos, inc, picked, nil, first, last) {
+			e.focus = e.span > 0 && slices.ContainsFunc(focus, func(w work) bool { return w.inc.name == inc.name && w.n == e.span-1 })
+			es = append(es, e)
+		}
+	}
+	return x.render(es)
+}
+
+// render sorts the entries of an excerpt by time and formats them, one per
+// line.
+func (x excerpter) render(es []entry) string {
 	slices.SortStableFunc(es, func(a, b entry) int {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
@@ -92,31 +151,41 @@ func (x excerpter) pick(inc *incarnation, focus []ref) (picked, focused map[int]
 	return picked, focused
 }
 
-// entries turns the picked entries of inc into lines, adding the reported
-// mastership ends that fall between its first and last picked record.
-func (x excerpter) entries(pos int, inc *incarnation, picked, focused map[int]bool) []entry {
+// window returns the instants of the first and last picked entries of inc.
+func (x excerpter) window(inc *incarnation, picked map[int]bool) (first, last time.Time) {
 	n := len(inc.records)
-	var es []entry
-	var first, last time.Time
 	for i := 0; i < n; i++ {
-		if !picked[i] {
-			continue
+		if picked[i] {
+			if first.IsZero() {
+				first = inc.records[i].TS
+			}
+			last = inc.records[i].TS
 		}
-		r := inc.records[i]
-		if first.IsZero() {
-			first = r.TS
-		}
-		last = r.TS
-		es = append(es, entry{at: r.TS, inc: pos, seq: i, name: inc.name, text: r.Self + " " + r.Event(), focus: focused[i]})
-	}
-	if picked[n] {
-		es = append(es, entry{at: inc.end, inc: pos, seq: n + 1, name: inc.name, text: inc.self() + " (process ended)", focus: focused[n]})
 	}
 	if picked[n] {
 		last = inc.end
 		if first.IsZero() {
 			first = inc.end
 		}
+	}
+	return first, last
+}
+
+// entries turns the picked entries of inc into lines, adding the reported
+// mastership ends, freezes, deletions and spans of master work that fall
+// between first and last.
+func (x excerpter) entries(pos int, inc *incarnation, picked, focused map[int]bool, first, last time.Time) []entry {
+	n := len(inc.records)
+	var es []entry
+	for i := 0; i < n; i++ {
+		if !picked[i] {
+			continue
+		}
+		r := inc.records[i]
+		es = append(es, entry{at: r.TS, inc: pos, seq: i, name: inc.name, text: r.Self + " " + r.Event(), focus: focused[i]})
+	}
+	if picked[n] {
+		es = append(es, entry{at: inc.end, inc: pos, seq: n + 1, name: inc.name, text: inc.self() + " (process ended)", focus: focused[n]})
 	}
 	within := func(t time.Time) bool {
 		return x.plain || (!first.IsZero() && !t.Before(first) && !t.After(last))
@@ -141,6 +210,18 @@ func (x excerpter) entries(pos int, inc *incarnation, picked, focused map[int]bo
 	for _, t := range inc.deleted {
 		if within(t) {
 			es = append(es, entry{at: t, inc: pos, seq: -1, name: inc.name, text: inc.self() + " (key deleted by hand)"})
+		}
+	}
+	// Work begins after the record of its instant, which led to it, and
+	// ends before the record of its instant, which its end led to.
+	for i, s := range inc.spans {
+		if within(s.begin) {
+			es = append(es, entry{at: s.begin, inc: pos, seq: n, name: inc.name, span: i + 1,
+				text: fmt.Sprintf("%s began master work, epoch %d", s.member, s.epoch)})
+		}
+		if !s.open && within(s.end) {
+			es = append(es, entry{at: s.end, inc: pos, seq: -1, name: inc.name, span: i + 1,
+				text: fmt.Sprintf("%s ended master work, epoch %d", s.member, s.epoch)})
 		}
 	}
 	return es

@@ -35,6 +35,9 @@ type incarnation struct {
 	// deleted are the instants the harness deleted its key or revoked its
 	// lease by hand (DeletedKey).
 	deleted []time.Time
+	// spans are the stretches of master work its code reported
+	// (BeginWork, EndWork), in the order they began.
+	spans []span
 }
 
 // freeze is one stop of a process: from Freeze to Thaw.
@@ -48,6 +51,9 @@ type freeze struct {
 // printed none.
 func (inc *incarnation) self() string {
 	if len(inc.records) == 0 {
+		if len(inc.spans) > 0 {
+			return inc.spans[0].member
+		}
 		return "?"
 	}
 	return inc.records[0].Self
@@ -217,6 +223,7 @@ func (h *History) snapshot() []*incarnation {
 		inc.masterEnds = slices.Clone(inc.masterEnds)
 		inc.freezes = slices.Clone(inc.freezes)
 		inc.deleted = slices.Clone(inc.deleted)
+		inc.spans = slices.Clone(inc.spans)
 		out = append(out, &inc)
 	}
 	return out
