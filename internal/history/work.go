@@ -42,6 +42,18 @@ func (h *History) EndWork(incarnation string, n int, t time.Time) {
 	inc.spans[n].end, inc.spans[n].open = t, false
 }
 
+// Working reports whether incarnation has a span of master work that has
+// not ended, while its process has not.
+func (h *History) Working(incarnation string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	inc, ok := h.incs[incarnation]
+	if !ok || inc.ended {
+		return false
+	}
+	return slices.ContainsFunc(inc.spans, func(s span) bool { return s.open })
+}
+
 // work is a span with its place in the history, as the checks see it.
 type work struct {
 	span
