@@ -14,12 +14,30 @@
 //
 //	func TestFailover(t *testing.T) {
 //		c := mastershiptest.NewCluster(t, mastershiptest.WithMembers(3))
+//		rec := mastershiptest.NewRecorder()
 //		a, b := c.Members[0].Client(t), c.Members[1].Client(t)
-//		// start two members of the service on a.Client and b.Client ...
+//		// start two members of the service on a.Client and b.Client,
+//		// reporting to rec ...
 //		a.Cut() // a's master loses etcd for longer than its TTL
-//		// ... and check that b takes over once a's work has stopped
-//		a.Heal()
+//		rec.Wait(t, "b at work", 10*time.Second, func() bool { return rec.Working("b") })
+//		rec.Check(t) // a's work stopped before b's began
 //	}
+//
+// # Checking what the members did
+//
+// A Recorder keeps the history of the group: each member's events, which
+// Recorder.Follow records on their way from the selector to the service,
+// and the spans of the service's own master work, which the service reports
+// with Recorder.Begin, each with the epoch it ran under. Recorder.Check
+// then fails the test if two members' work overlapped, if epochs went
+// down, if two members were master at once by their events, or if a
+// member's events do not replay to the views they carry; each failure
+// shows the stretch of history around it. Recorder.Converged waits, once
+// faults have stopped, until every member agrees with etcd. An election
+// candidate reports its leadership as a span: Begin in OnStartedLeading,
+// with the Election's Epoch, and its end once the callback's work stops.
+//
+// The same checker judges this repository's own chaos tests.
 //
 // # Faults
 //

@@ -2,13 +2,17 @@ package mastershiptest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/seed764c596d/mastership/election"
+	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/mastershiptest"
+	"github.com/seed764c596d/mastership/selector"
 )
 
 // A test starts a real etcd in one line, and gets a client of it behind a
@@ -86,4 +90,87 @@ func ExampleCluster_RevokeLeaseOf() {
 	})
 	// Output:
 	// keys left: 0
+}
+
+// Record what two members of a group did, and check it: a hands over to b
+// by closing, and each member's master work, reported as a span, ended
+// before the next one's began.
+func ExampleRecorder() {
+	failure := asTest(func(t testing.TB) {
+		c := mastershiptest.NewCluster(t)
+		cli := c.Client(t)
+		rec := mastershiptest.NewRecorder()
+
+		// member is a service's member: it works while it is master.
+		member := func(id string) *selector.Selector {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := selector.New(ctx, cli.Client, "/jobs/report", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				for ev := range rec.Follow(s) { // s's events, recorded
+					if ev.Type == events.InitMaster || ev.Type == events.ChangeToMaster {
+						ctx, epoch := s.MasterContext(), ev.View.Epoch()
+						go func() {
+							defer rec.Begin(id, epoch)() // a span of master work
+							<-ctx.Done()
+						}()
+					}
+				}
+			}()
+			return s
+		}
+		a := member("a")
+		rec.Wait(t, "a at work", 10*time.Second, func() bool { return rec.Working("a") })
+		b := member("b")
+		defer b.Close()
+
+		a.Close() // b takes over at once
+		rec.Wait(t, "b at work", 10*time.Second, func() bool { return rec.Working("b") })
+		rec.Check(t)
+		fmt.Println("a working:", rec.Working("a"), "b working:", rec.Working("b"))
+	})
+	if failure != "" {
+		fmt.Println("failed:", failure)
+	}
+	// Output:
+	// a working: false b working: true
+}
+
+// An election candidate reports its leadership as a span of master work:
+// it begins in OnStartedLeading, under the candidate's epoch, and ends once
+// the leader's work has stopped.
+func ExampleRecorder_Begin() {
+	failure := asTest(func(t testing.TB) {
+		c := mastershiptest.NewCluster(t)
+		rec := mastershiptest.NewRecorder()
+		e, err := election.New(c.Client(t).Client, "/services/scheduler", election.WithValue("host-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- e.Run(ctx, election.Callbacks{
+				OnStartedLeading: func(ctx context.Context) {
+					defer rec.Begin("host-1", e.Epoch())()
+					<-ctx.Done() // the leader's work
+				},
+			})
+		}()
+		rec.Wait(t, "host-1 leading", 10*time.Second, func() bool { return rec.Working("host-1") })
+		cancel() // Run ends, and the leadership with it
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+		rec.Check(t)
+		fmt.Println("host-1 working after Run:", rec.Working("host-1"))
+	})
+	if failure != "" {
+		fmt.Println("failed:", failure)
+	}
+	// Output:
+	// host-1 working after Run: false
 }
