@@ -246,6 +246,10 @@ func (c *Cluster) setUp(n int, tlsFiles *TLSFiles, opts localetcdhook.Options) e
 		// seconds under the race detector. Throwaway passwords need no
 		// strength.
 		cfg.BcryptCost = 4
+		if et := opts.ElectionTimeout; et > 0 {
+			cfg.ElectionMs = uint(et.Milliseconds())
+			cfg.TickMs = uint(max(et.Milliseconds()/10, 1))
+		}
 		if t := tlsFiles; t != nil {
 			cfg.ClientTLSInfo = transport.TLSInfo{
 				CertFile:       t.CertFile,
