@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/seed764c596d/mastership/mastershiptest"
@@ -77,6 +78,18 @@ func unanswered(ctx context.Context, t *testing.T, cli *clientv3.Client, what st
 	defer cancel()
 	if _, err := cli.Get(gctx, "k"); err == nil {
 		t.Fatalf("Get %s succeeded", what)
+	}
+}
+
+// waitBroken fails the test unless conn leaves the ready state within 5s.
+func waitBroken(ctx context.Context, t *testing.T, conn *grpc.ClientConn, after string) {
+	t.Helper()
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for st := conn.GetState(); st == connectivity.Ready; st = conn.GetState() {
+		if !conn.WaitForStateChange(bctx, st) {
+			t.Fatalf("connection still up 5s after %s", after)
+		}
 	}
 }
 
@@ -360,7 +373,8 @@ func TestSecure(t *testing.T) {
 
 // TestTLSFiles: a process's client, made of a proxy's URL and the files of
 // TLSFiles alone, reaches a secure cluster through the proxy, and suffers
-// its faults; without the client certificate, the member refuses it.
+// its faults, Break's over TLS included; without the client certificate,
+// the member refuses it.
 func TestTLSFiles(t *testing.T) {
 	c := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -397,6 +411,13 @@ func TestTLSFiles(t *testing.T) {
 	put(ctx, t, cli, "k", "v")
 	p.Cut()
 	unanswered(ctx, t, cli, "through a cut proxy")
+	p.Heal()
+	eventually(ctx, t, cli, "k", "v")
+	// TLS refuses the garbage of Break as gRPC does.
+	conn := cli.ActiveConnection()
+	p.Break()
+	unanswered(ctx, t, cli, "through a broken proxy")
+	waitBroken(ctx, t, conn, "Break and a Get")
 	p.Heal()
 	eventually(ctx, t, cli, "k", "v")
 
@@ -464,13 +485,7 @@ func TestBreak(t *testing.T) {
 	cli.Break()
 	// The member sends the put to the watch, on the broken connection.
 	put(ctx, t, d, "k", "v3")
-	bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer bcancel()
-	for st := conn.GetState(); st == connectivity.Ready; st = conn.GetState() {
-		if !conn.WaitForStateChange(bctx, st) {
-			t.Fatal("connection still up 5s after Break and a watched put")
-		}
-	}
+	waitBroken(ctx, t, conn, "Break and a watched put")
 	unanswered(ctx, t, cli.Client, "through a broken proxy")
 	cli.Heal()
 	eventually(ctx, t, cli.Client, "k", "v3")
