@@ -63,6 +63,13 @@ type Proxy struct {
 // Proxy.URL. The test's clean-up closes the proxy, before the cluster.
 // The proxy passes TLS through untouched: WithSecure, the process needs
 // the files of Cluster.TLSFiles as well.
+//
+// While the member is stopped, the proxy accepts connections and leaves
+// them open and silent: etcd's proxy does not close them when it fails to
+// reach the member, as a stopped server would refuse them. A process that
+// gives a connection attempt gRPC's default of 20s may take that long to
+// reach the member once it restarts; a Client gives up an attempt after a
+// second and tries again.
 func (m *Member) Proxy(t testing.TB) *Proxy {
 	t.Helper()
 	p := etcdtest.ProxyTo(t, m.ClientURL)
