@@ -54,6 +54,11 @@
 //     connection, but which is the same to code whose lease expired.
 //   - Client.Delay, a slow network.
 //
+// A service that runs as processes of its own is tested the same way:
+// each process dials the URL of a Member.Proxy, a fault proxy with a
+// Client's faults, and, WithSecure, names the files of Cluster.TLSFiles in
+// its TLS flags.
+//
 // etcd's own faults act on the cluster: Cluster.Stop and Cluster.Restart
 // (an outage of the whole cluster, which comes back with its data),
 // Member.Stop, Member.Kill and Member.Restart (one member of several down,

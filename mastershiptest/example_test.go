@@ -3,13 +3,17 @@ package mastershiptest_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/election"
+	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/mastershiptest"
 	"github.com/seed764c596d/mastership/selector"
@@ -173,4 +177,57 @@ func ExampleRecorder_Begin() {
 	}
 	// Output:
 	// host-1 working after Run: false
+}
+
+// A service that runs as processes of its own is tested with a fault
+// proxy for each process to dial, and, for a secure cluster, the files of
+// its TLS flags. A test would start the process with the flags, as
+// exec.Command(bin, args...) does; here, to stay runnable, the process's
+// own flag parsing (package etcdflags) runs in the test.
+func ExampleMember_Proxy() {
+	asTest(func(t testing.TB) {
+		c := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
+		c.AddPrefixUser(t, "svc", "secret", "/svc")
+		p := c.Members[0].Proxy(t) // one per process: its faults are its own
+		files := c.TLSFiles(t)
+		pwFile := filepath.Join(t.TempDir(), "password")
+		if err := os.WriteFile(pwFile, []byte("secret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{
+			"--endpoints", p.URL,
+			"--cacert", files.CAFile, "--cert", files.CertFile, "--key", files.KeyFile,
+			"--user", "svc", "--password-file", pwFile,
+		}
+
+		// What the process does with its flags.
+		fs := flag.NewFlagSet("svc", flag.ContinueOnError)
+		ef := etcdflags.Register(fs, "")
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		cli, err := ef.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+
+		// Cut the process off for less than its TTL, then let it go on.
+		p.Hold()
+		done := make(chan error)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := cli.Put(ctx, "/svc/state", "running")
+			done <- err
+		}()
+		// ... here, check what the rest of the service does meanwhile ...
+		p.Release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("the process wrote /svc/state through its proxy")
+	})
+	// Output:
+	// the process wrote /svc/state through its proxy
 }

@@ -3,13 +3,18 @@ package mastershiptest_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/seed764c596d/mastership/mastershiptest"
 )
@@ -76,6 +81,18 @@ func unanswered(ctx context.Context, t *testing.T, cli *clientv3.Client, what st
 	}
 }
 
+// waitBroken fails the test unless conn leaves the ready state within 5s.
+func waitBroken(ctx context.Context, t *testing.T, conn *grpc.ClientConn, after string) {
+	t.Helper()
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for st := conn.GetState(); st == connectivity.Ready; st = conn.GetState() {
+		if !conn.WaitForStateChange(bctx, st) {
+			t.Fatalf("connection still up 5s after %s", after)
+		}
+	}
+}
+
 // start starts a one-member cluster for t, and returns it, a client of it
 // and a context that ends after 30s.
 func start(t *testing.T) (*mastershiptest.Cluster, *mastershiptest.Client, context.Context) {
@@ -107,6 +124,16 @@ func TestBadOptions(t *testing.T) {
 	})
 	if !strings.Contains(failure, "WithSecure") {
 		t.Errorf("AddPrefixUser without WithSecure failed with %q, want a message naming WithSecure", failure)
+	}
+	// So do the files of TLS, and users without a role.
+	for what, f := range map[string]func(t testing.TB, c *mastershiptest.Cluster){
+		"TLSFiles": func(t testing.TB, c *mastershiptest.Cluster) { c.TLSFiles(t) },
+		"AddUser":  func(t testing.TB, c *mastershiptest.Cluster) { c.AddUser(t, "u", "p") },
+	} {
+		failure := asTest(func(t testing.TB) { f(t, mastershiptest.NewCluster(t)) })
+		if !strings.Contains(failure, what) || !strings.Contains(failure, "WithSecure") {
+			t.Errorf("%s without WithSecure failed with %q, want a message naming it and WithSecure", what, failure)
+		}
 	}
 }
 
@@ -335,6 +362,133 @@ func TestSecure(t *testing.T) {
 	if _, err := clientv3.New(c.Config(t, "alice", "wrong")); !errors.Is(err, rpctypes.ErrAuthFailed) {
 		t.Fatalf("wrong password: %v, want %v", err, rpctypes.ErrAuthFailed)
 	}
+
+	// A user without a role authenticates, and may do nothing.
+	c.AddUser(t, "bob", "pw")
+	bob := c.Members[1].ClientAs(t, "bob", "pw")
+	if _, err := bob.Get(ctx, "/svc/k"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Fatalf("a user without a role reads: %v, want %v", err, rpctypes.ErrPermissionDenied)
+	}
+}
+
+// TestTLSFiles: a process's client, made of a proxy's URL and the files of
+// TLSFiles alone, reaches a secure cluster through the proxy, and suffers
+// its faults, Break's over TLS included; without the client certificate,
+// the member refuses it.
+func TestTLSFiles(t *testing.T) {
+	c := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	files := c.TLSFiles(t)
+	for _, f := range []string{files.CAFile, files.CertFile, files.KeyFile} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("TLSFiles: %v", err)
+		}
+	}
+	p := c.Members[0].Proxy(t)
+	if !strings.HasPrefix(p.URL, "unixs://") {
+		t.Fatalf("proxy URL %s of a secure cluster, want unixs://", p.URL)
+	}
+	newClient := func(info transport.TLSInfo) (*clientv3.Client, error) {
+		tc, err := info.ClientConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return clientv3.New(clientv3.Config{
+			Endpoints:   []string{p.URL},
+			TLS:         tc,
+			Username:    mastershiptest.RootUser,
+			Password:    c.RootPassword(t),
+			DialTimeout: 2 * time.Second,
+			Logger:      zap.NewNop(),
+		})
+	}
+	cli, err := newClient(transport.TLSInfo{TrustedCAFile: files.CAFile, CertFile: files.CertFile, KeyFile: files.KeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	put(ctx, t, cli, "k", "v")
+	p.Cut()
+	unanswered(ctx, t, cli, "through a cut proxy")
+	p.Heal()
+	eventually(ctx, t, cli, "k", "v")
+	// TLS refuses the garbage of Break as gRPC does.
+	conn := cli.ActiveConnection()
+	p.Break()
+	unanswered(ctx, t, cli, "through a broken proxy")
+	waitBroken(ctx, t, conn, "Break and a Get")
+	p.Heal()
+	eventually(ctx, t, cli, "k", "v")
+
+	if cli, err := newClient(transport.TLSInfo{TrustedCAFile: files.CAFile}); err == nil {
+		cli.Close()
+		t.Fatal("a client without the client certificate connected")
+	}
+}
+
+// TestProxy: a client made of a proxy's URL alone, as a process makes
+// one of its --endpoints, reaches the member through it and suffers its
+// faults, while a Client of the same member, behind a proxy of its own,
+// does not.
+func TestProxy(t *testing.T) {
+	c, other, ctx := start(t)
+	p := c.Members[0].Proxy(t)
+	if !strings.HasPrefix(p.URL, "unix://") {
+		t.Fatalf("proxy URL %s, want unix://", p.URL)
+	}
+	if other.URL == p.URL {
+		t.Fatal("a Client shares its proxy with Member.Proxy")
+	}
+	cfg := c.Config(t, "", "")
+	cfg.Endpoints = []string{p.URL}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	put(ctx, t, cli, "k", "v1")
+
+	p.Cut()
+	unanswered(ctx, t, cli, "through a cut proxy")
+	put(ctx, t, other.Client, "k", "v2")
+	p.Heal()
+	eventually(ctx, t, cli, "k", "v2")
+
+	p.Hold()
+	unanswered(ctx, t, cli, "through a held proxy")
+	p.Heal() // releases too
+	eventually(ctx, t, cli, "k", "v2")
+}
+
+// TestBreak: a broken proxy breaks its client's connection as soon as the
+// member sends on it, lets no new one through until Heal, and passes
+// traffic again after it.
+func TestBreak(t *testing.T) {
+	c, cli, ctx := start(t)
+	d := direct(t, c)
+	put(ctx, t, cli.Client, "k", "v1")
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	w := cli.Watch(wctx, "k")
+	put(ctx, t, d, "k", "v2")
+	if resp := <-w; resp.Err() != nil || len(resp.Events) != 1 {
+		t.Fatalf("watch before Break: %v, %d events", resp.Err(), len(resp.Events))
+	}
+	conn := cli.ActiveConnection()
+	if st := conn.GetState(); st != connectivity.Ready {
+		t.Fatalf("connection %v before Break, want ready", st)
+	}
+
+	cli.Break()
+	// A second Break does nothing more, and Heal still heals.
+	cli.Break()
+	// The member sends the put to the watch, on the broken connection.
+	put(ctx, t, d, "k", "v3")
+	waitBroken(ctx, t, conn, "Break and a watched put")
+	unanswered(ctx, t, cli.Client, "through a broken proxy")
+	cli.Heal()
+	eventually(ctx, t, cli.Client, "k", "v3")
 }
 
 func BenchmarkNewCluster(b *testing.B) {

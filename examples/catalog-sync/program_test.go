@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // proc runs one subcommand of the program in the background, its standard
@@ -70,7 +70,7 @@ func (p *proc) wait(t *testing.T) {
 // TestProgram runs a coordinator and a worker as the program does, writes
 // and drops a catalog with the CLI, and stops both on their signal.
 func TestProgram(t *testing.T) {
-	etcd := etcdtest.Start(t)
+	etcd := mastershiptest.NewCluster(t)
 	eps := strings.Join(etcd.Endpoints(), ",")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/logtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // TestLateWorker: a worker that starts after creates, an update and a drop
 // holds exactly the catalogs there are, at their revisions, the moment it
 // starts, and the status counts it.
 func TestLateWorker(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	co := startCoord(t, cli, "c1", quiet)
 	early := newConn()
 	startWorker(t, cli, "w1", early, quiet)
@@ -54,14 +54,14 @@ func TestLateWorker(t *testing.T) {
 // heals catches up on what it missed, across a compaction of the history it
 // missed.
 func TestCutOffWorkerCatchesUp(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	co := startCoord(t, cli, "c1", quiet)
 	startWorker(t, cli, "w1", newConn(), quiet)
-	px := etcd.Members[0].NewProxy(t)
+	px := etcd.Members[0].Client(t) // w2's, behind a fault proxy of its own
 	cut := newConn()
 	var rec logtest.Recorder
-	w2 := startWorker(t, px.Client(t), "w2", cut, rec.Logger())
+	w2 := startWorker(t, px.Client, "w2", cut, rec.Logger())
 	t.Cleanup(px.Release) // before w2 closes
 
 	put(t, co, "a", "memory", Properties{"v": "1"})
@@ -129,8 +129,8 @@ func TestCutOffWorkerCatchesUp(t *testing.T) {
 // stays pending, naming that worker alone, after the others have recorded
 // it; it turns ready once that apply returns, and never before.
 func TestReadyExactlyWhenLastApplies(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	co := startCoord(t, cli, "c1", quiet)
 	w1 := startWorker(t, cli, "w1", newConn(), quiet)
 	w2 := startWorker(t, cli, "w2", newConn(), quiet)
@@ -171,8 +171,8 @@ func TestReadyExactlyWhenLastApplies(t *testing.T) {
 // TestDropTwoPhases: a drop first stops new use on every worker, and the
 // key goes (workers release) only once every live worker has stopped it.
 func TestDropTwoPhases(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	co := startCoord(t, cli, "c1", quiet)
 	c1, c2 := newConn(), newConn()
 	w1 := startWorker(t, cli, "w1", c1, quiet)
@@ -219,8 +219,8 @@ func TestDropTwoPhases(t *testing.T) {
 // writes to the master, naming it; reads it answers itself; when the master
 // leaves, it takes over.
 func TestNonMasterRedirects(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	c1 := startCoord(t, cli, "c1", quiet)
 	c2 := startCoord(t, cli, "c2", quiet)
 	if !c1.IsMaster() || c2.IsMaster() {
@@ -249,8 +249,8 @@ func TestNonMasterRedirects(t *testing.T) {
 // TestSecretsNeverShown: secret properties reach the workers' connectors,
 // but no log line, API answer or CLI output.
 func TestSecretsNeverShown(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	var lg logs
 	co := startCoord(t, cli, "c1", lg.logger())
 	cn := newConn()
@@ -304,8 +304,8 @@ func TestSecretsNeverShown(t *testing.T) {
 // written after it, stay pending until it succeeds. The error is logged
 // with the catalog's secrets redacted.
 func TestFailedApplyRetried(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	co := startCoord(t, cli, "c1", quiet)
 	cn := newConn()
 	cn.fail["f"] = 3
@@ -336,8 +336,8 @@ func TestFailedApplyRetried(t *testing.T) {
 // held, the worker must not claim a revision at or past that catalog's:
 // the coordinator would call it ready on a worker that has not applied it.
 func TestCatchingUpWorkerClaimsOnlyWhatItApplied(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	keys := newLayout(prefix)

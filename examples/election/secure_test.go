@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/examples/internal/proctest"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // TestRefusedOnce: a candidate whose user etcd refuses ends with exit 1
@@ -18,7 +18,8 @@ import (
 // (the election package's errors start with it already), and never the
 // password.
 func TestRefusedOnce(t *testing.T) {
-	sec := etcdtest.StartSecure(t)
+	sec := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
+	files := sec.TLSFiles(t)
 	const password = "pw-El-4d0b"
 	sec.AddUser(t, "norole", password)
 	pw := filepath.Join(t.TempDir(), "password")
@@ -26,7 +27,7 @@ func TestRefusedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := proctest.Start(t, asElection, "election", nil, "--endpoints", sec.Members[0].ClientURL,
-		"--cacert", sec.CAFile, "--cert", sec.CertFile, "--key", sec.KeyFile,
+		"--cacert", files.CAFile, "--cert", files.CertFile, "--key", files.KeyFile,
 		"--user", "norole", "--password-file", pw, "--name", "n1", "--prefix", "/el")
 	select {
 	case <-p.Done():
@@ -49,8 +50,9 @@ func TestRefusedOnce(t *testing.T) {
 // TestWrongCA: a candidate that does not trust etcd's certificate ends at
 // once with exit 1 and one line naming the reason, rather than hang.
 func TestWrongCA(t *testing.T) {
-	sec := etcdtest.StartSecure(t)
-	other := etcdtest.StartSecure(t) // a CA of its own, which never signed sec's certificate
+	sec := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
+	// A CA of its own, which never signed sec's certificate.
+	other := mastershiptest.NewCluster(t, mastershiptest.WithSecure()).TLSFiles(t)
 	start := time.Now()
 	p := proctest.Start(t, asElection, "election", nil, "--endpoints", sec.Members[0].ClientURL,
 		"--cacert", other.CAFile, "--name", "n1", "--prefix", "/el")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // commandEnv is a command target in a temporary directory: the fake target's
@@ -104,8 +104,8 @@ func workerArgs(endpoint, prefix string, port string) []string {
 // when the master manager is killed the other takes over and reconciles,
 // removing a node that has no worker although no event ever named it.
 func TestCommandTarget(t *testing.T) {
-	c := etcdtest.Start(t)
-	cli := c.Client(t)
+	c := mastershiptest.NewCluster(t)
+	cli := c.Client(t).Client
 	ep := c.Endpoints()[0]
 	const prefix = "/mm"
 	e := newCommandEnv(t, "10.0.0.99 5432")
@@ -203,7 +203,7 @@ func logged(p *proc, node string, r reason) bool {
 // the manager logs, retries with a backoff, keeps running, and adds the
 // worker once the target works again.
 func TestTargetErrorsRetried(t *testing.T) {
-	c := etcdtest.Start(t)
+	c := mastershiptest.NewCluster(t)
 	ep := c.Endpoints()[0]
 	const prefix = "/mm-retry"
 	e := newCommandEnv(t)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // The SQL test needs a real PostgreSQL server: its DSN comes from pgDSNEnv.
@@ -82,7 +82,7 @@ func TestSQLTarget(t *testing.T) {
 		return at
 	}
 
-	c := etcdtest.Start(t)
+	c := mastershiptest.NewCluster(t)
 	ep := c.Endpoints()[0]
 	const prefix = "/mm-sql"
 	t0 := time.Now()

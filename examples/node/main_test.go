@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/examples/internal/proctest"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -219,7 +219,7 @@ func expect(t *testing.T, got line, typ, self string, nodes []string, master str
 }
 
 func TestProcesses(t *testing.T) {
-	c := etcdtest.Start(t)
+	c := mastershiptest.NewCluster(t)
 	ep := c.Members[0].ClientURL
 	args := func(id string) []string {
 		return []string{"--endpoints", ep, "--prefix", "/nodes", "--id", id, "--value", id + ":1", "--ttl", "2s"}

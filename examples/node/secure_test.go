@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/etcdflags"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // TestSecureProcesses runs node processes against an etcd with client TLS
@@ -19,7 +19,7 @@ import (
 // the password from a file and from the environment. The password never
 // appears in the output.
 func TestSecureProcesses(t *testing.T) {
-	sec := etcdtest.StartSecure(t)
+	sec := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
 	const password = "pw-Secret-4c7e"
 	sec.AddPrefixUser(t, "node", password, "/secure-nodes")
 	sec.AddUser(t, "norole", password)
@@ -27,7 +27,8 @@ func TestSecureProcesses(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tlsArgs := []string{"--endpoints", sec.Members[0].ClientURL, "--cacert", sec.CAFile, "--cert", sec.CertFile, "--key", sec.KeyFile}
+	files := sec.TLSFiles(t)
+	tlsArgs := []string{"--endpoints", sec.Members[0].ClientURL, "--cacert", files.CAFile, "--cert", files.CertFile, "--key", files.KeyFile}
 	args := func(id string, extra ...string) []string {
 		return append(append(append([]string{}, tlsArgs...), "--prefix", "/secure-nodes", "--id", id, "--ttl", "2s"), extra...)
 	}

@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // TestValueFile: --value-file gives the member a value above the limit of
 // one command-line argument (128 KiB on Linux), byte for byte; the member
 // runs as a real process, so the argument limit is the real one.
 func TestValueFile(t *testing.T) {
-	c := etcdtest.Start(t)
+	c := mastershiptest.NewCluster(t)
 	// 200 KiB, with a trailing newline, which is part of the value.
 	value := strings.Repeat("0123456789abcdef", 200*1024/16) + "\n"
 	a := startNode(t, "--endpoints", c.Members[0].ClientURL, "--prefix", "/vf", "--id", "a", "--ttl", "2s",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,8 +17,8 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/logtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -152,8 +151,8 @@ func ids(ms []Member) string {
 // observing node's table is etcd's, that its listener heard the right
 // change, and that a listener nobody reads blocks nothing.
 func TestTableConverges(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	a := start(t, cli, "a", map[string]string{"zone": "eu"})
 	changes := listen(t, a)
 	stuck := listen(t, a) // never read until the end
@@ -161,9 +160,9 @@ func TestTableConverges(t *testing.T) {
 		t.Fatalf("first change = %v with table %s, want SNAPSHOT of a", c, ids(c.Table))
 	}
 
-	b := start(t, etcd.Client(t), "b", map[string]string{"zone": "us"})
-	px := etcd.Members[0].NewProxy(t)
-	c := start(t, px.Client(t), "c", nil)
+	b := start(t, etcd.Client(t).Client, "b", map[string]string{"zone": "us"})
+	px := etcd.Members[0].Client(t) // c's, behind a fault proxy of its own
+	c := start(t, px.Client, "c", nil)
 	t.Cleanup(px.Heal) // before c leaves
 	waitFor(t, changes, 5*time.Second, "JOIN b", is(Join, "b"))
 	jc := waitFor(t, changes, 5*time.Second, "JOIN c", is(Join, "c"))
@@ -204,7 +203,7 @@ func TestTableConverges(t *testing.T) {
 
 	// c is cut off from etcd: its lease expires, and nobody was told.
 	cutAt := time.Now()
-	px.Blackhole()
+	px.Cut()
 	l = waitFor(t, changes, ttl+5*time.Second, "LEAVE c", is(Leave, "c"))
 	if l.Reason != Expired {
 		t.Errorf("c left with reason %v, want expired", l.Reason)
@@ -220,7 +219,7 @@ func TestTableConverges(t *testing.T) {
 	}
 
 	// b restarts: same id, a new incarnation.
-	b2 := start(t, etcd.Client(t), "b", nil)
+	b2 := start(t, etcd.Client(t).Client, "b", nil)
 	j := waitFor(t, changes, 5*time.Second, "JOIN b again", is(Join, "b"))
 	if j.Member.Incarnation == bInc || j.Member.Incarnation != b2.Incarnation() {
 		t.Errorf("b rejoined with incarnation %s; old %s, new process %s", j.Member.Incarnation, bInc, b2.Incarnation())
@@ -249,8 +248,8 @@ func TestTableConverges(t *testing.T) {
 // the key go (expired); the member itself was not registered meanwhile,
 // and cannot tell (unknown).
 func TestMetadataSurvivesReregistration(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	a := start(t, cli, "a", map[string]string{"v": "1"})
 	b := start(t, cli, "b", nil)
 	ch := listen(t, a)
@@ -430,8 +429,8 @@ func TestUnreachableEtcd(t *testing.T) {
 // TestProgram runs the program: it prints its table, applies a metadata
 // line from standard input, and leaves on its signal with exit code 0.
 func TestProgram(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	other := start(t, cli, "other", nil)
 	seen := listen(t, other)
 
@@ -517,20 +516,20 @@ func changesOf(t *testing.T, ch <-chan Change, n int, d time.Duration, what stri
 // node was registered throughout), a new one as a join, new metadata as an
 // update.
 //
-// o reaches etcd through a proxy that corrupts what etcd sends, which
+// o reaches etcd through a fault proxy that the test breaks (Break), which
 // breaks o's connection at once, and accepts no new connection until the
 // test heals it. Its watch then resumes from a compacted revision and fails
 // with ErrCompacted, as the selector's log shows.
 func TestTableResyncsAfterCompaction(t *testing.T) {
-	etcd := etcdtest.Start(t) // compaction is cluster-wide: a cluster of its own
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t) // compaction is cluster-wide: a cluster of its own
+	cli := etcd.Client(t).Client
 	x := start(t, cli, "x", nil)
 	z := start(t, cli, "z", map[string]string{"v": "1"})
-	px := etcd.Members[0].NewProxy(t)
+	px := etcd.Members[0].Client(t) // o's, behind a fault proxy of its own
 	var rec logtest.Recorder
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	oc := px.Client(t)
+	oc := px.Client
 	// A long TTL keeps o registered while it is cut off.
 	o, err := Start(ctx, oc, "/peers", "o", nil, 10*time.Second, rec.Logger())
 	if err != nil {
@@ -544,17 +543,8 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 	v.close()
 	waitFor(t, ch, 5*time.Second, "LEAVE v", is(Leave, "v"))
 
-	px.PauseAccept()
-	px.ModifyRx(func(b []byte) []byte { return bytes.Repeat([]byte{0xff}, len(b)) })
-	healed := false
-	heal := func() {
-		if !healed {
-			healed = true
-			px.UnmodifyRx()
-			px.UnpauseAccept()
-		}
-	}
-	t.Cleanup(heal) // before o leaves
+	px.Break()
+	t.Cleanup(px.Heal) // before o leaves
 	// Make etcd send o something, and wait for o's connection to fail.
 	if _, err := cli.Put(context.Background(), "/poke", "1"); err != nil {
 		t.Fatal(err)
@@ -583,7 +573,7 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 	if st := o.sel.State(); st != selector.Refresh {
 		t.Fatalf("o's state while cut off: %v; its TTL should have kept it registered", st)
 	}
-	heal()
+	px.Heal()
 
 	got, revs := changesOf(t, ch, 3, 25*time.Second, "the missed changes")
 	if want := "LEAVE x (expired)|JOIN y|UPDATE z {v=2}"; got != want {
@@ -617,12 +607,12 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 // members gone meanwhile as unknown (itself, in its old registration,
 // included), a new one as a join, new metadata as an update.
 func TestTableAfterOutage(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	cli := etcd.Client(t)
+	etcd := mastershiptest.NewCluster(t)
+	cli := etcd.Client(t).Client
 	x := start(t, cli, "x", nil)
 	z := start(t, cli, "z", map[string]string{"v": "1"})
-	px := etcd.Members[0].NewProxy(t)
-	o := start(t, px.Client(t), "o", nil)
+	px := etcd.Members[0].Client(t) // o's, behind a fault proxy of its own
+	o := start(t, px.Client, "o", nil)
 	ch := listen(t, o)
 	t.Cleanup(px.Release) // before o leaves
 	seen := listen(t, z)

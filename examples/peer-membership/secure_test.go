@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // output is what run writes on one of its streams, read by the test while
@@ -58,14 +58,15 @@ func (o *output) waitFor(t *testing.T, d time.Duration, what string) {
 // a signal: run returns 1 with one last line on standard error saying that
 // etcd refused it and why, and no output shows the password.
 func TestRefusedWhileRunning(t *testing.T) {
-	sec := etcdtest.StartSecure(t)
+	sec := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
 	const password = "pw-Peer-9d3a"
 	sec.AddPrefixUser(t, "peer", password, "/secure-peers")
 	pwFile := filepath.Join(t.TempDir(), "password")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"--endpoints", sec.Members[0].ClientURL, "--cacert", sec.CAFile, "--cert", sec.CertFile, "--key", sec.KeyFile,
+	files := sec.TLSFiles(t)
+	args := []string{"--endpoints", sec.Members[0].ClientURL, "--cacert", files.CAFile, "--cert", files.CertFile, "--key", files.KeyFile,
 		"--user", "peer", "--password-file", pwFile, "--log-level", "DEBUG",
 		"--prefix", "/secure-peers", "--id", "a", "--ttl", "2s"}
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // BenchmarkPut measures one acknowledged Put, from a client, with n
@@ -17,11 +17,11 @@ import (
 func BenchmarkPut(b *testing.B) {
 	for _, slaves := range []int{0, 2} {
 		b.Run(fmt.Sprintf("slaves=%d", slaves), func(b *testing.B) {
-			e := etcdtest.Start(b)
+			e := mastershiptest.NewCluster(b)
 			start := func(name string) *server {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				s, err := newServer(ctx, etcdtest.Client(b, e.Members[0].ClientURL), config{Prefix: "/bench", Name: name, TTL: testTTL})
+				s, err := newServer(ctx, e.Members[0].Client(b).Client, config{Prefix: "/bench", Name: name, TTL: testTTL})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -33,7 +33,7 @@ func BenchmarkPut(b *testing.B) {
 			for i := range slaves {
 				start(fmt.Sprintf("s%d", i))
 			}
-			cli := e.Client(b)
+			cli := e.Client(b).Client
 			proctest.WaitFor(b, 15*time.Second, fmt.Sprintf("in-sync set of %d", want), func() bool {
 				r, _, err := readISR(context.Background(), cli, "/bench")
 				return err == nil && len(r.Members) == want

@@ -16,7 +16,7 @@ import (
 
 	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // The test binary doubles as the program: with this variable set, it runs
@@ -32,21 +32,22 @@ const testTTL = 2 * time.Second
 // cluster is an embedded etcd and the servers of one group on it.
 type cluster struct {
 	t      *testing.T
-	etcd   *etcdtest.Cluster
+	etcd   *mastershiptest.Cluster
 	cli    *clientv3.Client // the test's own client
 	prefix string
 }
 
 func newCluster(t *testing.T) *cluster {
-	c := etcdtest.Start(t)
-	return &cluster{t: t, etcd: c, cli: c.Client(t), prefix: "/kv"}
+	c := mastershiptest.NewCluster(t)
+	return &cluster{t: t, etcd: c, cli: c.Client(t).Client, prefix: "/kv"}
 }
 
-// start starts a server named name in-process, with its own etcd client,
-// closed when the test ends (if the test did not close it before).
+// start starts a server named name in-process, with its own etcd client
+// (behind a fault proxy of its own), closed when the test ends (if the
+// test did not close it before).
 func (c *cluster) start(name string, mod func(*config)) *server {
 	c.t.Helper()
-	return c.startWith(etcdtest.Client(c.t, c.etcd.Members[0].ClientURL), name, mod)
+	return c.startWith(c.etcd.Members[0].Client(c.t).Client, name, mod)
 }
 
 // startWith starts a server that reaches etcd with cli.

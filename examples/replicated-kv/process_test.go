@@ -15,7 +15,7 @@ import (
 
 	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // proc is a server running as a child process.
@@ -121,8 +121,8 @@ func TestKillMaster(t *testing.T) { testFailover(t, false) }
 func TestFreezeMaster(t *testing.T) { testFailover(t, true) }
 
 func testFailover(t *testing.T, freeze bool) {
-	e := etcdtest.Start(t)
-	cli := e.Client(t)
+	e := mastershiptest.NewCluster(t)
+	cli := e.Client(t).Client
 	const prefix = "/pkv"
 	args := func(name string) []string {
 		return []string{"server", "--endpoints", e.Members[0].ClientURL, "--prefix", prefix, "--name", name,
@@ -251,8 +251,8 @@ func testFailover(t *testing.T, freeze bool) {
 // and the cut-off master's epoch is fenced off.
 func TestCutOffMaster(t *testing.T) {
 	c := newCluster(t)
-	p := c.etcd.Members[0].NewProxy(t)
-	a := c.startWith(p.Client(t), "a", nil)
+	p := c.etcd.Members[0].Client(t) // a's, behind a fault proxy of its own
+	a := c.startWith(p.Client, "a", nil)
 	oldEpoch := waitServing(t, a)
 	b := c.start("b", nil)
 	cc := c.start("c", nil)
@@ -267,7 +267,7 @@ func TestCutOffMaster(t *testing.T) {
 	defer func() { w.stop(); w.wg.Wait() }()
 	waitFor(t, 20*time.Second, "50 acknowledged writes", func() bool { n, _ := w.count(0); return n >= 50 })
 
-	p.Blackhole()
+	p.Cut()
 	defer p.Heal()
 	waitFor(t, 2*testTTL, "a to stop serving", func() bool { tm := a.current(); return tm == nil || tm.serving() != nil })
 	waitFor(t, 30*time.Second, "30 writes acknowledged by a new master", func() bool { n, _ := w.count(oldEpoch); return n >= 30 })

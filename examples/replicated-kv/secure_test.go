@@ -11,18 +11,19 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // secureArgs are the etcd flags for sec as user, with the password from a
 // file.
-func secureArgs(t *testing.T, sec *etcdtest.Secure, user, password string) []string {
+func secureArgs(t *testing.T, sec *mastershiptest.Cluster, user, password string) []string {
 	t.Helper()
 	pw := filepath.Join(t.TempDir(), "password")
 	if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"--endpoints", sec.Members[0].ClientURL, "--cacert", sec.CAFile, "--cert", sec.CertFile, "--key", sec.KeyFile,
+	files := sec.TLSFiles(t)
+	return []string{"--endpoints", sec.Members[0].ClientURL, "--cacert", files.CAFile, "--cert", files.CertFile, "--key", files.KeyFile,
 		"--user", user, "--password-file", pw}
 }
 
@@ -30,7 +31,7 @@ func secureArgs(t *testing.T, sec *etcdtest.Secure, user, password string) []str
 // <prefix>/ (the grant the README asks for) serves, and every key the
 // program writes is under <prefix>/.
 func TestGrantOnPrefixOnly(t *testing.T) {
-	sec := etcdtest.StartSecure(t)
+	sec := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
 	const password = "pw-Kv-5b1e"
 	sec.AddPrefixUser(t, "kv", password, "/skv")
 	etcdArgs := secureArgs(t, sec, "kv", password)
@@ -47,7 +48,7 @@ func TestGrantOnPrefixOnly(t *testing.T) {
 		t.Errorf("the output shows the password")
 	}
 
-	resp, err := sec.Root(t).Get(ctx, "", clientv3.WithFromKey(), clientv3.WithKeysOnly())
+	resp, err := sec.Client(t).Get(ctx, "", clientv3.WithFromKey(), clientv3.WithKeysOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestGrantOnPrefixOnly(t *testing.T) {
 // but not the in-sync record ends at once, exit 1, with one line naming the
 // record and the grant needed, rather than retry the record every second.
 func TestISRRefusedStopsServer(t *testing.T) {
-	sec := etcdtest.StartSecure(t)
+	sec := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
 	const password = "pw-Kv-7c2d"
 	sec.AddPrefixUser(t, "kvm", password, membersPrefix("/skv2"))
 	a := startProc(t, "server a", append(append([]string{"server"}, secureArgs(t, sec, "kvm", password)...), "--prefix", "/skv2", "--name", "a", "--ttl", "2s")...)
@@ -93,7 +94,7 @@ func TestISRRefusedStopsServer(t *testing.T) {
 // TestWrongPassword: a wrong password is a failure at run time (exit 1),
 // as in the other programs, not a bad flag (exit 2).
 func TestWrongPassword(t *testing.T) {
-	sec := etcdtest.StartSecure(t)
+	sec := mastershiptest.NewCluster(t, mastershiptest.WithSecure())
 	const password, wrong = "pw-Kv-0a9f", "wrong-Kv-3e8d"
 	sec.AddPrefixUser(t, "kv", password, "/skv3")
 	for _, args := range [][]string{
