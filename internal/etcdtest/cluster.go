@@ -59,6 +59,14 @@ func NewIsolatable(dir string, n int) (*Cluster, error) {
 	return start(localetcd.Config{Dir: dir, Members: n}, localetcdhook.Options{PeerProxies: true})
 }
 
+// oneOf returns the one Options of opts, or none.
+func oneOf(opts []localetcdhook.Options) localetcdhook.Options {
+	if len(opts) == 0 {
+		return localetcdhook.Options{}
+	}
+	return opts[0]
+}
+
 // start starts the cluster with localetcd, within startTimeout.
 func start(cfg localetcd.Config, opts localetcdhook.Options) (*Cluster, error) {
 	if cfg.Members < 1 {
@@ -90,9 +98,10 @@ func Start(t testing.TB) *Cluster {
 }
 
 // StartCluster starts an n-member cluster for t and stops it when t ends.
-func StartCluster(t testing.TB, n int) *Cluster {
+// opts, at most one, tune localetcd as the hook allows.
+func StartCluster(t testing.TB, n int, opts ...localetcdhook.Options) *Cluster {
 	t.Helper()
-	c, err := New(t.TempDir(), n)
+	c, err := start(localetcd.Config{Dir: t.TempDir(), Members: n}, oneOf(opts))
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
 	}

@@ -53,8 +53,9 @@ func StartSecure(t testing.TB) *Secure {
 	return StartSecureCluster(t, 1)
 }
 
-// StartSecureCluster is StartSecure for a cluster of n members.
-func StartSecureCluster(t testing.TB, n int) *Secure {
+// StartSecureCluster is StartSecure for a cluster of n members. opts, at
+// most one, tune localetcd as the hook allows.
+func StartSecureCluster(t testing.TB, n int, opts ...localetcdhook.Options) *Secure {
 	t.Helper()
 	dir := t.TempDir()
 	s := &Secure{RootPassword: "root-" + rand.Text()}
@@ -65,7 +66,7 @@ func StartSecureCluster(t testing.TB, n int) *Secure {
 	s.CAFile, s.CertFile, s.KeyFile = certs.CAFile, certs.ClientCert, certs.ClientKey
 	// The server asks clients for a certificate signed by the CA.
 	tlsFiles := &localetcd.TLSFiles{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile}
-	c, err := start(localetcd.Config{Dir: filepath.Join(dir, "etcd"), Members: n, TLS: tlsFiles}, localetcdhook.Options{})
+	c, err := start(localetcd.Config{Dir: filepath.Join(dir, "etcd"), Members: n, TLS: tlsFiles}, oneOf(opts))
 	if err != nil {
 		t.Fatalf("start secure etcd: %v", err)
 	}
