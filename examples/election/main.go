@@ -261,6 +261,9 @@ func selfContained(ctx context.Context, p *printer, prefix string, ttl time.Dura
 		if err := awaitKeys(ctx, cli, prefix, len(clients)); err != nil {
 			return err
 		}
+		if err := cand.registered(ctx); err != nil {
+			return err
+		}
 	}
 	for _, name := range []string{"n1", "n2", "n3"} {
 		code, a, err := get(ctx, hc, cands[name].url+"/work")
@@ -299,12 +302,22 @@ func selfContained(ctx context.Context, p *printer, prefix string, ttl time.Dura
 	if !n1Stopped.IsZero() {
 		p.say("-", "n1's /work answered 503 %v before n2's answered 200", n2Served.Sub(n1Stopped).Round(time.Millisecond))
 	}
-	code, a, err := get(ctx, hc, cands["n3"].url+"/work")
-	if err != nil {
-		return err
+	// n3 names n2 once its watch has seen it take over.
+	for {
+		code, a, err := get(ctx, hc, cands["n3"].url+"/work")
+		if err != nil {
+			return err
+		}
+		if a.Leader != nil && a.Leader.Name == next {
+			p.say("-", "GET n3's /work: %d %s", code, a.summary())
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("n3 did not name %s within a minute: %w", next, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	p.say("-", "GET n3's /work: %d %s", code, a.summary())
-	return nil
 }
 
 // get asks for u and decodes the answer.

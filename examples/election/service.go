@@ -224,6 +224,19 @@ func (c *candidate) run(ctx context.Context, led, follows chan<- string) error {
 	})
 }
 
+// registered waits until the candidate has a live session (it may hear of
+// the leader before its own key is in place), or ctx ends.
+func (c *candidate) registered(ctx context.Context) error {
+	for c.e.Status().State != status.Refresh {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not registered: %w", c.name, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // listen checks the --listen and --advertise flags and listens. advertise
 // "" is http://, then the address bound, which must then have a host.
 func listen(addr, advertise string) (net.Listener, string, error) {

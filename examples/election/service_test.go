@@ -162,6 +162,12 @@ func (g *group) start(name string, lead bool) *candidate {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s neither led nor followed within 10s", name)
 	}
+	// It may hear of the leader before its own session is in place.
+	ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
+	defer cancel()
+	if err := c.registered(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 
