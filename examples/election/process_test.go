@@ -47,7 +47,9 @@ func awaitLine(t *testing.T, p *proctest.Process, d time.Duration, re *regexp.Re
 func TestProcess(t *testing.T) {
 	c := mastershiptest.NewCluster(t)
 	cli := c.Client(t)
-	p := proctest.Start(t, asElection, "election", nil, "--endpoints", c.Endpoints()[0],
+	// Without the race detector's second of sleep at exit, so that the
+	// time to exit after SIGTERM is the program's.
+	p := proctest.Start(t, asElection, "election", []string{"GORACE=atexit_sleep_ms=0"}, "--endpoints", c.Endpoints()[0],
 		"--name", "p1", "--listen", "127.0.0.1:0", "--prefix", "/el-proc", "--ttl", "2s")
 	m := awaitLine(t, p, 20*time.Second, regexp.MustCompile(`p1  listening on (127\.0\.0\.1:\d+), advertising (\S+)$`))
 	addr, url := m[1], m[2]
