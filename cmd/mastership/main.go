@@ -144,9 +144,12 @@ func main() {
 const usage = `usage: mastership COMMAND [flags]
 
 commands:
-  run    run a program only while this member is master of its group
+  run      run a program only while this member is master of its group
+  members  print the members of a group, in join order
+  leader   print the master of a group (--watch: each change of master)
+  watch    print one JSON line per change of a group's members
 
-mastership COMMAND -h describes a command and its flags.`
+mastership COMMAND -h (or mastership help COMMAND) describes a command and its flags.`
 
 // run is the program, with its signals as ctx; it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -156,10 +159,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch args[0] {
 	case "-h", "--help", "-help", "help":
+		if args[0] == "help" && len(args) > 1 {
+			// help CMD: CMD -h, for a known command.
+			switch args[1] {
+			case "run", "members", "leader", "watch":
+				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
+			}
+			fmt.Fprintf(stderr, "mastership: unknown command %q (mastership -h lists them)\n", args[1])
+			return 2
+		}
 		fmt.Fprintln(stdout, usage)
 		return 0
 	case "run":
 		return runCommand(ctx, args[1:], stdin, stdout, stderr)
+	case "members":
+		return membersCommand(ctx, args[1:], stdout, stderr)
+	case "leader":
+		return leaderCommand(ctx, args[1:], stdout, stderr)
+	case "watch":
+		return watchCommand(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "mastership: unknown command %q (mastership -h lists them)\n", args[0])
 	return 2
