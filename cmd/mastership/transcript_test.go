@@ -82,7 +82,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // connection to etcd is cut (a fault proxy drops everything), its program
 // is stopped before its safe deadline, host-2 takes over once host-1's
 // lease has expired; the connection comes back and host-1 rejoins as a
-// standby. It writes the output of every process, in order, to the file
+// standby; another observer runs mastership leader --watch. It writes the output of every process, in order, to the file
 // named by $MASTERSHIP_TRANSCRIPT, and checks the order that matters:
 // host-1's program stopped before host-2's started.
 //
@@ -146,19 +146,28 @@ while :; do sleep 1; done
 	start("host-2", direct, "run", "--prefix", "/jobs/report", "--id", "host-2", "--value", "10.0.0.2", "--", "./report.sh")
 	wait("host-3| ", `"members":["host-1","host-2"]`)
 	once("host-3", direct, "members", "--prefix", "/jobs/report")
+	leader := start("host-4", direct, "leader", "--prefix", "/jobs/report", "--watch")
+	wait("host-4| ", "master=host-1")
 
-	tr.add("", "# host-1's network is cut")
+	note := func(s string) { tr.add("", "# "+time.Now().UTC().Format("15:04:05.000")+" "+s) }
+	note("host-1's network is cut: its connection to etcd drops everything")
 	px.Blackhole()
 	wait("host-2| ", "report.sh: running on host-2")
 	wait("host-3| ", `"members":["host-2"]`)
+	wait("host-4| ", "master=host-2")
 	once("host-3", direct, "leader", "--prefix", "/jobs/report")
 
-	tr.add("", "# host-1's network is back")
+	note("host-1's network is back")
 	px.Heal()
 	wait("host-3| ", `"members":["host-2","host-1"]`)
 	once("host-3", direct, "members", "--prefix", "/jobs/report")
-	watcher.Process.Signal(syscall.SIGTERM)
-	watcher.Wait()
+	once("host-3", direct, "members", "--prefix", "/jobs/report", "--json")
+	for _, p := range []*exec.Cmd{watcher, leader} {
+		p.Process.Signal(syscall.SIGTERM)
+		if err := p.Wait(); err != nil {
+			t.Errorf("%v after SIGTERM: %v, want exit 0", p.Args[1:], err)
+		}
+	}
 
 	stopped := tr.index("host-1| ", `msg="program stopped"`)
 	started := tr.index("host-2| ", `msg="program started"`)
