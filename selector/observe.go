@@ -2,6 +2,7 @@ package selector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/member"
+	"github.com/seed764c596d/mastership/internal/refusal"
 )
 
 // Members reads the group at prefix once, without joining it, and returns
@@ -33,7 +35,7 @@ func Members(ctx context.Context, cli *clientv3.Client, prefix string) (events.V
 	}
 	st, err := group.Read(ctx, cli, key)
 	if err != nil {
-		if r := sentinels.Wrap(cli, key, err, fmt.Sprintf("read the group: range [%q, %q)", key, clientv3.GetPrefixRangeEnd(key))); r != nil {
+		if r := readRefused(cli, key, err, "read the group"); r != nil {
 			return events.View{}, r
 		}
 		return events.View{}, err
@@ -72,7 +74,7 @@ func Observe(ctx context.Context, cli *clientv3.Client, prefix string, fn func(e
 		Prefix:      key,
 		ReadTimeout: group.DefaultReadTimeout,
 		Fatal: func(err error) bool {
-			denied = sentinels.Wrap(cli, key, err, fmt.Sprintf("observe the group: read or watch range [%q, %q)", key, clientv3.GetPrefixRangeEnd(key)))
+			denied = readRefused(cli, key, err, "observe the group")
 			return denied != nil
 		},
 		Update: func(st group.State) bool {
@@ -92,6 +94,28 @@ func Observe(ctx context.Context, cli *clientv3.Client, prefix string, fn func(e
 		return nil
 	}
 	return denied
+}
+
+// readRefused returns err as a refusal by etcd of a read or a watch of the
+// group's range, as sentinels.Wrap does for a member, but naming the
+// permission an observer needs: read, not readwrite. It returns nil when
+// err is no refusal.
+func readRefused(cli *clientv3.Client, key string, err error, what string) error {
+	if refusal.Of(cli, err) != refusal.PermissionDenied {
+		return sentinels.Wrap(cli, key, err, what)
+	}
+	if e := refusal.Etcd(cli, err); e != nil && !errors.Is(err, e) {
+		// clientv3 gave etcd's error as text (a failed watch does): wrap
+		// etcd's own value, so that errors.Is recognises it.
+		err = fmt.Errorf("%w (%v)", e, err)
+	}
+	user := fmt.Sprintf("etcd user %q", cli.Username)
+	if cli.Username == "" {
+		user = "the etcd user of the client's certificate"
+	}
+	end := clientv3.GetPrefixRangeEnd(key)
+	return fmt.Errorf("%w: %s: %s needs read permission on range [%q, %q) (etcdctl role grant-permission ROLE read %s --prefix): %w",
+		ErrPermissionDenied, what, user, key, end, key, err)
 }
 
 // observed checks the arguments of Members and Observe, and returns the

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
 
 // TestMembersRead: Members reads the group as its members see it: join
@@ -96,5 +98,22 @@ func TestObserve(t *testing.T) {
 		}
 	case <-time.After(waitTime):
 		t.Fatal("Observe still running after its ctx ended")
+	}
+}
+
+// TestObserveRefused: etcd refusing the user ends Members and Observe at
+// once, with ErrPermissionDenied naming the read permission needed.
+func TestObserveRefused(t *testing.T) {
+	sec := etcdtest.StartSecure(t)
+	sec.AddUser(t, "norole", "pw")
+	cli := sec.ClientAs(t, "norole", "pw")
+	ctx := ctxFor(t, waitTime)
+	_, err := Members(ctx, cli, "/refused")
+	if !errors.Is(err, ErrPermissionDenied) || !strings.Contains(err.Error(), "needs read permission") {
+		t.Errorf("Members: %v, want ErrPermissionDenied naming the read permission", err)
+	}
+	err = Observe(ctx, cli, "/refused", func(v events.View) { t.Errorf("Observe gave a view %v to a refused user", v) })
+	if !errors.Is(err, ErrPermissionDenied) || ctx.Err() != nil {
+		t.Errorf("Observe: %v (ctx %v), want ErrPermissionDenied at once", err, ctx.Err())
 	}
 }

@@ -376,3 +376,32 @@ func TestLookUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestLookSecure: over TLS, with etcd's authentication on. A user limited
+// to the prefix reads it, its name and password from $ETCDCTL_USER as
+// etcdctl takes them; a user without a role is refused in one line, exit 1,
+// by each command.
+func TestLookSecure(t *testing.T) {
+	sec := etcdtest.StartSecure(t)
+	sec.AddPrefixUser(t, "ops", "ops-pw", "/jobs")
+	sec.AddUser(t, "norole", "norole-pw")
+	tls := []string{"--endpoints", sec.Members[0].ClientURL, "--cacert", sec.CAFile, "--cert", sec.CertFile, "--key", sec.KeyFile, "--prefix", "/jobs"}
+
+	t.Setenv("ETCDCTL_USER", "ops:ops-pw")
+	code, out, errs := runLook(t, append([]string{"members"}, tls...)...)
+	if code != 0 || out != "no members\n" || errs != "" {
+		t.Errorf("members as ops: exit %d, stdout %q, stderr %q; want 0 and no members", code, out, errs)
+	}
+
+	t.Setenv("ETCDCTL_USER", "norole:norole-pw")
+	for _, args := range [][]string{{"members"}, {"leader"}, {"leader", "--watch"}, {"watch"}} {
+		code, out, msg := runLook(t, append(args, tls...)...)
+		t.Logf("%v as norole: %s", args, msg)
+		if code != 1 || out != "" {
+			t.Errorf("%v as norole: exit %d, stdout %q; want 1 and nothing", args, code, out)
+		}
+		if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "needs read permission") || strings.Contains(msg, "norole-pw") {
+			t.Errorf("%v as norole: stderr %q, want one line naming the read permission needed, without the password", args, msg)
+		}
+	}
+}
