@@ -93,9 +93,10 @@ func parseLook(fs *flag.FlagSet, args []string, usage string, check func() error
 }
 
 // connect makes the client and reads the group once, within
-// --dial-timeout: an unreachable etcd, or one that refuses the user, is
-// one line on stderr and exit code 1. stopped reports a signal before the
-// answer (exit 0). The caller closes cli when err is nil.
+// --dial-timeout. With ok false the command ends with code: 1 after one
+// line on stderr for an etcd that is unreachable or refuses the user, 0
+// for a signal before etcd answered (the operator's stop). With ok true
+// the caller closes cli.
 func connect(ctx context.Context, c *lookConfig, stderr io.Writer) (cli *clientv3.Client, v events.View, code int, ok bool) {
 	cli, err := clientv3.New(c.etcd)
 	if err != nil {
