@@ -213,4 +213,14 @@
 // health package serves it as an HTTP health check and as gRPC's health
 // service; this package imports neither Prometheus nor either of them.
 // Logs go to the slog.Logger given with WithLogger, and nowhere by default.
+//
+// # Looking at a group without joining it
+//
+// Members reads a group once, and Observe follows it, without registering
+// anything: for a program that only looks, such as an operator's command
+// (cmd/mastership's members, leader and watch). Both apply the rules above,
+// so that they name the members, and the master, that the members
+// themselves see; a hand-written read of the prefix would count keys without
+// a lease and ids that are not valid UTF-8. They need only read permission
+// on the prefix's range.
 package selector

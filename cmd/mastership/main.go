@@ -3,6 +3,30 @@
 //
 //	mastership run --prefix /jobs/report --id host-1 [--ttl 5s] [--grace 1s] [--on-exit restart|yield|exit] -- ./report.sh args...
 //
+// Three more commands look at a group without joining it, for operators and
+// scripts:
+//
+//	mastership members --prefix /jobs/report [--json]
+//	mastership leader --prefix /jobs/report [--watch]
+//	mastership watch --prefix /jobs/report
+//
+// members prints the group in join order (a table, or one JSON document);
+// leader prints its master ("master=ID epoch=E value=V", or "no master"),
+// and with --watch a line per change of master; watch prints one JSON line
+// per change of the members: {"ts":...,"master":...,"members":[...],"epoch":...},
+// whose contract is in docs/programs.md beside the node program's. They
+// read the group through selector.Members and selector.Observe, so that
+// they count as members exactly the keys the members count (a key without
+// a lease, or whose id is not valid UTF-8, is none) and name the master
+// that mastership run obeys. They take the same etcd flags and variables
+// as run (below) and --dial-timeout: an etcd that does not answer within
+// it is one line on standard error and exit 1, a bad flag one line and
+// exit 2, SIGINT or SIGTERM exit 0. Ids and values that hold characters
+// that do not print are escaped, never written raw, since anyone who may
+// write under the prefix chooses them.
+//
+// # mastership run
+//
 // Each machine runs the same command with its own --id. The supervisor joins
 // the group as a member (package selector); while it is master it runs the
 // program, and it stops the program before any other member can become
@@ -119,8 +143,9 @@
 // --log-level (INFO by default: the start and stop of the program, with its
 // epoch). The program's output is its own.
 //
-// -h or --help prints the usage and every flag on standard output and exits
-// 0. Unix systems only.
+// -h or --help (or mastership help COMMAND) prints the usage and every flag
+// on standard output and exits 0. mastership run needs a Unix system; the
+// other commands run anywhere.
 package main
 
 import (
@@ -144,9 +169,12 @@ func main() {
 const usage = `usage: mastership COMMAND [flags]
 
 commands:
-  run    run a program only while this member is master of its group
+  run      run a program only while this member is master of its group
+  members  print the members of a group, in join order
+  leader   print the master of a group (--watch: each change of master)
+  watch    print one JSON line per change of a group's members
 
-mastership COMMAND -h describes a command and its flags.`
+mastership COMMAND -h (or mastership help COMMAND) describes a command and its flags.`
 
 // run is the program, with its signals as ctx; it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -156,10 +184,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch args[0] {
 	case "-h", "--help", "-help", "help":
+		if args[0] == "help" && len(args) > 1 {
+			// help CMD: CMD -h, for a known command.
+			switch args[1] {
+			case "run", "members", "leader", "watch":
+				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
+			}
+			fmt.Fprintf(stderr, "mastership: unknown command %q (mastership -h lists them)\n", args[1])
+			return 2
+		}
 		fmt.Fprintln(stdout, usage)
 		return 0
 	case "run":
 		return runCommand(ctx, args[1:], stdin, stdout, stderr)
+	case "members":
+		return membersCommand(ctx, args[1:], stdout, stderr)
+	case "leader":
+		return leaderCommand(ctx, args[1:], stdout, stderr)
+	case "watch":
+		return watchCommand(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "mastership: unknown command %q (mastership -h lists them)\n", args[0])
 	return 2

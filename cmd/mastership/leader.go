@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/selector"
+)
+
+const leaderUsage = `usage: mastership leader --prefix PREFIX [--watch]
+                         [--endpoints HOST:PORT,...] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]] [--dial-timeout 10s]
+
+Prints the master of the group PREFIX, as etcdctl elect -l does, in one line:
+
+  master=ID epoch=EPOCH value=VALUE
+  no master
+
+With --watch, prints the master as it is, then a line each time it changes
+(another member, no master, a new value), each after the time, until
+SIGINT or SIGTERM (exit 0). An id or value with a space, a quote, "=" or a
+character that does not print is quoted, with \u escapes. etcdctl's
+$ETCDCTL_* variables stand for the etcd flags not given.`
+
+func leaderCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &lookConfig{name: "mastership leader"}
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	check := lookFlags(fs, c)
+	watch := fs.Bool("watch", false, "print a line for each change of master, until interrupted")
+	if code, ok := parseLook(fs, args, leaderUsage, check, c, stdout, stderr); !ok {
+		return code
+	}
+	cli, view, code, ok := connect(ctx, c, stderr)
+	if !ok {
+		return code
+	}
+	defer cli.Close()
+	if !*watch {
+		fmt.Fprintln(stdout, masterLine(view.Master()))
+		return 0
+	}
+	last := view.Master()
+	line := func(m events.Node) error {
+		_, err := fmt.Fprintf(stdout, "%s %s\n", time.Now().UTC().Format(events.TSFormat), masterLine(m))
+		return err
+	}
+	werr := line(last)
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if werr != nil {
+		cancel()
+	}
+	err := selector.Observe(octx, cli, c.prefix, func(v events.View) {
+		if m := v.Master(); werr == nil && m != last {
+			last = m
+			if werr = line(m); werr != nil {
+				cancel() // standard output is gone: so is the reader
+			}
+		}
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
+		return 1
+	}
+	return 0
+}
+
+// masterLine is the line of a master, or "no master" for the zero Node.
+func masterLine(m events.Node) string {
+	if m.ID == "" {
+		return "no master"
+	}
+	return fmt.Sprintf("master=%s epoch=%d value=%s", text(m.ID), m.CreateRevision, text(m.Value))
+}

@@ -1,0 +1,180 @@
+package main
+
+// The commands that look at a group without joining it: members, leader
+// and watch. They read it through package selector (Members, Observe), so
+// that they count as members exactly the keys that the members themselves
+// count, and name the master that `mastership run` obeys: keys without a
+// lease and ids that are not valid UTF-8 are left out. (Package election's
+// Leader would also do for `leader`, but it counts a leased key at the
+// prefix itself and names a nested key by its last segment; one rule for
+// the three commands keeps their answers the same.)
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seed764c596d/mastership/etcdflags"
+	"github.com/seed764c596d/mastership/events"
+	"github.com/seed764c596d/mastership/selector"
+)
+
+// lookConfig is the configuration of a command that looks at a group.
+type lookConfig struct {
+	name        string // "mastership members", for messages
+	etcd        clientv3.Config
+	endpoints   []string
+	warning     string
+	prefix      string
+	dialTimeout time.Duration
+}
+
+// lookFlags adds the flags that members, leader and watch share to fs
+// (the etcd flags, --prefix and --dial-timeout), and returns a function
+// that checks them once fs is parsed.
+func lookFlags(fs *flag.FlagSet, c *lookConfig) func() error {
+	etcd := etcdflags.Register(fs, "127.0.0.1:2379")
+	fs.StringVar(&c.prefix, "prefix", "", "the group's prefix in etcd (required)")
+	fs.DurationVar(&c.dialTimeout, "dial-timeout", 10*time.Second, "how long to wait for etcd's first answer before giving up")
+	return func() error {
+		// etcdctl's variables, which operators have set already; a flag wins.
+		etcd.UseEtcdctlEnv(fs)
+		switch {
+		case c.prefix == "":
+			return errors.New("--prefix: required: the group's prefix in etcd, such as /jobs/report")
+		case strings.Trim(c.prefix, "/") == "":
+			return fmt.Errorf("--prefix: %q covers the whole keyspace", c.prefix)
+		case c.dialTimeout <= 0:
+			return fmt.Errorf("--dial-timeout: %v is not positive", c.dialTimeout)
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("unexpected argument %q (%s -h lists the flags)", fs.Arg(0), c.name)
+		}
+		var err error
+		if c.etcd, err = etcd.Config(); err != nil {
+			return err
+		}
+		c.endpoints = c.etcd.Endpoints
+		c.warning = etcd.Warning()
+		return nil
+	}
+}
+
+// parseLook parses args for a looking command; it returns the exit code
+// and false when the command must end at once (help, a bad flag).
+func parseLook(fs *flag.FlagSet, args []string, usage string, check func() error, c *lookConfig, stdout, stderr io.Writer) (int, bool) {
+	fs.SetOutput(io.Discard)
+	err := etcdflags.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		etcdflags.PrintUsage(stdout, fs, usage)
+		return 0, false
+	}
+	if err == nil {
+		err = check()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
+		return 2, false
+	}
+	if c.warning != "" {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", c.name, c.warning)
+	}
+	return 0, true
+}
+
+// connect makes the client and reads the group once, within
+// --dial-timeout. With ok false the command ends with code: 1 after one
+// line on stderr for an etcd that is unreachable or refuses the user, 0
+// for a signal before etcd answered (the operator's stop). With ok true
+// the caller closes cli.
+func connect(ctx context.Context, c *lookConfig, stderr io.Writer) (cli *clientv3.Client, v events.View, code int, ok bool) {
+	cli, err := clientv3.New(c.etcd)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: etcd client for %s: %v\n", c.name, strings.Join(c.endpoints, ","), err)
+		return nil, v, 1, false
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
+	v, err = selector.Members(rctx, cli, c.prefix)
+	cancel()
+	switch {
+	case err == nil:
+		return cli, v, 0, true
+	case ctx.Err() != nil:
+		cli.Close()
+		return nil, v, 0, false // a signal: the operator's stop
+	case errors.Is(err, selector.ErrPermissionDenied), errors.Is(err, selector.ErrAuthFailed):
+		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(stderr, "%s: etcd at %s unreachable: no answer within --dial-timeout %v\n", c.name, strings.Join(c.endpoints, ","), c.dialTimeout)
+	default:
+		fmt.Fprintf(stderr, "%s: read %s from etcd at %s: %v\n", c.name, c.prefix, strings.Join(c.endpoints, ","), err)
+	}
+	cli.Close()
+	return nil, v, 1, false
+}
+
+// escapeNonPrinting returns the JSON text b with every character that does
+// not print written as a \u escape, as the node program's lines have it
+// (events.Line.MarshalJSON): bidirectional controls such as U+202E, which
+// would reorder what a terminal shows, zero-width and other format
+// characters, separators other than the ASCII space, private-use and
+// unassigned code points. json.Marshal escapes only ASCII controls; ids
+// and values come from etcd keys, which anyone who may write under the
+// prefix chooses. Such characters can only be inside strings in b, where
+// an escape means the same character.
+func escapeNonPrinting(b []byte) []byte {
+	var out []byte // nil until an escape is needed
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r < utf8.RuneSelf || printing(r) {
+			if out != nil {
+				out = append(out, b[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		if out == nil {
+			out = append(make([]byte, 0, len(b)+16), b[:i]...)
+		}
+		if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += size
+	}
+	if out == nil {
+		return b
+	}
+	return out
+}
+
+func printing(r rune) bool { return unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r) }
+
+// text renders an id or a value for a table or a line of text: as it is
+// when it is not empty and every character prints and none is a space, a
+// quote or "=", otherwise quoted as Go quotes strings, with \u escapes for
+// what does not print (as log/slog's text handler quotes its values), so
+// that a terminal shows nothing reordered or hidden, and a field never
+// runs into the next.
+func text(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, r := range s {
+		if r == ' ' || r == '"' || r == '=' || r == '\\' || !printing(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
