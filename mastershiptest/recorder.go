@@ -10,7 +10,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/history"
 	"github.com/seed764c596d/mastership/selector"
 )
@@ -204,9 +203,8 @@ func (r *Recorder) Check(t testing.TB) {
 // long enough for every member to register again (a TTL or two after a
 // cut, plus the members' backoff).
 //
-// etcd's members are read by the selector's rules: the keys under
-// prefix+"/" with a lease and a valid UTF-8 id, oldest first; a prefix
-// that ends in "/" is taken as it is. A group
+// etcd's members are read as selector.Members reads them, by the members'
+// own rules. A group
 // whose members are all followed (Follow, Event) converges; a group with
 // election candidates, which report no events, never does.
 func (r *Recorder) Converged(t testing.TB, cli *clientv3.Client, prefix string, timeout time.Duration) {
@@ -217,7 +215,10 @@ func (r *Recorder) Converged(t testing.TB, cli *clientv3.Client, prefix string, 
 	const pollEvery = 100 * time.Millisecond
 	var last string
 	for {
-		ids, err := members(cli, prefix)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, err := selector.Members(ctx, cli, prefix)
+		cancel()
+		ids := v.IDs()
 		if err == nil {
 			vs := history.CheckConvergence(&r.h, ids, first(ids))
 			if len(vs) == 0 {
@@ -238,26 +239,6 @@ func (r *Recorder) Converged(t testing.TB, cli *clientv3.Client, prefix string, 
 		}
 		wake.Stop()
 	}
-}
-
-// members returns the ids of the members etcd holds under prefix, oldest
-// first, by the selector's rules.
-func members(cli *clientv3.Client, prefix string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	key := group.Key(prefix)
-	resp, err := cli.Get(ctx, key, clientv3.WithPrefix(),
-		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, kv := range resp.Kvs {
-		if id, ok := group.ID(key, string(kv.Key)); ok && kv.Lease != 0 {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
 }
 
 func first(ids []string) string {
