@@ -1,4 +1,8 @@
-//go:build unix
+//go:build unix && transcript
+
+// The transcript is built only on request (-tags transcript): it is a
+// generator of documentation that takes about 18s, not a check every run
+// needs; run_test.go checks the same order on every run.
 
 package main
 
@@ -86,11 +90,11 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // named by $MASTERSHIP_TRANSCRIPT, and checks the order that matters:
 // host-1's program stopped before host-2's started.
 //
-//	MASTERSHIP_TRANSCRIPT=/tmp/failover.txt go test -run TestFailoverTranscript ./cmd/mastership/
+//	MASTERSHIP_TRANSCRIPT=/tmp/failover.txt go test -tags transcript -run TestFailoverTranscript ./cmd/mastership/
 func TestFailoverTranscript(t *testing.T) {
 	out := os.Getenv(transcriptEnv)
 	if out == "" {
-		t.Skipf("$%s not set: no transcript wanted", transcriptEnv)
+		t.Fatalf("$%s names no file to write the transcript to", transcriptEnv)
 	}
 	etcd := etcdtest.Start(t)
 	direct := etcd.Members[0].ClientURL
