@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/seed764c596d/mastership/etcdflags"
 )
 
 // FileConnector is the Connector of a Trino worker that reads its catalogs
@@ -187,7 +189,8 @@ func (f *FileConnector) remove(c Catalog) {
 
 // after runs the command, if any, for a change of c, within f.timeout.
 // Its failure is logged with its output, in which the values of c's
-// secret properties are redacted; the environment carries no property.
+// secret properties are redacted; the environment carries no property, nor
+// etcd's password.
 func (f *FileConnector) after(ctx context.Context, c Catalog, action string) {
 	if f.command == nil {
 		return
@@ -195,7 +198,7 @@ func (f *FileConnector) after(ctx context.Context, c Catalog, action string) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, f.command[0], f.command[1:]...)
-	cmd.Env = append(os.Environ(), EnvCatalog+"="+c.Name, EnvAction+"="+action, EnvFile+"="+f.Path(c.Name))
+	cmd.Env = append(hookEnv(), EnvCatalog+"="+c.Name, EnvAction+"="+action, EnvFile+"="+f.Path(c.Name))
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// A child that keeps the output open past the end of the command
@@ -212,6 +215,23 @@ func (f *FileConnector) after(ctx context.Context, c Catalog, action string) {
 	}
 	f.log.Error("after-change command failed", "catalog", c.Name, "action", action, "err", err,
 		"output", redactValues(out.String(), c.Properties))
+}
+
+// hookEnv is the worker's environment without the variables that may hold
+// etcd's password ($ETCD_PASSWORD, $ETCDCTL_PASSWORD, and $ETCDCTL_USER,
+// which may be name:password), as the mastership command leaves them out
+// of its child's.
+func hookEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case etcdflags.PasswordEnv, etcdflags.EtcdctlPasswordEnv, "ETCDCTL_USER":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 // redactValues replaces every secret value of props in s.

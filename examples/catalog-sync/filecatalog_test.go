@@ -466,7 +466,7 @@ func hookScript(t *testing.T, log string) string {
 	t.Helper()
 	script := filepath.Join(t.TempDir(), "hook.sh")
 	text := `if [ -e "$CATALOG_SYNC_FILE" ]; then state=present; else state=absent; fi
-echo "$1|$CATALOG_SYNC_CATALOG|$CATALOG_SYNC_ACTION|$CATALOG_SYNC_FILE|$state" >> '` + log + `'
+echo "$1|$CATALOG_SYNC_CATALOG|$CATALOG_SYNC_ACTION|$CATALOG_SYNC_FILE|$state$ETCD_PASSWORD$ETCDCTL_PASSWORD$ETCDCTL_USER" >> '` + log + `'
 case "$CATALOG_SYNC_CATALOG" in
 fails) echo "boom"; cat "$CATALOG_SYNC_FILE" >&2; exit 3;;
 slow) exec sleep 30;;
@@ -485,13 +485,19 @@ func readLines(path string) []string {
 
 // TestAfterChange: the command runs after each file written or removed,
 // without a shell (its argument "$HOME" comes as it is), with the catalog,
-// the action and the file in its environment, the file already in place
+// the action and the file in its environment and not etcd's password
+// variables, the file already in place
 // or gone; not after an Apply that changes nothing, nor after Stop. Its
 // failure is logged with its output, secrets redacted, and Apply still
 // succeeds; a command that hangs is killed after the timeout.
 func TestAfterChange(t *testing.T) {
 	dir := t.TempDir()
 	hookLog := filepath.Join(t.TempDir(), "hook.log")
+	// etcd's password stays out of the command's environment (the script
+	// appends these variables to each line).
+	t.Setenv("ETCD_PASSWORD", "etcd-pw")
+	t.Setenv("ETCDCTL_PASSWORD", "etcdctl-pw")
+	t.Setenv("ETCDCTL_USER", "u:pw")
 	var lg logs
 	f := newFiles(t, dir, []string{"/bin/sh", hookScript(t, hookLog), "$HOME"}, &lg)
 	ctx := context.Background()
