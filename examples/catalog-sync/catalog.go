@@ -84,14 +84,42 @@ func (p Properties) String() string {
 // LogValue logs p redacted.
 func (p Properties) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
-// nameRE is what Trino accepts as a catalog name, lower case.
+// nameRE is the catalog names this program accepts: a safe file name, and a
+// name Trino keeps as it is.
+//
+// Trino's own rule is looser. io.trino.spi.catalog.CatalogName refuses
+// only the empty name and lower-cases any other ("Currently, catalog names
+// must be lowercase"); StaticCatalogManager and FileCatalogStore take the
+// name of etc/catalog/<name>.properties as it is and refuse "system"
+// ("Catalog name SYSTEM is reserved for internal usage"); CREATE CATALOG
+// takes an SQL identifier, which quoted may hold any character. So
+// upper-case letters (Trino would read PG.properties as catalog pg),
+// path separators, dots (".." and a name ending in ".properties"),
+// spaces and the rest are refused here, as is "system". Unquoted, a name
+// starting with a digit needs quotes in SQL ("1x".s.t), which Trino
+// allows.
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,63}$`)
+
+// reservedName is the catalog Trino keeps for itself.
+const reservedName = "system"
+
+// checkName returns nil if name is a catalog name this program accepts, or
+// an error naming it and the rule.
+func checkName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("name %q: want 1 to 64 of a-z, 0-9 and _, not starting with _", name)
+	}
+	if name == reservedName {
+		return fmt.Errorf("name %q: reserved by Trino", name)
+	}
+	return nil
+}
 
 // validate checks a catalog given to create or update; the error names the
 // field.
 func (c Catalog) validate() error {
-	if !nameRE.MatchString(c.Name) {
-		return fmt.Errorf("%w: name %q: want 1 to 64 of a-z, 0-9 and _, not starting with _", errInvalid, c.Name)
+	if err := checkName(c.Name); err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	if strings.TrimSpace(c.Connector) == "" {
 		return fmt.Errorf("%w: connector: required", errInvalid)
@@ -99,6 +127,9 @@ func (c Catalog) validate() error {
 	for k := range c.Properties {
 		if strings.TrimSpace(k) == "" {
 			return fmt.Errorf("%w: properties: empty key", errInvalid)
+		}
+		if k == connectorNameKey {
+			return fmt.Errorf("%w: properties: %q is the connector field", errInvalid, k)
 		}
 	}
 	return nil

@@ -52,6 +52,10 @@ func TestValidate(t *testing.T) {
 		{Catalog{Name: "_x", Connector: "x"}, "name"},
 		{Catalog{Name: "a/b", Connector: "x"}, "name"},
 		{Catalog{Name: strings.Repeat("a", 65), Connector: "x"}, "name"},
+		{Catalog{Name: "..", Connector: "x"}, "name"},
+		{Catalog{Name: "a.properties", Connector: "x"}, "name"},
+		{Catalog{Name: "system", Connector: "x"}, "reserved"},
+		{Catalog{Name: "pg", Connector: "x", Properties: Properties{"connector.name": "y"}}, "connector"},
 		{Catalog{Name: "pg", Connector: " "}, "connector"},
 		{Catalog{Name: "pg", Connector: "x", Properties: Properties{"": "v"}}, "properties"},
 	} {

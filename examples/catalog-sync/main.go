@@ -8,13 +8,15 @@
 // Usage:
 //
 //	catalog-sync coordinator --prefix /trino --id c1 [--listen 127.0.0.1:8080] [--ttl 5s] [etcd flags]
-//	catalog-sync worker      --prefix /trino --id w1 [--ttl 5s] [etcd flags]
+//	catalog-sync worker      --prefix /trino --id w1 [--ttl 5s] [--catalog-dir DIR [--after-change CMD]] [etcd flags]
 //	catalog-sync put NAME --connector postgresql [--property k=v]... [--property-file FILE] [--coordinator URL]
 //	catalog-sync drop NAME [--coordinator URL]
 //	catalog-sync status [NAME] [--coordinator URL]
 //
 // The coordinator and the worker run until SIGTERM or SIGINT. The worker
-// prints each change it applies on standard output, secrets redacted. The
+// prints each change it applies on standard output, secrets redacted; with
+// --catalog-dir it keeps Trino's catalog properties files in DIR instead
+// (FileConnector), and runs CMD after each file it writes or removes. The
 // client commands print the API's JSON answer; a refused request prints one
 // line on standard error and exits 1, a bad flag exits 2. COMMAND -h (or
 // --help, or help COMMAND) prints the command's usage and every flag on
@@ -51,7 +53,7 @@ func main() {
 
 const usage = `usage:
   catalog-sync coordinator --prefix PREFIX --id ID [--listen 127.0.0.1:8080] [--ttl 5s] [etcd flags]
-  catalog-sync worker      --prefix PREFIX --id ID [--ttl 5s] [etcd flags]
+  catalog-sync worker      --prefix PREFIX --id ID [--ttl 5s] [--catalog-dir DIR [--after-change CMD]] [etcd flags]
   catalog-sync put NAME --connector NAME [--property k=v]... [--property-file FILE] [--coordinator URL]
   catalog-sync drop NAME [--coordinator URL]
   catalog-sync status [NAME] [--coordinator URL]
@@ -60,7 +62,7 @@ catalog-sync COMMAND -h lists the command's flags.`
 // cmdUsage is the usage line of each command, above its flags.
 var cmdUsage = map[string]string{
 	"coordinator": "usage: catalog-sync coordinator --prefix PREFIX --id ID [--listen 127.0.0.1:8080] [--ttl 5s] [--log-level INFO] [etcd flags]",
-	"worker":      "usage: catalog-sync worker --prefix PREFIX --id ID [--ttl 5s] [--log-level INFO] [etcd flags]",
+	"worker":      "usage: catalog-sync worker --prefix PREFIX --id ID [--ttl 5s] [--catalog-dir DIR [--after-change CMD] [--after-change-timeout 30s]] [--log-level INFO] [etcd flags]",
 	"put":         "usage: catalog-sync put NAME --connector NAME [--property k=v]... [--property-file FILE] [--coordinator URL]",
 	"drop":        "usage: catalog-sync drop NAME [--coordinator URL]",
 	"status":      "usage: catalog-sync status [NAME] [--coordinator URL]",
@@ -116,6 +118,13 @@ func serve(ctx context.Context, role string, args []string, stdout, stderr io.Wr
 	etcd := etcdflags.Register(fs, "127.0.0.1:2379")
 	m := etcdflags.RegisterMember(fs, "this process's id", slog.LevelInfo)
 	listen := fs.String("listen", "127.0.0.1:8080", "coordinator: address of the HTTP API")
+	var catalogDir, afterChange *string
+	var afterTimeout *time.Duration
+	if role == "worker" {
+		catalogDir = fs.String("catalog-dir", "", "keep each catalog as Trino's `DIR`/NAME.properties (mode 0600), instead of printing the changes")
+		afterChange = fs.String("after-change", "", "with --catalog-dir: a `command` and its arguments, split at spaces and run without a shell after each file written or removed, with "+EnvCatalog+", "+EnvAction+" ("+ActionWrite+" or "+ActionRemove+") and "+EnvFile+" in its environment")
+		afterTimeout = fs.Duration("after-change-timeout", 30*time.Second, "with --after-change: how long the command may run before it is killed")
+	}
 	if err := etcdflags.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			etcdflags.PrintUsage(stdout, fs, cmdUsage[role])
@@ -131,6 +140,18 @@ func serve(ctx context.Context, role string, args []string, stdout, stderr io.Wr
 	}
 	if _, err := etcd.Config(); err != nil {
 		return usageErr("%v", err)
+	}
+	var command []string
+	if role == "worker" {
+		command = strings.Fields(*afterChange)
+		switch {
+		case *afterChange != "" && len(command) == 0:
+			return usageErr("--after-change: empty command")
+		case len(command) > 0 && *catalogDir == "":
+			return usageErr("--after-change needs --catalog-dir")
+		case *afterTimeout <= 0:
+			return usageErr("--after-change-timeout %v: want more than 0", *afterTimeout)
+		}
 	}
 	if w := etcd.Warning(); w != "" {
 		fmt.Fprintf(stderr, "catalog-sync %s: warning: %s\n", role, w)
@@ -155,13 +176,28 @@ func serve(ctx context.Context, role string, args []string, stdout, stderr io.Wr
 		<-ctx.Done()
 		return c.Close()
 	}
+	var conn Connector = &printConnector{w: stdout}
+	var files *FileConnector
+	if *catalogDir != "" {
+		if files, err = NewFileConnector(*catalogDir, command, *afterTimeout, log); err != nil {
+			return fmt.Errorf("--catalog-dir: %w", err)
+		}
+		conn = files
+	}
 	var w *Worker
 	err = etcdflags.Join(ctx, etcd.Endpoints(), wait, func(ctx context.Context) (err error) {
-		w, err = StartWorker(ctx, cli, m.Prefix, m.ID, &printConnector{w: stdout}, m.TTL, log)
+		w, err = StartWorker(ctx, cli, m.Prefix, m.ID, conn, m.TTL, log)
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if files != nil {
+		// Every catalog is applied: the files of catalogs dropped while
+		// this worker was away are the ones left over.
+		if err := files.RemoveStale(); err != nil {
+			log.Error("remove stale catalog files failed", "err", err)
+		}
 	}
 	fmt.Fprintf(stdout, "worker %s: %d catalogs loaded at revision %d\n", m.ID, len(w.Catalogs()), w.Applied())
 	<-ctx.Done()

@@ -37,9 +37,17 @@ func TestHelp(t *testing.T) {
 		"--endpoints": `(default "127.0.0.1:2379")`,
 	}
 	client := map[string]string{"--coordinator": "base URL of any coordinator"}
+	worker := map[string]string{
+		"--catalog-dir":          "Trino's DIR/NAME.properties (mode 0600)",
+		"--after-change":         "run without a shell after each file written or removed",
+		"--after-change-timeout": "(default 30s)",
+	}
+	for k, v := range serve {
+		worker[k] = v
+	}
 	descs := map[string]map[string]string{
 		"coordinator": serve,
-		"worker":      serve,
+		"worker":      worker,
 		"put":         {"--connector": "the catalog's connector", "--property-file": "a file of key=value lines"},
 		"drop":        client,
 		"status":      client,
@@ -65,6 +73,28 @@ func TestHelp(t *testing.T) {
 			if code := run(context.Background(), []string{arg}, &stdout, &stderr); code != 0 || stdout.String() != usage+"\n" || stderr.Len() != 0 {
 				t.Errorf("exit code %d, stdout %q, stderr %q; want 0, the usage, nothing", code, stdout.String(), stderr.String())
 			}
+		})
+	}
+}
+
+// TestFileFlagsRefused: the worker's file flags that cannot work are
+// refused at once, in one line naming the flag.
+func TestFileFlagsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--after-change", "true"}, "--after-change needs --catalog-dir"},
+		{[]string{"--catalog-dir", t.TempDir(), "--after-change", "  "}, "--after-change: empty command"},
+		{[]string{"--catalog-dir", t.TempDir(), "--after-change-timeout", "0s"}, "--after-change-timeout 0s"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var out, errb strings.Builder
+			start := time.Now()
+			code := run(ctx, append([]string{"worker", "--prefix", "/p", "--id", "a"}, tc.args...), &out, &errb)
+			proctest.CheckRefused(t, time.Since(start), code, 2, out.String(), errb.String(), []string{"catalog-sync worker: ", tc.want})
 		})
 	}
 }

@@ -23,7 +23,10 @@ import (
 type Connector interface {
 	// Apply creates or updates a catalog. The worker records the catalog's
 	// revision as applied only after Apply returns nil; on an error it
-	// retries with backoff, and applies nothing after it meanwhile.
+	// retries with backoff, and applies nothing after it meanwhile. An
+	// error wrapping ErrRefused is not retried: the worker logs it and
+	// skips this version of the catalog (it is not among the worker's
+	// catalogs, and Use refuses it unless an earlier version was applied).
 	Apply(ctx context.Context, c Catalog) error
 	// Stop is the first phase of a drop: no new use of the catalog; uses
 	// in flight may finish.
@@ -312,6 +315,10 @@ func (w *Worker) put(ctx context.Context, c Catalog) bool {
 		}
 		if ctx.Err() != nil {
 			return false
+		}
+		if errors.Is(err, ErrRefused) {
+			w.log.Error("catalog refused by the connector; skipped", "catalog", c, "err", err)
+			return true
 		}
 		w.log.Warn("apply failed; will retry", "catalog", c, "err", err)
 		if backoff.Sleep(ctx, backoff.Delay(n)) != nil {
