@@ -6,13 +6,16 @@
 //
 // The node prints its table on standard output each time it changes, and
 // reads metadata updates from standard input, one "key=value" per line (an
-// empty value deletes the key). SIGTERM or SIGINT leaves gracefully: the
-// node marks its record as leaving, then revokes its lease, so that the
-// others report a graceful leave rather than an expiry.
+// empty value deletes the key). Its record carries what a Tomcat Tribes
+// member carries: host, ports, domain, a unique id drawn at start, its
+// start time (for the alive time) and a payload. SIGTERM or SIGINT leaves
+// gracefully: the node marks its record as leaving ("shutdown"), then
+// revokes its lease, so that the others report "left (shutdown)" rather
+// than "expired (crash or cut off)". It runs no server.
 //
 // Usage:
 //
-//	peer-membership --prefix /tribes/cluster-1 --id node-1 [--meta zone=eu --meta port=4000] [--ttl 5s] [etcd flags]
+//	peer-membership --prefix /tribes/cluster-1 --id node-1 [--host 10.0.0.1 --port 4000 --secure-port 4443 --udp-port 4001 --domain d1 --payload TEXT] [--meta zone=eu] [--ttl 5s] [etcd flags]
 //
 // A bad flag or an unreachable etcd prints one line on standard error and
 // exits non-zero (2 for a bad flag). So does etcd refusing the member while
@@ -49,7 +52,7 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usage = "usage: peer-membership --prefix PREFIX --id ID [--meta k=v]... [--ttl 5s] [--log-level WARN] [--endpoints HOST:PORT,...] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]"
+const usage = "usage: peer-membership --prefix PREFIX --id ID [--host HOST] [--port N] [--secure-port N] [--udp-port N] [--domain NAME] [--payload TEXT] [--meta k=v]... [--ttl 5s] [--log-level WARN] [--endpoints HOST:PORT,...] [--cacert FILE] [--cert FILE --key FILE] [--user NAME [--password-file FILE]]"
 
 type metaFlag map[string]string
 
@@ -67,6 +70,7 @@ type config struct {
 	etcd     *etcdflags.Flags
 	prefix   string
 	id       string
+	info     Info
 	meta     metaFlag
 	ttl      time.Duration
 	logLevel slog.Level
@@ -77,6 +81,12 @@ func parse(args []string) (config, *flag.FlagSet, error) {
 	fs.SetOutput(io.Discard)
 	c := config{etcd: etcdflags.Register(fs, "127.0.0.1:2379"), meta: metaFlag{}}
 	m := etcdflags.RegisterMember(fs, "this node's id", slog.LevelWarn)
+	fs.StringVar(&c.info.Host, "host", "", "the host this node publishes, where it receives data, as Tribes' member host (default: the machine's host name)")
+	fs.IntVar(&c.info.Port, "port", 0, "the TCP port this node publishes (0: none)")
+	fs.IntVar(&c.info.SecurePort, "secure-port", 0, "the TLS port this node publishes (0: none)")
+	fs.IntVar(&c.info.UDPPort, "udp-port", 0, "the UDP port this node publishes (0: none)")
+	fs.StringVar(&c.info.Domain, "domain", "", "the domain this node publishes, a label grouping members (all are listed)")
+	payload := fs.String("payload", "", "opaque data this node publishes (Tribes' member payload)")
 	fs.Var(c.meta, "meta", "metadata key=value; repeat for more")
 	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
@@ -84,6 +94,21 @@ func parse(args []string) (config, *flag.FlagSet, error) {
 	if fs.NArg() > 0 {
 		return c, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	for _, f := range []struct {
+		name string
+		port int
+	}{{"--port", c.info.Port}, {"--secure-port", c.info.SecurePort}, {"--udp-port", c.info.UDPPort}} {
+		if f.port < 0 || f.port > 65535 {
+			return c, fs, fmt.Errorf("%s: %d is not a port (0 to 65535)", f.name, f.port)
+		}
+	}
+	if c.info.Host == "" {
+		c.info.Host, _ = os.Hostname() // left empty should the system not say
+	}
+	if *payload != "" {
+		c.info.Payload = []byte(*payload)
+	}
+	c.info.Meta = c.meta
 	if err := m.Check(); err != nil {
 		return c, fs, err
 	}
@@ -117,7 +142,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	var p *Peer
 	err = etcdflags.Join(ctx, c.etcd.Endpoints(), etcdflags.JoinWait(startWait, c.ttl), func(ctx context.Context) (err error) {
-		p, err = Start(ctx, cli, c.prefix, c.id, c.meta, c.ttl, log)
+		p, err = Start(ctx, cli, c.prefix, c.id, c.info, c.ttl, log)
 		return err
 	})
 	if err != nil {
@@ -185,17 +210,35 @@ func readMeta(ctx context.Context, p *Peer, r io.Reader, log *slog.Logger) {
 func printTable(w io.Writer, self string, ch Change) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s at revision %d; %d members:\n", self, ch, ch.Revision, len(ch.Table))
+	now := time.Now()
 	for _, m := range ch.Table {
 		mark := " "
 		if m.ID == self {
 			mark = "*"
 		}
 		state := "up"
-		if m.Leaving {
-			state = "leaving"
+		if m.Leaving != "" {
+			state = "leaving (" + m.Leaving + ")"
 		}
-		fmt.Fprintf(&b, "%s %-12s %-7s incarnation %s alive since %s meta %s\n",
-			mark, m.ID, state, m.Incarnation, m.Since.Format(time.RFC3339), metaString(m.Meta))
+		addr := m.Host
+		if a := m.Address(); a != "" {
+			addr = a
+		}
+		fmt.Fprintf(&b, "%s %-8s %s %s", mark, m.ID, state, addr)
+		if m.SecurePort != 0 {
+			fmt.Fprintf(&b, " secure %d", m.SecurePort)
+		}
+		if m.UDPPort != 0 {
+			fmt.Fprintf(&b, " udp %d", m.UDPPort)
+		}
+		if m.Domain != "" {
+			fmt.Fprintf(&b, " domain %s", m.Domain)
+		}
+		fmt.Fprintf(&b, " id %s alive %s meta %s", m.UniqueID, m.AliveTime(now).Round(time.Second), metaString(m.Meta))
+		if len(m.Payload) > 0 {
+			fmt.Fprintf(&b, " payload %q", m.Payload)
+		}
+		b.WriteString("\n")
 	}
 	io.WriteString(w, b.String())
 }

@@ -1,9 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,20 +30,20 @@ type Peer struct {
 	closed bool
 }
 
-// Start registers id in the group under prefix with the given metadata and
+// Start registers id in the group under prefix with the given info and
 // TTL, and starts following the group. ctx bounds the registration. When
 // Start returns, the node's table holds the group as its registration
 // found it, this node included.
 //
-// The member's key holds its record (incarnation, start time, metadata) and
-// is attached to the lease selector keeps alive; metadata updates rewrite
-// the value in place with the lease kept (the selector's SetValue), so that
-// the metadata lives and dies with the membership.
-func Start(ctx context.Context, cli *clientv3.Client, prefix, id string, meta map[string]string, ttl time.Duration, log *slog.Logger) (*Peer, error) {
-	inc := make([]byte, 8)
-	rand.Read(inc) // never fails, per crypto/rand's documentation
+// The member's key holds its record (unique id, start time, info) and is
+// attached to the lease selector keeps alive; updates rewrite the value in
+// place with the lease kept (the selector's SetValue), so that the record
+// lives and dies with the membership.
+func Start(ctx context.Context, cli *clientv3.Client, prefix, id string, info Info, ttl time.Duration, log *slog.Logger) (*Peer, error) {
 	p := &Peer{log: log, table: newTable(log), done: make(chan struct{}),
-		rec: record{Incarnation: hex.EncodeToString(inc), Since: time.Now().UTC(), Meta: maps.Clone(meta)}}
+		rec: record{UniqueID: newUUID(), Since: time.Now().UTC(),
+			Host: info.Host, Port: info.Port, SecurePort: info.SecurePort, UDPPort: info.UDPPort,
+			Domain: info.Domain, Payload: bytes.Clone(info.Payload), Meta: maps.Clone(info.Meta)}}
 	var err error
 	p.sel, err = selector.New(ctx, cli, prefix, id,
 		selector.WithValue(p.rec.encode()), selector.WithTTL(ttl), selector.WithLogger(log))
@@ -68,8 +67,8 @@ func Start(ctx context.Context, cli *clientv3.Client, prefix, id string, meta ma
 // ID returns this node's id.
 func (p *Peer) ID() string { return p.sel.ID() }
 
-// Incarnation returns the random id this node drew at start.
-func (p *Peer) Incarnation() string { return p.rec.Incarnation }
+// UniqueID returns the random UUID this node drew at start.
+func (p *Peer) UniqueID() string { return p.rec.UniqueID }
 
 // Table returns this node's table of the group.
 func (p *Peer) Table() *Table { return p.table }
@@ -144,6 +143,15 @@ func (p *Peer) SetMeta(ctx context.Context, kv map[string]string) error {
 	return p.write(ctx)
 }
 
+// SetPayload sets the member's payload (Tribes' getPayload) and writes the
+// record in place, as SetMeta does.
+func (p *Peer) SetPayload(ctx context.Context, payload []byte) error {
+	p.mu.Lock()
+	p.rec.Payload = bytes.Clone(payload)
+	p.mu.Unlock()
+	return p.write(ctx)
+}
+
 // write sets the current record as the member's value, in place (the
 // selector's SetValue: same key, same lease), and as the value of its later
 // registrations.
@@ -159,18 +167,34 @@ func (p *Peer) write(ctx context.Context) error {
 	return nil
 }
 
-// Leave leaves gracefully: it marks the record as leaving, so that every
-// node tells this leave from an expiry, then closes the member, which
-// revokes its lease.
+// ShutdownReason is the reason Leave gives.
+const ShutdownReason = "shutdown"
+
+// Leave leaves gracefully with the reason ShutdownReason; see LeaveBecause.
+func (p *Peer) Leave(ctx context.Context) error { return p.LeaveBecause(ctx, ShutdownReason) }
+
+// LeaveBecause leaves gracefully: it marks the record as leaving with
+// reason (ShutdownReason if empty), and waits for etcd to acknowledge the
+// write, so that every node can tell this leave from an expiry; then it
+// closes the member, which revokes its lease. A watch shows a revoked lease
+// and an expired one alike, a delete of the key: the marker, written
+// before, is what tells them apart. Should the marker not be written (ctx
+// ends, etcd is unreachable), the member is closed all the same, and the
+// others see an expiry.
 //
-// Later calls, and a Leave of a member that has ended by itself (Done is
+// Later calls, and a leave of a member that has ended by itself (Done is
 // closed: etcd refused it, see Err), write nothing, wait for the close and
 // return its result.
-func (p *Peer) Leave(ctx context.Context) error {
+func (p *Peer) LeaveBecause(ctx context.Context, reason string) error {
+	if reason == "" {
+		reason = ShutdownReason
+	}
 	p.mu.Lock()
 	first := !p.closed
 	p.closed = true
-	p.rec.Leaving = true
+	if first {
+		p.rec.Leaving = reason
+	}
 	p.mu.Unlock()
 	if !first {
 		return p.close()

@@ -30,9 +30,15 @@ var quiet = slog.New(slog.DiscardHandler)
 
 func start(t testing.TB, cli *clientv3.Client, id string, meta map[string]string) *Peer {
 	t.Helper()
+	return startInfo(t, cli, id, Info{Meta: meta})
+}
+
+// startInfo starts a peer that publishes info.
+func startInfo(t testing.TB, cli *clientv3.Client, id string, info Info) *Peer {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := Start(ctx, cli, "/peers", id, meta, ttl, quiet)
+	p, err := Start(ctx, cli, "/peers", id, info, ttl, quiet)
 	if err != nil {
 		t.Fatalf("start %s: %v", id, err)
 	}
@@ -111,7 +117,7 @@ func equal(a, b []Member) bool {
 func format(ms []Member) string {
 	var b strings.Builder
 	for _, m := range ms {
-		fmt.Fprintf(&b, "%s(inc %s, rev %d, leaving %v, meta %s) ", m.ID, m.Incarnation, m.CreateRevision, m.Leaving, metaString(m.Meta))
+		fmt.Fprintf(&b, "%s(id %s, rev %d, leaving %q, meta %s) ", m.ID, m.UniqueID, m.CreateRevision, m.Leaving, metaString(m.Meta))
 	}
 	return b.String()
 }
@@ -184,20 +190,20 @@ func TestTableConverges(t *testing.T) {
 	if want := map[string]string{"zone": "ap", "port": "4000"}; !maps.Equal(u.Member.Meta, want) {
 		t.Errorf("UPDATE b meta = %v, want %v", u.Member.Meta, want)
 	}
-	if u.Member.CreateRevision != before.CreateRevision || u.Member.Incarnation != before.Incarnation {
+	if u.Member.CreateRevision != before.CreateRevision || u.Member.UniqueID != before.UniqueID {
 		t.Errorf("UPDATE b changed the registration: %+v, was %+v", u.Member, before)
 	}
 	converge(t, a, changes, cli)
 
 	// A graceful leave is told apart from an expiry.
-	bInc := b.Incarnation()
+	bInc := b.UniqueID()
 	if err := b.Leave(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, changes, 5*time.Second, "LEAVING b", is(Leaving, "b"))
 	l := waitFor(t, changes, 5*time.Second, "LEAVE b", is(Leave, "b"))
-	if l.Reason != Graceful {
-		t.Errorf("b left with reason %v, want graceful", l.Reason)
+	if l.Reason != Graceful || l.Member.Leaving != ShutdownReason {
+		t.Errorf("b left with reason %v (%q), want graceful (%q)", l.Reason, l.Member.Leaving, ShutdownReason)
 	}
 	converge(t, a, changes, cli)
 
@@ -218,11 +224,11 @@ func TestTableConverges(t *testing.T) {
 		t.Fatalf("table = %s, want a", ids(got))
 	}
 
-	// b restarts: same id, a new incarnation.
+	// b restarts: same id, a new unique id.
 	b2 := start(t, etcd.Client(t).Client, "b", nil)
 	j := waitFor(t, changes, 5*time.Second, "JOIN b again", is(Join, "b"))
-	if j.Member.Incarnation == bInc || j.Member.Incarnation != b2.Incarnation() {
-		t.Errorf("b rejoined with incarnation %s; old %s, new process %s", j.Member.Incarnation, bInc, b2.Incarnation())
+	if j.Member.UniqueID == bInc || j.Member.UniqueID != b2.UniqueID() {
+		t.Errorf("b rejoined with unique id %s; old %s, new process %s", j.Member.UniqueID, bInc, b2.UniqueID())
 	}
 	if got := converge(t, a, changes, cli); ids(got) != "a,b" {
 		t.Fatalf("table = %s, want a,b", ids(got))
@@ -236,7 +242,7 @@ func TestTableConverges(t *testing.T) {
 			kinds = append(kinds, ch.String())
 		}
 	}
-	want := "SNAPSHOT (1 members)|JOIN b|JOIN c|UPDATE b {port=4000 zone=ap}|LEAVING b|LEAVE b (graceful)|LEAVE c (expired)|JOIN b"
+	want := "SNAPSHOT (1 members)|JOIN b|JOIN c|UPDATE b {port=4000 zone=ap}|LEAVING b (shutdown)|LEAVE b left (shutdown)|LEAVE c expired (crash or cut off)|JOIN b"
 	if got := strings.Join(kinds, "|"); got != want {
 		t.Errorf("unread listener got\n %s\nwant\n %s", got, want)
 	}
@@ -276,8 +282,8 @@ func TestMetadataSurvivesReregistration(t *testing.T) {
 		waitFor(t, ch, 5*time.Second, "JOIN a", is(Join, "a")),
 		waitFor(t, seen, 10*time.Second, "JOIN a on b", is(Join, "a")),
 	} {
-		if j.Member.Incarnation != a.Incarnation() || j.Member.CreateRevision <= old.CreateRevision {
-			t.Errorf("re-registration: %+v, want incarnation %s and a revision after %d", j.Member, a.Incarnation(), old.CreateRevision)
+		if j.Member.UniqueID != a.UniqueID() || j.Member.CreateRevision <= old.CreateRevision {
+			t.Errorf("re-registration: %+v, want unique id %s and a revision after %d", j.Member, a.UniqueID(), old.CreateRevision)
 		}
 		// The new registration writes the record last set (SetValue
 		// keeps it), so the node joins with it: no join with the old
@@ -290,13 +296,20 @@ func TestMetadataSurvivesReregistration(t *testing.T) {
 	converge(t, b, seen, cli)
 }
 
+// unk is how a member gone while this node was not registered leaves.
+const unk = "unknown (gone while this node was not registered)"
+
 func TestDiff(t *testing.T) {
 	m := func(id string, crev int64, leaving bool, meta ...string) Member {
 		mm := map[string]string{}
 		for i := 0; i+1 < len(meta); i += 2 {
 			mm[meta[i]] = meta[i+1]
 		}
-		return Member{ID: id, Incarnation: "i-" + id, CreateRevision: crev, Leaving: leaving, Meta: mm}
+		mb := Member{ID: id, UniqueID: "u-" + id, CreateRevision: crev, Info: Info{Meta: mm}}
+		if leaving {
+			mb.Leaving = "bye"
+		}
+		return mb
 	}
 	tab := func(ms ...Member) map[string]Member {
 		out := map[string]Member{}
@@ -313,16 +326,16 @@ func TestDiff(t *testing.T) {
 	}{
 		{"nothing", tab(m("a", 1, false)), tab(m("a", 1, false)), Expired, ""},
 		{"join", tab(), tab(m("a", 1, false)), Expired, "JOIN a"},
-		{"gone", tab(m("a", 1, false)), tab(), Expired, "LEAVE a (expired)"},
-		{"gone unseen", tab(m("a", 1, false)), tab(), Unknown, "LEAVE a (unknown)"},
-		{"gone after marker", tab(m("a", 1, true)), tab(), Expired, "LEAVE a (graceful)"},
-		{"gone unseen after marker", tab(m("a", 1, true)), tab(), Unknown, "LEAVE a (graceful)"},
+		{"gone", tab(m("a", 1, false)), tab(), Expired, "LEAVE a expired (crash or cut off)"},
+		{"gone unseen", tab(m("a", 1, false)), tab(), Unknown, "LEAVE a " + unk},
+		{"gone after marker", tab(m("a", 1, true)), tab(), Expired, "LEAVE a left (bye)"},
+		{"gone unseen after marker", tab(m("a", 1, true)), tab(), Unknown, "LEAVE a left (bye)"},
 		{"metadata", tab(m("a", 1, false, "k", "1")), tab(m("a", 1, false, "k", "2")), Expired, "UPDATE a {k=2}"},
-		{"marker", tab(m("a", 1, false)), tab(m("a", 1, true)), Expired, "LEAVING a"},
-		{"re-created", tab(m("a", 1, false)), tab(m("a", 5, false)), Expired, "LEAVE a (expired)|JOIN a"},
-		{"re-created unseen", tab(m("a", 1, false)), tab(m("a", 5, false)), Unknown, "LEAVE a (unknown)|JOIN a"},
+		{"marker", tab(m("a", 1, false)), tab(m("a", 1, true)), Expired, "LEAVING a (bye)"},
+		{"re-created", tab(m("a", 1, false)), tab(m("a", 5, false)), Expired, "LEAVE a expired (crash or cut off)|JOIN a"},
+		{"re-created unseen", tab(m("a", 1, false)), tab(m("a", 5, false)), Unknown, "LEAVE a " + unk + "|JOIN a"},
 		{"order", tab(m("b", 2, false), m("d", 4, false)), tab(m("a", 7, false), m("c", 8, false)), Unknown,
-			"LEAVE b (unknown)|LEAVE d (unknown)|JOIN a|JOIN c"},
+			"LEAVE b " + unk + "|LEAVE d " + unk + "|JOIN a|JOIN c"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
@@ -352,6 +365,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--prefix", "/p", "--id", "a", "--meta", "=v"}, "-meta"},
 		{[]string{"--prefix", "/p", "--id", "a", "--endpoints", " "}, "--endpoints"},
 		{[]string{"--prefix", "/p", "--id", "a", "extra"}, "extra"},
+		{[]string{"--prefix", "/p", "--id", "a", "--port", "70000"}, "--port: 70000 is not a port"},
+		{[]string{"--prefix", "/p", "--id", "a", "--secure-port", "-1"}, "--secure-port: -1 is not a port"},
+		{[]string{"--prefix", "/p", "--id", "a", "--udp-port", "x"}, "-udp-port"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb strings.Builder
@@ -441,7 +457,8 @@ func TestProgram(t *testing.T) {
 	code := make(chan int, 1)
 	go func() {
 		code <- run(ctx, []string{"--endpoints", strings.Join(etcd.Endpoints(), ","), "--prefix", "/peers",
-			"--id", "prog", "--meta", "zone=eu", "--ttl", "2s"}, stdinR, outW, io.Discard)
+			"--id", "prog", "--meta", "zone=eu", "--ttl", "2s", "--host", "127.0.0.9", "--port", "4000",
+			"--secure-port", "4443", "--udp-port", "4001", "--domain", "d1", "--payload", "hello"}, stdinR, outW, io.Discard)
 		outW.Close()
 	}()
 	lines := make(chan string, 100)
@@ -458,14 +475,15 @@ func TestProgram(t *testing.T) {
 			}
 		}
 	}()
-	expect := func(what string) {
+	// expect returns the first write that holds what: one table.
+	expect := func(what string) string {
 		t.Helper()
 		timeout := time.After(10 * time.Second)
 		for {
 			select {
 			case s := <-lines:
 				if strings.Contains(s, what) {
-					return
+					return s
 				}
 			case <-timeout:
 				t.Fatalf("program printed no %q within 10s", what)
@@ -473,10 +491,24 @@ func TestProgram(t *testing.T) {
 		}
 	}
 	expect("prog: SNAPSHOT (2 members)")
+	var joined Member
+	for _, m := range waitFor(t, seen, 10*time.Second, "JOIN prog", is(Join, "prog")).Table {
+		if m.ID == "prog" {
+			joined = m
+		}
+	}
+	if want := (Info{Host: "127.0.0.9", Port: 4000, SecurePort: 4443, UDPPort: 4001, Domain: "d1", Payload: []byte("hello"),
+		Meta: map[string]string{"zone": "eu"}}); !sameContent(joined, Member{UniqueID: joined.UniqueID, Since: joined.Since, Info: want}) || joined.UniqueID == "" {
+		t.Errorf("other sees prog as %+v, want %+v", joined, want)
+	}
 	if _, err := io.WriteString(stdinW, "port=4000\n"); err != nil {
 		t.Fatal(err)
 	}
-	expect("prog: UPDATE prog {port=4000 zone=eu}")
+	tab := expect("prog: UPDATE prog {port=4000 zone=eu}")
+	if want := "* prog     up 127.0.0.9:4000 secure 4443 udp 4001 domain d1 id " + joined.UniqueID + " alive "; !strings.Contains(tab, want) ||
+		!strings.Contains(tab, `meta {port=4000 zone=eu} payload "hello"`) {
+		t.Errorf("table printed after the update:\n%s\nwant a line with %q, its metadata and payload", tab, want)
+	}
 	stop()
 	stdinW.Close()
 	select {
@@ -490,8 +522,8 @@ func TestProgram(t *testing.T) {
 	for range lines {
 	}
 	l := waitFor(t, seen, 5*time.Second, "LEAVE prog", is(Leave, "prog"))
-	if l.Reason != Graceful {
-		t.Errorf("program left with reason %v, want graceful", l.Reason)
+	if l.String() != "LEAVE prog left (shutdown)" {
+		t.Errorf("program left as %v, want LEAVE prog left (shutdown)", l)
 	}
 }
 
@@ -531,7 +563,7 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 	defer cancel()
 	oc := px.Client
 	// A long TTL keeps o registered while it is cut off.
-	o, err := Start(ctx, oc, "/peers", "o", nil, 10*time.Second, rec.Logger())
+	o, err := Start(ctx, oc, "/peers", "o", Info{}, 10*time.Second, rec.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -576,13 +608,13 @@ func TestTableResyncsAfterCompaction(t *testing.T) {
 	px.Heal()
 
 	got, revs := changesOf(t, ch, 3, 25*time.Second, "the missed changes")
-	if want := "LEAVE x (expired)|JOIN y|UPDATE z {v=2}"; got != want {
+	if want := "LEAVE x expired (crash or cut off)|JOIN y|UPDATE z {v=2}"; got != want {
 		t.Errorf("changes after the heal: %s, want %s", got, want)
 	}
 	if len(revs) != 1 {
 		t.Errorf("changes after the heal came at revisions %v, want one view's", revs)
 	}
-	if got := converge(t, o, ch, cli); ids(got) != "z,o,y" || got[2].Incarnation != y.Incarnation() {
+	if got := converge(t, o, ch, cli); ids(got) != "z,o,y" || got[2].UniqueID != y.UniqueID() {
 		t.Errorf("table %s, want z,o,y", format(got))
 	}
 	st := o.sel.Stats()
@@ -644,13 +676,13 @@ func TestTableAfterOutage(t *testing.T) {
 	px.Release()
 
 	got, revs := changesOf(t, ch, 5, 25*time.Second, "the missed changes")
-	if want := "LEAVE x (unknown)|LEAVE o (unknown)|JOIN o|JOIN y|UPDATE z {v=2}"; got != want {
+	if want := "LEAVE x " + unk + "|LEAVE o " + unk + "|JOIN o|JOIN y|UPDATE z {v=2}"; got != want {
 		t.Errorf("changes after the heal: %s, want %s", got, want)
 	}
 	if len(revs) != 1 {
 		t.Errorf("changes after the heal came at revisions %v, want one view's", revs)
 	}
-	if got := converge(t, o, ch, cli); ids(got) != "z,y,o" || got[1].Incarnation != y.Incarnation() {
+	if got := converge(t, o, ch, cli); ids(got) != "z,y,o" || got[1].UniqueID != y.UniqueID() {
 		t.Errorf("table %s, want z,y,o", format(got))
 	}
 }
@@ -669,8 +701,12 @@ func FuzzDiff(f *testing.F) {
 			out := map[string]Member{}
 			for _, x := range bs {
 				id := string(rune('a' + x&7))
-				out[id] = Member{ID: id, CreateRevision: int64(x>>3&3) + 1,
-					Meta: map[string]string{"m": fmt.Sprint(x >> 5 & 1)}, Leaving: x&0x80 != 0}
+				mb := Member{ID: id, CreateRevision: int64(x>>3&3) + 1,
+					Info: Info{Meta: map[string]string{"m": fmt.Sprint(x >> 5 & 1)}}}
+				if x&0x80 != 0 {
+					mb.Leaving = "bye"
+				}
+				out[id] = mb
 			}
 			return out
 		}
@@ -688,7 +724,7 @@ func FuzzDiff(f *testing.F) {
 				if _, ok := cur[c.Member.ID]; !ok {
 					t.Fatalf("%v: not in the table", c)
 				}
-				if want := map[bool]Reason{true: Graceful, false: gone}[c.Member.Leaving]; c.Reason != want {
+				if want := map[bool]Reason{true: Graceful, false: gone}[c.Member.Leaving != ""]; c.Reason != want {
 					t.Fatalf("%v: reason %v, want %v (leaving %v)", c, c.Reason, want, c.Member.Leaving)
 				}
 				delete(cur, c.Member.ID)

@@ -34,9 +34,15 @@ func TestHelp(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), []string{arg}, strings.NewReader(""), &stdout, &stderr)
 			proctest.CheckHelp(t, code, stdout.String(), stderr.String(), usage, map[string]string{
-				"--meta":      "metadata key=value",
-				"--id":        "this node's id",
-				"--endpoints": `(default "127.0.0.1:2379")`,
+				"--meta":        "metadata key=value",
+				"--id":          "this node's id",
+				"--endpoints":   `(default "127.0.0.1:2379")`,
+				"--host":        "where it receives data",
+				"--port":        "the TCP port this node publishes",
+				"--secure-port": "the TLS port",
+				"--udp-port":    "the UDP port",
+				"--domain":      "a label grouping members",
+				"--payload":     "member payload",
 			})
 		})
 	}

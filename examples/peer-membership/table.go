@@ -21,9 +21,11 @@ const (
 	// Join: a member appeared: a key with an id and a CreateRevision not
 	// in the view before.
 	Join
-	// Update: a member changed its metadata in place.
+	// Update: a member changed its record in place (metadata, payload,
+	// address): its selector's SetValue, seen as VALUE_CHANGE.
 	Update
-	// Leaving: a member announced that it is leaving gracefully.
+	// Leaving: a member announced that it is leaving gracefully; its
+	// Member.Leaving holds the reason it gave.
 	Leaving
 	// Leave: a member is gone from the view (or its key was created again
 	// under its id: a Leave, then a Join); Reason says how.
@@ -51,7 +53,8 @@ type Reason int
 
 // The reasons of a Leave.
 const (
-	// Graceful: this node saw the member's leaving marker before it went.
+	// Graceful: this node saw the member's leaving marker before it went;
+	// the Member's Leaving holds the reason it gave.
 	Graceful Reason = iota + 1
 	// Expired: the member went while this node was registered, and this
 	// node saw no leaving marker: its lease expired (a crash, a partition)
@@ -80,6 +83,26 @@ func (r Reason) String() string {
 	return ""
 }
 
+// Why says how a Leave's member went, in words: "left (REASON)" for a
+// graceful leave, REASON being the one the member wrote in its marker;
+// "expired (crash or cut off)" for a member gone without a marker while
+// this node followed the group; "unknown (gone while this node was not
+// registered)". Empty for other changes.
+func (c Change) Why() string {
+	if c.Kind != Leave {
+		return ""
+	}
+	switch c.Reason {
+	case Graceful:
+		return "left (" + c.Member.Leaving + ")"
+	case Expired:
+		return "expired (crash or cut off)"
+	case Unknown:
+		return "unknown (gone while this node was not registered)"
+	}
+	return c.Reason.String()
+}
+
 // Change is one change of the table, as listeners receive it.
 type Change struct {
 	Kind Kind
@@ -101,7 +124,9 @@ func (c Change) String() string {
 	case Snapshot:
 		return fmt.Sprintf("SNAPSHOT (%d members)", len(c.Table))
 	case Leave:
-		return fmt.Sprintf("LEAVE %s (%s)", c.Member.ID, c.Reason)
+		return "LEAVE " + c.Member.ID + " " + c.Why()
+	case Leaving:
+		return fmt.Sprintf("LEAVING %s (%s)", c.Member.ID, c.Member.Leaving)
 	case Update:
 		return fmt.Sprintf("UPDATE %s %s", c.Member.ID, metaString(c.Member.Meta))
 	}
@@ -250,7 +275,7 @@ func changeOf(old Member, had bool, m Member, rev int64, gone Reason) []Change {
 		return []Change{{Kind: Join, Member: m, Revision: rev}}
 	case old.CreateRevision != m.CreateRevision:
 		return []Change{leave(old, rev, gone), {Kind: Join, Member: m, Revision: rev}}
-	case m.Leaving && !old.Leaving:
+	case m.Leaving != "" && old.Leaving == "":
 		return []Change{{Kind: Leaving, Member: m, Revision: rev}}
 	case !sameContent(old, m):
 		return []Change{{Kind: Update, Member: m, Revision: rev}}
@@ -260,7 +285,7 @@ func changeOf(old Member, had bool, m Member, rev int64, gone Reason) []Change {
 
 // leave is the Leave of old: Graceful if its marker was seen, else gone.
 func leave(old Member, rev int64, gone Reason) Change {
-	if old.Leaving {
+	if old.Leaving != "" {
 		gone = Graceful
 	}
 	return Change{Kind: Leave, Member: old, Reason: gone, Revision: rev}
