@@ -14,7 +14,12 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/seed764c596d/mastership/examples/internal/backoff"
+	"github.com/seed764c596d/mastership/health"
+	"github.com/seed764c596d/mastership/metrics"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -49,11 +54,19 @@ func StartCoordinator(ctx context.Context, cli *clientv3.Client, prefix, id, add
 		ln.Close()
 		return nil, err
 	}
+	ops, err := opsHandlers(c.sel)
+	if err != nil {
+		c.sel.Close()
+		ln.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/catalogs", c.list)
 	mux.HandleFunc("GET /v1/catalogs/{name}", c.get)
 	mux.HandleFunc("PUT /v1/catalogs/{name}", c.put)
 	mux.HandleFunc("DELETE /v1/catalogs/{name}", c.drop)
+	mux.Handle("GET /healthz", ops.health)
+	mux.Handle("GET /metrics", ops.metrics)
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -66,6 +79,32 @@ func StartCoordinator(ctx context.Context, cli *clientv3.Client, prefix, id, add
 	}()
 	go c.finishDrops(runCtx)
 	return c, nil
+}
+
+// ops are a coordinator's handlers for its operators: /healthz and
+// /metrics.
+type ops struct{ health, metrics http.Handler }
+
+// opsHandlers makes the operators' handlers of a coordinator. /healthz is
+// healthy while the coordinator is registered, master or not (package
+// health's Registered mode): every coordinator answers reads and redirects
+// writes to the master, so a load balancer may send requests to any of
+// them. /metrics gives the library's metrics of its member (role, epoch,
+// lease, events) in Prometheus' text format, from a registry of its own.
+func opsHandlers(sel *selector.Selector) (ops, error) {
+	h, err := health.NewHandler(sel, health.Registered)
+	if err != nil {
+		return ops{}, err
+	}
+	col, err := metrics.NewCollector(sel)
+	if err != nil {
+		return ops{}, err
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(col); err != nil {
+		return ops{}, err
+	}
+	return ops{health: h, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}, nil
 }
 
 // URL returns the base URL the coordinator serves on.
