@@ -31,6 +31,11 @@ type config struct {
 	// Advertise is the address the others dial, the member's value in etcd.
 	// Default: the address listened on.
 	Advertise string
+	// OpsListen, when not "", is the address of an HTTP server for
+	// operators: /metrics (the member's metrics, Prometheus' text format)
+	// and /healthz (200 on the master only, as the gRPC health service).
+	// Default "": none.
+	OpsListen string
 	// TTL of the member's lease, whole seconds. Default 5s.
 	TTL time.Duration
 	// ReplicationTimeout bounds each Sync call to a slave; a slave that

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	replicated-kv server --prefix /kv --name a [--listen 127.0.0.1:0] [--advertise ADDR] [--ttl 5s] [--replication-timeout 1s] [--unclean-wait 10s] [--log-level WARN] [etcd flags]
+//	replicated-kv server --prefix /kv --name a [--listen 127.0.0.1:0] [--advertise ADDR] [--ops-listen ADDR] [--ttl 5s] [--replication-timeout 1s] [--unclean-wait 10s] [--log-level WARN] [etcd flags]
 //	replicated-kv put    --prefix /kv [--retry-for 30s] [etcd flags] KEY VALUE
 //	replicated-kv get    --prefix /kv [--retry-for 30s] [etcd flags] KEY
 //	replicated-kv delete --prefix /kv [--retry-for 30s] [etcd flags] KEY
@@ -109,6 +109,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&c.Name, "name", "", "this server's name, without \"/\" or \"#\" (required)")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address to serve gRPC on")
 	fs.StringVar(&c.Advertise, "advertise", "", "address the others dial (default: the address listened on)")
+	fs.StringVar(&c.OpsListen, "ops-listen", "", "address of an HTTP server with /metrics and /healthz (default: none)")
 	fs.DurationVar(&c.TTL, "ttl", defaultTTL, "lease TTL, whole seconds, from 1s to 1h")
 	fs.DurationVar(&c.ReplicationTimeout, "replication-timeout", defaultReplicationTimeout, "bound of each call to a slave")
 	fs.DurationVar(&c.UncleanWait, "unclean-wait", 0, "how long a master not in sync waits for an in-sync member before taking over (default 2×ttl)")

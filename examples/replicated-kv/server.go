@@ -7,13 +7,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
+	"github.com/seed764c596d/mastership/health"
+	"github.com/seed764c596d/mastership/metrics"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -28,10 +35,14 @@ type server struct {
 	st   *store
 	log  *slog.Logger
 
-	lis  net.Listener
-	gs   *grpc.Server
-	sel  *selector.Selector
-	done chan struct{} // closed when the housekeeper returns
+	lis net.Listener
+	gs  *grpc.Server
+	hs  *health.Server
+	ops *http.Server // nil without OpsListen
+	// opsAddr is the address ops serves on, once it does.
+	opsAddr string
+	sel     *selector.Selector
+	done    chan struct{} // closed when the housekeeper returns
 
 	failOnce sync.Once
 	failed   chan struct{} // closed by fail
@@ -87,6 +98,11 @@ func newServer(ctx context.Context, cli *clientv3.Client, cfg config) (*server, 
 		return nil, err
 	}
 	s.sel = sel
+	if err := s.serveOps(); err != nil {
+		sel.Close()
+		lis.Close()
+		return nil, err
+	}
 	// Serve only now that the services can use the selector: the listener
 	// holds early connections until then.
 	go s.gs.Serve(lis)
@@ -97,10 +113,55 @@ func newServer(ctx context.Context, cli *clientv3.Client, cfg config) (*server, 
 // Close leaves the group (a slave takes over at once), stops serving and
 // waits for the housekeeper.
 func (s *server) Close() error {
+	s.hs.Shutdown()
 	err := s.sel.Close()
 	<-s.done
 	s.gs.Stop()
+	if s.ops != nil {
+		s.ops.Close()
+	}
 	return err
+}
+
+// serveOps registers gRPC's health service, and serves /metrics and
+// /healthz on OpsListen if it is set. Both health checks are SERVING, or
+// 200, on the master alone (package health's MasterOnly mode), since only
+// the master answers the KV service: a gRPC client with health checking,
+// or a load balancer, sends its calls there. The health service answers for
+// the KV service's name and for the server as a whole (the empty name).
+func (s *server) serveOps() error {
+	hs, err := health.NewServer(s.sel, health.MasterOnly, health.WithService(kvpb.KV_ServiceDesc.ServiceName))
+	if err != nil {
+		return err
+	}
+	s.hs = hs
+	healthpb.RegisterHealthServer(s.gs, hs)
+	if s.cfg.OpsListen == "" {
+		return nil
+	}
+	h, err := health.NewHandler(s.sel, health.MasterOnly)
+	if err != nil {
+		return err
+	}
+	col, err := metrics.NewCollector(s.sel)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(col); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.OpsListen)
+	if err != nil {
+		return fmt.Errorf("--ops-listen %s: %w", s.cfg.OpsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", h)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.ops = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.opsAddr = ln.Addr().String()
+	go s.ops.Serve(ln)
+	return nil
 }
 
 // housekeep follows the selector's events until they end: it starts and
