@@ -135,8 +135,8 @@ func parseManager(args []string, getenv func(string) string) (managerConfig, *fl
 	fs.DurationVar(&c.timeout, "target-timeout", 30*time.Second, "the longest one call to the target may take")
 	fs.StringVar(&c.target, "target", "", "what to keep: sql (a PostgreSQL database, Citus by default) or command (required)")
 	dsnFile := fs.String("dsn-file", "", "sql: a file holding the PostgreSQL DSN (default: the "+dsnEnv+" environment variable)")
-	fs.StringVar(&c.add, "add-sql", defaultAddSQL, "sql: the statement that adds a node; $1 is the host, $2 the port")
-	fs.StringVar(&c.remove, "remove-sql", defaultRemoveSQL, "sql: the statement that removes a node; $1 is the host, $2 the port; it must not delete data")
+	fs.StringVar(&c.add, "add-sql", defaultAddSQL, "sql: the statement that adds a node; $1 is the host, $2 the port (Citus before 10: SELECT master_add_node($1, $2))")
+	fs.StringVar(&c.remove, "remove-sql", defaultRemoveSQL, "sql: the statement that removes a node; $1 is the host, $2 the port; it must not delete data (Citus before 10: SELECT master_remove_node($1, $2))")
 	fs.StringVar(&c.list, "list-sql", defaultListSQL, "sql: the query that lists the nodes, as rows of (host, port)")
 	fs.StringVar(&c.command, "command", "", "command: the program run as COMMAND list | add HOST PORT | remove HOST PORT, without a shell")
 	c.shutdownWait = 10 * time.Second
