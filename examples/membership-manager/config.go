@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
@@ -19,6 +21,11 @@ import (
 // --dsn-file is not given. The DSN is never taken on the command line, where
 // any user of the machine could read its password in the process list.
 const dsnEnv = "MEMBERSHIP_MANAGER_DSN"
+
+// checkDSNEnv is the environment variable that holds the DSN of a worker's
+// own database when --check-dsn-file is not given: the worker counts only
+// while that database answers.
+const checkDSNEnv = "MEMBERSHIP_MANAGER_CHECK_DSN"
 
 // common are the flags of both roles.
 type common struct {
@@ -65,6 +72,10 @@ func leavingPrefix(prefix string) string  { return prefix + "/leaving/" }
 type workerConfig struct {
 	common
 	node Node
+	// checkDSN is the worker's database, checked every checkInterval; empty
+	// for no check.
+	checkDSN      string
+	checkInterval time.Duration
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -73,12 +84,14 @@ func newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-func parseWorker(args []string) (workerConfig, *flag.FlagSet, error) {
+func parseWorker(args []string, getenv func(string) string) (workerConfig, *flag.FlagSet, error) {
 	fs := newFlagSet("membership-manager worker")
 	var c workerConfig
 	c.register(fs, "this worker's id in the group, without \"/\" (default: --host:--port)")
 	host := fs.String("host", "", "the host the target reaches this worker at (required)")
 	port := fs.String("port", "", "the port the target reaches this worker at (required)")
+	checkFile := fs.String("check-dsn-file", "", "a file holding the DSN of this worker's PostgreSQL: the worker is in the group only while it answers (default: the "+checkDSNEnv+" environment variable; neither: no check)")
+	fs.DurationVar(&c.checkInterval, "check-interval", 2*time.Second, "how often the worker asks its database; two failed checks in a row make it leave the group, one that answers makes it join again")
 	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
@@ -101,6 +114,26 @@ func parseWorker(args []string) (workerConfig, *flag.FlagSet, error) {
 	c.node = n
 	if c.id == "" {
 		c.id = n.String()
+	}
+	if c.checkInterval <= 0 {
+		return c, fs, fmt.Errorf("--check-interval %v: must be positive", c.checkInterval)
+	}
+	if *checkFile != "" {
+		b, err := os.ReadFile(*checkFile)
+		if err != nil {
+			return c, fs, fmt.Errorf("--check-dsn-file: %w", err)
+		}
+		if c.checkDSN = strings.TrimSpace(string(b)); c.checkDSN == "" {
+			return c, fs, fmt.Errorf("--check-dsn-file %s: empty", *checkFile)
+		}
+	} else {
+		c.checkDSN = strings.TrimSpace(getenv(checkDSNEnv))
+	}
+	if c.checkDSN != "" {
+		if _, err := pgx.ParseConfig(c.checkDSN); err != nil {
+			// The DSN may hold a password: say what failed, not what it was.
+			return c, fs, errors.New("--check-dsn-file: the DSN cannot be parsed (see https://pkg.go.dev/github.com/jackc/pgx/v5/pgconn#ParseConfig)")
+		}
 	}
 	return c, fs, nil
 }

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	membership-manager worker  --host HOST --port PORT [--id ID] [common flags]
+//	membership-manager worker  --host HOST --port PORT [--id ID] [--check-dsn-file FILE] [--check-interval 2s] [common flags]
 //	membership-manager manager --id ID --target sql     [--dsn-file FILE] [--add-sql S] [--remove-sql S] [--list-sql Q] [manager flags] [common flags]
 //	membership-manager manager --id ID --target command --command PATH [manager flags] [common flags]
 //
@@ -19,7 +19,10 @@
 //	<prefix>/leaving/<host:port>      written by a worker just before it leaves
 //
 // A worker registers and stays until SIGTERM or SIGINT, when it writes its
-// leaving marker and leaves. A manager joins the managers' group; while it is
+// leaving marker and leaves. Given its PostgreSQL (--check-dsn-file or
+// MEMBERSHIP_MANAGER_CHECK_DSN), it is registered only while that database
+// answers a query: it leaves after two failed checks in a row, without a
+// marker, and registers again at the next answer. A manager joins the managers' group; while it is
 // master it reconciles the target with the live workers: at once, every
 // --interval, soon after any change, and when a grace period ends. Nodes are
 // removed only after --grace-left (the worker left) or --grace-expired (its
@@ -63,7 +66,7 @@ const usage = "usage: membership-manager worker --host HOST --port PORT [flags] 
 
 // roleUsage is the usage line of each role, above its flags.
 var roleUsage = map[string]string{
-	"worker": "usage: membership-manager worker --host HOST --port PORT [--id ID] [--prefix PREFIX] [--ttl 5s] [--log-level LEVEL] [etcd flags]",
+	"worker": "usage: membership-manager worker --host HOST --port PORT [--id ID] [--check-dsn-file FILE] [--check-interval 2s] [--prefix PREFIX] [--ttl 5s] [--log-level LEVEL] [etcd flags]",
 	"manager": `usage: membership-manager manager --id ID --target sql [--dsn-file FILE] [--add-sql S] [--remove-sql S] [--list-sql Q] [manager flags] [common flags]
        membership-manager manager --id ID --target command --command PATH [manager flags] [common flags]`,
 }
@@ -88,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "worker":
 		var wc workerConfig
-		wc, fs, err = parseWorker(args[1:])
+		wc, fs, err = parseWorker(args[1:], os.Getenv)
 		c = &wc.common
 		start = func(ctx context.Context, log *slog.Logger) error {
 			cli, err := wc.etcd.Client()
