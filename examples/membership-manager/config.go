@@ -149,6 +149,7 @@ type managerConfig struct {
 	add, remove  string
 	list         string
 	command      string
+	listen       string
 	shutdownWait time.Duration
 }
 
@@ -172,6 +173,7 @@ func parseManager(args []string, getenv func(string) string) (managerConfig, *fl
 	fs.StringVar(&c.remove, "remove-sql", defaultRemoveSQL, "sql: the statement that removes a node; $1 is the host, $2 the port; it must not delete data (Citus before 10: SELECT master_remove_node($1, $2))")
 	fs.StringVar(&c.list, "list-sql", defaultListSQL, "sql: the query that lists the nodes, as rows of (host, port)")
 	fs.StringVar(&c.command, "command", "", "command: the program run as COMMAND list | add HOST PORT | remove HOST PORT, without a shell")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:0", "address of the HTTP server for /healthz, /manager-ready and /metrics, host:port (port 0: a free one, logged)")
 	c.shutdownWait = 10 * time.Second
 	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
@@ -200,6 +202,9 @@ func parseManager(args []string, getenv func(string) string) (managerConfig, *fl
 		return c, fs, fmt.Errorf("--grace-expired %v: must not be negative", c.grace.expired)
 	case c.timeout <= 0:
 		return c, fs, fmt.Errorf("--target-timeout %v: must be positive", c.timeout)
+	}
+	if err := checkListen(c.listen); err != nil {
+		return c, fs, err
 	}
 	switch c.target {
 	case "sql":

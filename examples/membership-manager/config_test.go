@@ -61,6 +61,9 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{with(manager, "--grace-expired", "-1s"), "--grace-expired"},
 		{with(manager, "--target-timeout", "0s"), "--target-timeout"},
 		{with(manager, "--ttl", "0s"), "--ttl"},
+		{with(manager, "--listen", "9187"), "--listen"},
+		{with(manager, "--listen", "127.0.0.1:http"), "--listen"},
+		{with(manager, "--listen", "192.0.2.1:9187"), "--listen"}, // cannot be bound here
 		{[]string{"manager", "--id", "m1", "--target", "sql"}, "--dsn-file"},
 		{[]string{"manager", "--id", "m1", "--target", "sql", "--dsn-file", empty}, "--dsn-file"},
 		{[]string{"manager", "--id", "m1", "--target", "sql", "--dsn-file", empty + "x"}, "--dsn-file"},

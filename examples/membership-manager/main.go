@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -127,15 +128,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "membership-manager %s: warning: %s\n", args[0], w)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel})).With("role", args[0])
-	if err := start(ctx, log); err != nil && ctx.Err() == nil {
+	if err := start(ctx, log); errors.As(err, new(badFlag)) {
+		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
+		return 2
+	} else if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
 		return 1
 	}
 	return 0
 }
 
-// startManager opens the target and etcd and runs the manager until ctx ends.
+// badFlag is an error of a flag found only when the program starts, such
+// as a --listen address that cannot be bound: exit status 2, as for any
+// bad flag.
+type badFlag struct{ error }
+
+// startManager opens its listener, the target and etcd and runs the manager
+// until ctx ends.
 func startManager(ctx context.Context, c managerConfig, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return badFlag{fmt.Errorf("--listen %s: %w", c.listen, err)}
+	}
+	defer ln.Close()
 	var target Target
 	switch c.target {
 	case "sql":
@@ -153,6 +168,6 @@ func startManager(ctx context.Context, c managerConfig, log *slog.Logger) error 
 		return err
 	}
 	defer cli.Close()
-	m := &manager{cli: cli, cfg: c, target: target, log: log}
+	m := &manager{cli: cli, cfg: c, target: target, log: log, ln: ln, metrics: newManagerMetrics(c.id)}
 	return m.run(ctx)
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -24,6 +26,12 @@ type manager struct {
 	cfg    managerConfig
 	target Target
 	log    *slog.Logger
+	// ln, when not nil, is where the manager serves /healthz,
+	// /manager-ready and /metrics.
+	ln      net.Listener
+	metrics *managerMetrics
+	// ok: the last reconciliation of the current mastership succeeded.
+	ok atomic.Bool
 }
 
 // run joins the managers' group and acts while master, until ctx ends; then it
@@ -39,6 +47,15 @@ func (m *manager) run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
+	if m.ln != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.serve(ctx, m.ln, s); err != nil {
+				m.log.Error("the HTTP server ended", "err", err)
+			}
+		}()
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -98,6 +115,8 @@ func (m *manager) run(ctx context.Context) error {
 // meets is fatal.
 func (m *manager) act(ctx context.Context, guard clientv3.Cmp) {
 	st := &mastership{missing: map[Node]time.Time{}, holding: map[Node]bool{}}
+	m.ok.Store(false)
+	defer m.ok.Store(false)
 	fails := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -132,11 +151,14 @@ func (m *manager) act(ctx context.Context, guard clientv3.Cmp) {
 			return
 		}
 		wait := m.cfg.interval
+		m.ok.Store(err == nil)
 		if err != nil {
+			m.metrics.reconciles.WithLabelValues("failure").Inc()
 			wait = backoff.Delay(fails)
 			fails++
 			m.log.Warn("reconcile failed; retrying", "err", err, "attempt", fails, "in", wait.Round(time.Millisecond))
 		} else {
+			m.metrics.reconciles.WithLabelValues("success").Inc()
 			fails = 0
 			if !next.IsZero() {
 				wait = min(wait, max(time.Until(next), 0))
@@ -224,11 +246,17 @@ func (m *manager) reconcile(ctx context.Context, guard clientv3.Cmp, st *masters
 			errs = append(errs, err)
 			continue
 		}
+		m.metrics.changes.WithLabelValues("add").Inc()
 		m.log.Info("added", "node", n.String())
 	}
 	removed := map[Node]bool{}
 	holding := map[Node]bool{}
-	defer func() { st.holding = holding }()
+	defer func() {
+		st.holding = holding
+		m.metrics.holding.Set(float64(len(holding)))
+	}()
+	m.metrics.workers.Set(float64(len(live)))
+	m.metrics.nodes.Set(float64(len(registered)))
 	for _, r := range s.Remove {
 		if ctx.Err() != nil {
 			return time.Time{}, ctx.Err()
@@ -251,6 +279,7 @@ func (m *manager) reconcile(ctx context.Context, guard clientv3.Cmp, st *masters
 			continue
 		}
 		removed[r.Node] = true
+		m.metrics.changes.WithLabelValues("remove").Inc()
 		if st.holding[r.Node] {
 			m.log.Info("removed once its data was moved away", "node", r.Node.String(), "reason", string(r.Reason))
 		} else {

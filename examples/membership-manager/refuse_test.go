@@ -48,6 +48,7 @@ func TestHelp(t *testing.T) {
 			"--target":        "what to keep: sql",
 			"--grace-left":    "how long a node whose worker left",
 			"--password-file": "the etcd user's password",
+			"--listen":        "/healthz, /manager-ready and /metrics",
 		},
 	}
 	for role, want := range descs {
