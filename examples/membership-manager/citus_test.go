@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -147,6 +148,13 @@ func TestCitusFixture(t *testing.T) {
 	}
 	if strings.Contains(log, "reconcile failed") {
 		t.Errorf("a node that holds data made a reconciliation fail")
+	}
+	addr := addrOf(t, m)
+	if code, body := get(addr, "/manager-ready"); code != http.StatusOK {
+		t.Errorf("/manager-ready while a node holds data: %d %q, want 200", code, body)
+	}
+	if _, body := get(addr, "/metrics"); !strings.Contains(body, `membership_manager_nodes_holding_data{id="m1"} 1`) {
+		t.Errorf("/metrics does not count the node that holds data:\n%s", body)
 	}
 
 	// Move the placement to the worker's node, as a shard move would: the

@@ -30,8 +30,9 @@ const (
 // remove a node that still holds data: "cannot remove or disable the node
 // H:P because because it contains the only shard placement for shard N"
 // (Citus 11 to 14, node_metadata.c's
-// ErrorIfNodeContainsNonRemovablePlacements), and the older "you cannot
-// remove the primary node of a node group which has shard placements".
+// ErrorIfNodeContainsNonRemovablePlacements), and the older "cannot remove
+// the primary node of a node group which has shard placements" (Citus 9
+// and 10).
 var holdsData = regexp.MustCompile(`(?i)shard placement`)
 
 // sqlTarget keeps a PostgreSQL database's node table, Citus's by default.
