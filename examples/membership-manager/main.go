@@ -10,7 +10,7 @@
 //
 // Common flags: --endpoints, --cacert, --cert, --key, --user, --password-file
 // (etcd), --prefix, --ttl, --log-level. Manager flags: --interval,
-// --grace-left, --grace-expired, --target-timeout.
+// --grace-left, --grace-expired, --target-timeout, --listen.
 //
 // In etcd, under --prefix:
 //
@@ -26,8 +26,14 @@
 // master it reconciles the target with the live workers: at once, every
 // --interval, soon after any change, and when a grace period ends. Nodes are
 // removed only after --grace-left (the worker left) or --grace-expired (its
-// lease ran out, or no worker was ever seen for it). Errors from the target or
-// etcd are logged and retried with a backoff, never fatal.
+// lease ran out, or no worker was ever seen for it). A node the target refuses
+// to remove because it still holds data (Citus's "shard placement" error, or
+// exit status 75 from a command's remove) is kept and tried again every
+// --interval until its data has moved. Other errors from the target or etcd
+// are logged and retried with a backoff, never fatal. Each manager serves, on
+// --listen (default 127.0.0.1:0, the address logged), /healthz (in the
+// managers' group), /manager-ready (200 only on the master whose last
+// reconciliation succeeded) and /metrics (Prometheus).
 //
 // Logs go to standard error. The exit status is 0 after a signal, 1 when the
 // program cannot start (etcd unreachable, a duplicate id) and 2 for a bad
