@@ -9,7 +9,8 @@
 # The argument is the process id of the caller, whose server this is: the
 # server outlives this script, and the next run stops and removes every
 # server whose caller has ended, so that the script can run again and again
-# on one machine, even by two callers at once. It installs PostgreSQL from
+# on one machine, even by two callers at once. MASTERSHIP_TEST_PG_CTL names
+# a script that stops and starts the server (stop|start). It installs PostgreSQL from
 # Debian's packages when it is missing. Nothing but the printed lines goes to
 # standard output. `bash .ci/postgres.sh stop` only does the clean-up.
 set -euo pipefail
@@ -82,7 +83,26 @@ for _ in $(seq 1 20); do
   if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/data -c fsync=off" start >&2; then
     log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $dir"
+    # $dir/ctl stop|start stops this server (fast shutdown) and starts it
+    # again on the same port, as its owner: the worker's database test of
+    # examples/membership-manager takes its database away and back.
+    cat >"$dir/ctl" <<CTL
+#!/usr/bin/env bash
+# Stops or starts the throwaway PostgreSQL server in $dir (.ci/postgres.sh).
+set -euo pipefail
+case "\${1:-}" in
+stop) mode=(stop -m fast) ;;
+start) mode=(start -l "$dir/server.log" -t 30 -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/data -c fsync=off") ;;
+*) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+esac
+if [ "\$(id -u)" = 0 ]; then
+  exec runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -w "\${mode[@]}"
+fi
+exec "$bin/pg_ctl" -D "$dir/data" -w "\${mode[@]}"
+CTL
+    chmod 0755 "$dir/ctl"
     echo "export MASTERSHIP_TEST_PG_DSN='postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable'"
+    echo "export MASTERSHIP_TEST_PG_CTL='$dir/ctl'"
     echo "export MASTERSHIP_REQUIRE_PG=1"
     exit 0
   fi

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,8 +23,10 @@ import (
 //	COMMAND add HOST PORT      registers a node
 //	COMMAND remove HOST PORT   unregisters a node
 //
-// Exit status 0 is success; anything else is an error, reported with the
-// first line of its standard error and retried.
+// Exit status 0 is success; exitHoldsData from remove means the node still
+// holds data and cannot be removed yet (errHoldsData: kept, tried again each
+// interval); anything else is an error, reported with the first line of its
+// standard error and retried.
 type commandTarget struct {
 	path string
 }
@@ -57,8 +60,16 @@ func (t *commandTarget) Add(ctx context.Context, n Node) error {
 	return err
 }
 
+// exitHoldsData is the exit status with which a command's remove says that
+// the node still holds data: 75, EX_TEMPFAIL of sysexits.h, "try again
+// later".
+const exitHoldsData = 75
+
 func (t *commandTarget) Remove(ctx context.Context, n Node) error {
 	_, err := t.run(ctx, "remove", n.Host, strconv.Itoa(n.Port))
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok && ee.ExitCode() == exitHoldsData {
+		return fmt.Errorf("%w: %w", errHoldsData, err)
+	}
 	return err
 }
 

@@ -235,3 +235,38 @@ func TestTargetErrorsRetried(t *testing.T) {
 		t.Fatalf("the manager ended: %v", m.Err())
 	}
 }
+
+// TestCommandTargetHoldsData: a command whose remove exits 75 says the node
+// still holds data. The manager keeps the node, warns once, does not count
+// it as a failure, tries again each interval, and removes the node once the
+// command lets it.
+func TestCommandTargetHoldsData(t *testing.T) {
+	c := mastershiptest.NewCluster(t)
+	ep := c.Endpoints()[0]
+	const prefix = "/mm-holds"
+	e := newCommandEnv(t, "10.0.0.97 5432")
+	holds := e.state + ".holds"
+	if err := os.WriteFile(holds, []byte("10.0.0.97 5432\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := start(t, "m1", e.env, managerArgs(ep, prefix, "m1", "--target", "command", "--command", e.command)...)
+	eventually(t, within, "the manager tries again to remove the node that holds data", func() bool {
+		return len(lines(m, `msg="still holds data; not removed" .*node=10\.0\.0\.97:5432`)) >= 2
+	})
+	if !e.has("10.0.0.97 5432") {
+		t.Fatal("the node that holds data is gone")
+	}
+	if n := len(lines(m, `level=WARN msg="holds data: kept .* node=10\.0\.0\.97:5432`)); n != 1 {
+		t.Errorf("%d warnings that the node holds data, want 1", n)
+	}
+	if strings.Contains(m.Stderr.String(), "reconcile failed") {
+		t.Errorf("a node that holds data made a reconciliation fail")
+	}
+	if err := os.Remove(holds); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, within, "the node is removed once it holds no data", func() bool { return !e.has("10.0.0.97 5432") })
+	if len(lines(m, `msg="removed once its data was moved away" .*node=10\.0\.0\.97:5432`)) != 1 {
+		t.Errorf("the removal is not logged as one after the data moved")
+	}
+}

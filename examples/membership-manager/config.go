@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/seed764c596d/mastership/etcdflags"
 	"github.com/seed764c596d/mastership/selector"
 )
@@ -19,6 +21,11 @@ import (
 // --dsn-file is not given. The DSN is never taken on the command line, where
 // any user of the machine could read its password in the process list.
 const dsnEnv = "MEMBERSHIP_MANAGER_DSN"
+
+// checkDSNEnv is the environment variable that holds the DSN of a worker's
+// own database when --check-dsn-file is not given: the worker counts only
+// while that database answers.
+const checkDSNEnv = "MEMBERSHIP_MANAGER_CHECK_DSN"
 
 // common are the flags of both roles.
 type common struct {
@@ -65,6 +72,10 @@ func leavingPrefix(prefix string) string  { return prefix + "/leaving/" }
 type workerConfig struct {
 	common
 	node Node
+	// checkDSN is the worker's database, checked every checkInterval; empty
+	// for no check.
+	checkDSN      string
+	checkInterval time.Duration
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -73,12 +84,14 @@ func newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-func parseWorker(args []string) (workerConfig, *flag.FlagSet, error) {
+func parseWorker(args []string, getenv func(string) string) (workerConfig, *flag.FlagSet, error) {
 	fs := newFlagSet("membership-manager worker")
 	var c workerConfig
 	c.register(fs, "this worker's id in the group, without \"/\" (default: --host:--port)")
 	host := fs.String("host", "", "the host the target reaches this worker at (required)")
 	port := fs.String("port", "", "the port the target reaches this worker at (required)")
+	checkFile := fs.String("check-dsn-file", "", "a file holding the DSN of this worker's PostgreSQL: the worker is in the group only while it answers (default: the "+checkDSNEnv+" environment variable; neither: no check)")
+	fs.DurationVar(&c.checkInterval, "check-interval", 2*time.Second, "how often the worker asks its database; two failed checks in a row make it leave the group, one that answers makes it join again")
 	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
 	}
@@ -102,6 +115,26 @@ func parseWorker(args []string) (workerConfig, *flag.FlagSet, error) {
 	if c.id == "" {
 		c.id = n.String()
 	}
+	if c.checkInterval <= 0 {
+		return c, fs, fmt.Errorf("--check-interval %v: must be positive", c.checkInterval)
+	}
+	if *checkFile != "" {
+		b, err := os.ReadFile(*checkFile)
+		if err != nil {
+			return c, fs, fmt.Errorf("--check-dsn-file: %w", err)
+		}
+		if c.checkDSN = strings.TrimSpace(string(b)); c.checkDSN == "" {
+			return c, fs, fmt.Errorf("--check-dsn-file %s: empty", *checkFile)
+		}
+	} else {
+		c.checkDSN = strings.TrimSpace(getenv(checkDSNEnv))
+	}
+	if c.checkDSN != "" {
+		if _, err := pgx.ParseConfig(c.checkDSN); err != nil {
+			// The DSN may hold a password: say what failed, not what it was.
+			return c, fs, errors.New("--check-dsn-file: the DSN cannot be parsed (see https://pkg.go.dev/github.com/jackc/pgx/v5/pgconn#ParseConfig)")
+		}
+	}
 	return c, fs, nil
 }
 
@@ -116,6 +149,7 @@ type managerConfig struct {
 	add, remove  string
 	list         string
 	command      string
+	listen       string
 	shutdownWait time.Duration
 }
 
@@ -135,10 +169,11 @@ func parseManager(args []string, getenv func(string) string) (managerConfig, *fl
 	fs.DurationVar(&c.timeout, "target-timeout", 30*time.Second, "the longest one call to the target may take")
 	fs.StringVar(&c.target, "target", "", "what to keep: sql (a PostgreSQL database, Citus by default) or command (required)")
 	dsnFile := fs.String("dsn-file", "", "sql: a file holding the PostgreSQL DSN (default: the "+dsnEnv+" environment variable)")
-	fs.StringVar(&c.add, "add-sql", defaultAddSQL, "sql: the statement that adds a node; $1 is the host, $2 the port")
-	fs.StringVar(&c.remove, "remove-sql", defaultRemoveSQL, "sql: the statement that removes a node; $1 is the host, $2 the port; it must not delete data")
+	fs.StringVar(&c.add, "add-sql", defaultAddSQL, "sql: the statement that adds a node; $1 is the host, $2 the port (Citus before 10: SELECT master_add_node($1, $2))")
+	fs.StringVar(&c.remove, "remove-sql", defaultRemoveSQL, "sql: the statement that removes a node; $1 is the host, $2 the port; it must not delete data (Citus before 10: SELECT master_remove_node($1, $2))")
 	fs.StringVar(&c.list, "list-sql", defaultListSQL, "sql: the query that lists the nodes, as rows of (host, port)")
 	fs.StringVar(&c.command, "command", "", "command: the program run as COMMAND list | add HOST PORT | remove HOST PORT, without a shell")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:0", "address of the HTTP server for /healthz, /manager-ready and /metrics, host:port (port 0: a free one, logged)")
 	c.shutdownWait = 10 * time.Second
 	if err := etcdflags.Parse(fs, args); err != nil {
 		return c, fs, err
@@ -167,6 +202,9 @@ func parseManager(args []string, getenv func(string) string) (managerConfig, *fl
 		return c, fs, fmt.Errorf("--grace-expired %v: must not be negative", c.grace.expired)
 	case c.timeout <= 0:
 		return c, fs, fmt.Errorf("--target-timeout %v: must be positive", c.timeout)
+	}
+	if err := checkListen(c.listen); err != nil {
+		return c, fs, err
 	}
 	switch c.target {
 	case "sql":

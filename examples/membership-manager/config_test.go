@@ -19,6 +19,10 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badDSN := filepath.Join(t.TempDir(), "bad-dsn")
+	if err := os.WriteFile(badDSN, []byte("postgres://u:secret@h:99999999/db"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	worker := []string{"worker", "--host", "10.0.0.1", "--port", "5432"}
 	manager := []string{"manager", "--id", "m1", "--target", "command", "--command", os.Args[0]}
 	with := func(base []string, extra ...string) []string { return append(append([]string(nil), base...), extra...) }
@@ -41,6 +45,10 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{with(worker, "--endpoints", " , "), "--endpoints"},
 		{with(worker, "extra"), "extra"},
 		{with(worker, "--colour", "red"), "-colour"},
+		{with(worker, "--check-interval", "0s"), "--check-interval"},
+		{with(worker, "--check-dsn-file", empty), "--check-dsn-file"},
+		{with(worker, "--check-dsn-file", empty+"x"), "--check-dsn-file"},
+		{with(worker, "--check-dsn-file", badDSN), "--check-dsn-file"},
 		{[]string{"manager", "--target", "command", "--command", os.Args[0]}, "--id"},
 		{[]string{"manager", "--id", "m1"}, "--target"},
 		{[]string{"manager", "--id", "m1", "--target", "citus"}, "--target"},
@@ -53,6 +61,9 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{with(manager, "--grace-expired", "-1s"), "--grace-expired"},
 		{with(manager, "--target-timeout", "0s"), "--target-timeout"},
 		{with(manager, "--ttl", "0s"), "--ttl"},
+		{with(manager, "--listen", "9187"), "--listen"},
+		{with(manager, "--listen", "127.0.0.1:http"), "--listen"},
+		{with(manager, "--listen", "192.0.2.1:9187"), "--listen"}, // cannot be bound here
 		{[]string{"manager", "--id", "m1", "--target", "sql"}, "--dsn-file"},
 		{[]string{"manager", "--id", "m1", "--target", "sql", "--dsn-file", empty}, "--dsn-file"},
 		{[]string{"manager", "--id", "m1", "--target", "sql", "--dsn-file", empty + "x"}, "--dsn-file"},
@@ -74,6 +85,9 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 			}
 			if !strings.Contains(msg, tc.want) {
 				t.Errorf("stderr = %q, want it to name %s", msg, tc.want)
+			}
+			if strings.Contains(msg, "secret") {
+				t.Errorf("stderr = %q gives the DSN's password", msg)
 			}
 		})
 	}
@@ -124,7 +138,7 @@ func TestConfigDefaults(t *testing.T) {
 	if c.dsn != "postgres://u@h/db" || c.add != defaultAddSQL || c.remove != defaultRemoveSQL || c.list != defaultListSQL {
 		t.Errorf("config = %+v, want the DSN from %s and Citus's statements", c, dsnEnv)
 	}
-	w, _, err := parseWorker([]string{"--host", "::1", "--port", "5432"})
+	w, _, err := parseWorker([]string{"--host", "::1", "--port", "5432"}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,13 @@
 //
 // Usage:
 //
-//	membership-manager worker  --host HOST --port PORT [--id ID] [common flags]
+//	membership-manager worker  --host HOST --port PORT [--id ID] [--check-dsn-file FILE] [--check-interval 2s] [common flags]
 //	membership-manager manager --id ID --target sql     [--dsn-file FILE] [--add-sql S] [--remove-sql S] [--list-sql Q] [manager flags] [common flags]
 //	membership-manager manager --id ID --target command --command PATH [manager flags] [common flags]
 //
 // Common flags: --endpoints, --cacert, --cert, --key, --user, --password-file
 // (etcd), --prefix, --ttl, --log-level. Manager flags: --interval,
-// --grace-left, --grace-expired, --target-timeout.
+// --grace-left, --grace-expired, --target-timeout, --listen.
 //
 // In etcd, under --prefix:
 //
@@ -19,12 +19,21 @@
 //	<prefix>/leaving/<host:port>      written by a worker just before it leaves
 //
 // A worker registers and stays until SIGTERM or SIGINT, when it writes its
-// leaving marker and leaves. A manager joins the managers' group; while it is
+// leaving marker and leaves. Given its PostgreSQL (--check-dsn-file or
+// MEMBERSHIP_MANAGER_CHECK_DSN), it is registered only while that database
+// answers a query: it leaves after two failed checks in a row, without a
+// marker, and registers again at the next answer. A manager joins the managers' group; while it is
 // master it reconciles the target with the live workers: at once, every
 // --interval, soon after any change, and when a grace period ends. Nodes are
 // removed only after --grace-left (the worker left) or --grace-expired (its
-// lease ran out, or no worker was ever seen for it). Errors from the target or
-// etcd are logged and retried with a backoff, never fatal.
+// lease ran out, or no worker was ever seen for it). A node the target refuses
+// to remove because it still holds data (Citus's "shard placement" error, or
+// exit status 75 from a command's remove) is kept and tried again every
+// --interval until its data has moved. Other errors from the target or etcd
+// are logged and retried with a backoff, never fatal. Each manager serves, on
+// --listen (default 127.0.0.1:0, the address logged), /healthz (in the
+// managers' group), /manager-ready (200 only on the master whose last
+// reconciliation succeeded) and /metrics (Prometheus).
 //
 // Logs go to standard error. The exit status is 0 after a signal, 1 when the
 // program cannot start (etcd unreachable, a duplicate id) and 2 for a bad
@@ -40,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -63,7 +73,7 @@ const usage = "usage: membership-manager worker --host HOST --port PORT [flags] 
 
 // roleUsage is the usage line of each role, above its flags.
 var roleUsage = map[string]string{
-	"worker": "usage: membership-manager worker --host HOST --port PORT [--id ID] [--prefix PREFIX] [--ttl 5s] [--log-level LEVEL] [etcd flags]",
+	"worker": "usage: membership-manager worker --host HOST --port PORT [--id ID] [--check-dsn-file FILE] [--check-interval 2s] [--prefix PREFIX] [--ttl 5s] [--log-level LEVEL] [etcd flags]",
 	"manager": `usage: membership-manager manager --id ID --target sql [--dsn-file FILE] [--add-sql S] [--remove-sql S] [--list-sql Q] [manager flags] [common flags]
        membership-manager manager --id ID --target command --command PATH [manager flags] [common flags]`,
 }
@@ -88,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "worker":
 		var wc workerConfig
-		wc, fs, err = parseWorker(args[1:])
+		wc, fs, err = parseWorker(args[1:], os.Getenv)
 		c = &wc.common
 		start = func(ctx context.Context, log *slog.Logger) error {
 			cli, err := wc.etcd.Client()
@@ -124,15 +134,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "membership-manager %s: warning: %s\n", args[0], w)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel})).With("role", args[0])
-	if err := start(ctx, log); err != nil && ctx.Err() == nil {
+	if err := start(ctx, log); errors.As(err, new(badFlag)) {
+		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
+		return 2
+	} else if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "membership-manager %s: %v\n", args[0], err)
 		return 1
 	}
 	return 0
 }
 
-// startManager opens the target and etcd and runs the manager until ctx ends.
+// badFlag is an error of a flag found only when the program starts, such
+// as a --listen address that cannot be bound: exit status 2, as for any
+// bad flag.
+type badFlag struct{ error }
+
+// startManager opens its listener, the target and etcd and runs the manager
+// until ctx ends.
 func startManager(ctx context.Context, c managerConfig, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return badFlag{fmt.Errorf("--listen %s: %w", c.listen, err)}
+	}
+	defer ln.Close()
 	var target Target
 	switch c.target {
 	case "sql":
@@ -150,6 +174,6 @@ func startManager(ctx context.Context, c managerConfig, log *slog.Logger) error 
 		return err
 	}
 	defer cli.Close()
-	m := &manager{cli: cli, cfg: c, target: target, log: log}
+	m := &manager{cli: cli, cfg: c, target: target, log: log, ln: ln, metrics: newManagerMetrics(c.id)}
 	return m.run(ctx)
 }

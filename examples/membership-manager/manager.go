@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -24,6 +26,12 @@ type manager struct {
 	cfg    managerConfig
 	target Target
 	log    *slog.Logger
+	// ln, when not nil, is where the manager serves /healthz,
+	// /manager-ready and /metrics.
+	ln      net.Listener
+	metrics *managerMetrics
+	// ok: the last reconciliation of the current mastership succeeded.
+	ok atomic.Bool
 }
 
 // run joins the managers' group and acts while master, until ctx ends; then it
@@ -39,6 +47,15 @@ func (m *manager) run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
+	if m.ln != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.serve(ctx, m.ln, s); err != nil {
+				m.log.Error("the HTTP server ended", "err", err)
+			}
+		}()
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -97,7 +114,9 @@ func (m *manager) run(ctx context.Context) error {
 // grace period ends, and after a failure with a growing backoff. Nothing it
 // meets is fatal.
 func (m *manager) act(ctx context.Context, guard clientv3.Cmp) {
-	missing := map[Node]time.Time{}
+	st := &mastership{missing: map[Node]time.Time{}, holding: map[Node]bool{}}
+	m.ok.Store(false)
+	defer m.ok.Store(false)
 	fails := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -127,16 +146,19 @@ func (m *manager) act(ctx context.Context, guard clientv3.Cmp) {
 			// Since Go 1.23, a stopped timer delivers nothing stale.
 			timer.Stop()
 		}
-		next, err := m.reconcile(ctx, guard, missing)
+		next, err := m.reconcile(ctx, guard, st)
 		if ctx.Err() != nil {
 			return
 		}
 		wait := m.cfg.interval
+		m.ok.Store(err == nil)
 		if err != nil {
+			m.metrics.reconciles.WithLabelValues("failure").Inc()
 			wait = backoff.Delay(fails)
 			fails++
 			m.log.Warn("reconcile failed; retrying", "err", err, "attempt", fails, "in", wait.Round(time.Millisecond))
 		} else {
+			m.metrics.reconciles.WithLabelValues("success").Inc()
 			fails = 0
 			if !next.IsZero() {
 				wait = min(wait, max(time.Until(next), 0))
@@ -157,10 +179,25 @@ func (m *manager) relevant(resp clientv3.WatchResponse) bool {
 	return false
 }
 
+// mastership is what a master remembers from one reconciliation to the next,
+// for as long as its mastership lasts.
+type mastership struct {
+	// missing: when each of the target's nodes without a worker was first
+	// seen so (see plan).
+	missing map[Node]time.Time
+	// holding: the nodes whose removal the target refused because they
+	// still hold data (errHoldsData), as of the last reconciliation.
+	holding map[Node]bool
+}
+
 // reconcile reads the live workers and the leaving markers at one revision,
 // lists the target, and applies the difference. It returns when the next
-// node's grace period ends, and the errors it met.
-func (m *manager) reconcile(ctx context.Context, guard clientv3.Cmp, missing map[Node]time.Time) (time.Time, error) {
+// node's grace period ends, and the errors it met. A node the target refuses
+// to remove because it still holds data is not an error: it stays, is said
+// once to be waiting for its data to be moved, and is tried again at the next
+// reconciliation.
+func (m *manager) reconcile(ctx context.Context, guard clientv3.Cmp, st *mastership) (time.Time, error) {
+	missing := st.missing
 	resp, err := m.cli.Txn(ctx).Then(
 		clientv3.OpGet(workersPrefix(m.cfg.prefix)+"/", clientv3.WithPrefix()),
 		clientv3.OpGet(leavingPrefix(m.cfg.prefix), clientv3.WithPrefix()),
@@ -209,9 +246,17 @@ func (m *manager) reconcile(ctx context.Context, guard clientv3.Cmp, missing map
 			errs = append(errs, err)
 			continue
 		}
+		m.metrics.changes.WithLabelValues("add").Inc()
 		m.log.Info("added", "node", n.String())
 	}
 	removed := map[Node]bool{}
+	holding := map[Node]bool{}
+	defer func() {
+		st.holding = holding
+		m.metrics.holding.Set(float64(len(holding)))
+	}()
+	m.metrics.workers.Set(float64(len(live)))
+	m.metrics.nodes.Set(float64(len(registered)))
 	for _, r := range s.Remove {
 		if ctx.Err() != nil {
 			return time.Time{}, ctx.Err()
@@ -219,12 +264,27 @@ func (m *manager) reconcile(ctx context.Context, guard clientv3.Cmp, missing map
 		tctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 		err := m.target.Remove(tctx, r.Node)
 		cancel()
+		if errors.Is(err, errHoldsData) {
+			holding[r.Node] = true
+			if st.holding[r.Node] {
+				m.log.Debug("still holds data; not removed", "node", r.Node.String(), "err", err)
+			} else {
+				m.log.Warn("holds data: kept until its data is moved away, then removed; tried again every interval",
+					"node", r.Node.String(), "reason", string(r.Reason), "interval", m.cfg.interval, "err", err)
+			}
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		removed[r.Node] = true
-		m.log.Info("removed", "node", r.Node.String(), "reason", string(r.Reason), "grace", m.cfg.grace.of(r.Reason))
+		m.metrics.changes.WithLabelValues("remove").Inc()
+		if st.holding[r.Node] {
+			m.log.Info("removed once its data was moved away", "node", r.Node.String(), "reason", string(r.Reason))
+		} else {
+			m.log.Info("removed", "node", r.Node.String(), "reason", string(r.Reason), "grace", m.cfg.grace.of(r.Reason))
+		}
 	}
 
 	// A marker has done its work once its node is out of the target, or was

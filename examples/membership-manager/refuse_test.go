@@ -39,14 +39,16 @@ func TestRefusedAtOnce(t *testing.T) {
 func TestHelp(t *testing.T) {
 	descs := map[string]map[string]string{
 		"worker": {
-			"--host":      "the host the target reaches this worker at",
-			"--prefix":    `(default "/membership-manager")`,
-			"--endpoints": "etcd endpoints",
+			"--host":           "the host the target reaches this worker at",
+			"--prefix":         `(default "/membership-manager")`,
+			"--endpoints":      "etcd endpoints",
+			"--check-dsn-file": "the worker is in the group only while it answers",
 		},
 		"manager": {
 			"--target":        "what to keep: sql",
 			"--grace-left":    "how long a node whose worker left",
 			"--password-file": "the etcd user's password",
+			"--listen":        "/healthz, /manager-ready and /metrics",
 		},
 	}
 	for role, want := range descs {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,5 +119,85 @@ func TestSQLTarget(t *testing.T) {
 	eventually(t, within, "the manager logs the removal as a leave", func() bool { return logged(m, "127.0.0.1:7001", left) })
 	if !m.Running() {
 		t.Fatalf("the manager ended: %v", m.Err())
+	}
+}
+
+// pgCtlEnv names a script that stops and starts the PostgreSQL server of
+// pgDSNEnv (stop|start); .ci/postgres.sh prints it with the DSN.
+const pgCtlEnv = "MASTERSHIP_TEST_PG_CTL"
+
+// pgCtl returns a function that stops or starts the test's PostgreSQL
+// server. Without pgCtlEnv the test skips, or fails as pgDSN does.
+func pgCtl(t *testing.T) func(action string) {
+	t.Helper()
+	script := os.Getenv(pgCtlEnv)
+	if script == "" {
+		msg := fmt.Sprintf("no %s: the script that stops and starts the PostgreSQL server (.ci/postgres.sh prints the line that sets it)", pgCtlEnv)
+		if os.Getenv(requirePGEnv) == "1" || os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return func(action string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if out, err := osexec.CommandContext(ctx, script, action).CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", script, action, err, out)
+		}
+	}
+}
+
+// TestWorkerFollowsItsDatabase stops and starts the real PostgreSQL server
+// under a worker that checks it: the worker leaves the group once its
+// database stops answering, without a leaving marker (the manager sees an
+// expiry, the longer grace), and joins again when it answers again.
+func TestWorkerFollowsItsDatabase(t *testing.T) {
+	dsn := pgDSN(t)
+	ctl := pgCtl(t)
+	c := mastershiptest.NewCluster(t)
+	cli := c.Client(t).Client
+	ep := c.Endpoints()[0]
+	const prefix = "/mm-check"
+	key := workersPrefix(prefix) + "/127.0.0.1:7001"
+	marker := leavingPrefix(prefix) + "127.0.0.1:7001"
+	exists := func(k string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := cli.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.Kvs) == 1
+	}
+
+	w := start(t, "w1", []string{checkDSNEnv + "=" + dsn}, append(workerArgs(ep, prefix, "7001"), "--check-interval", "200ms")...)
+	eventually(t, within, "the worker joins while its database answers", func() bool { return exists(key) })
+
+	stopped := true
+	ctl("stop")
+	t.Cleanup(func() {
+		if stopped {
+			ctl("start")
+		}
+	})
+	eventually(t, within, "the worker leaves once its database stops answering", func() bool { return !exists(key) })
+	if exists(marker) {
+		t.Errorf("the worker whose database stopped wrote a leaving marker; it must look like an expiry")
+	}
+	// It leaves after two failed checks in a row, and says so once.
+	if l := lines(w, `level=WARN msg="the database does not answer: leaving the group until it does"`); len(l) != 1 || !strings.Contains(l[0], " checks=2 ") {
+		t.Errorf("the worker does not say once that it left after two failed checks: %q", l)
+	}
+
+	ctl("start")
+	stopped = false
+	eventually(t, within, "the worker joins again once its database answers", func() bool { return exists(key) })
+	if len(lines(w, `msg="the database answers again: joining the group"`)) != 1 {
+		t.Errorf("the worker does not say once why it joined again")
+	}
+	w.stop(t, syscall.SIGTERM, within)
+	if exists(key) || !exists(marker) {
+		t.Errorf("after SIGTERM, the worker's key is there (%v) or its leaving marker is not (%v)", exists(key), !exists(marker))
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -52,8 +53,17 @@ type Target interface {
 	List(ctx context.Context) ([]Node, error)
 	// Add registers a node.
 	Add(ctx context.Context, n Node) error
-	// Remove unregisters a node. It must never delete the node's data.
+	// Remove unregisters a node. It must never delete the node's data: it
+	// refuses, with an error that wraps errHoldsData, to remove a node that
+	// still holds data the cluster has nowhere else.
 	Remove(ctx context.Context, n Node) error
 	// Close releases the target's resources.
 	Close() error
 }
+
+// errHoldsData is wrapped by the error of a Remove that the target refused
+// because the node still holds data it has nowhere else (for Citus, the only
+// placement of a shard). The manager does not take it for a failure: it
+// keeps the node, says so once, and tries again each --interval until the
+// data has been moved away.
+var errHoldsData = errors.New("the node still holds data")
