@@ -182,6 +182,14 @@ func (m *Member) Stop() { m.m.Stop() }
 // Restart brings it back with its data. Kill of a stopped member does
 // nothing.
 //
+// Kill returns once the server has closed its clients' connections, and a
+// client's stream still open on it, such as a watch or a lease's
+// keep-alives, holds that up for etcd's request timeout (5s and more): a
+// crashed process's connections end at once instead. To crash the member
+// so, Break the proxies its clients reach it through before the Kill, and
+// Heal them after the Restart: the server's notice that it goes away
+// reaches each client as Break's garbage, which ends the connection.
+//
 // A member still down from a Kill when the test ends is restarted by the
 // test's clean-up, just before the cluster stops: a killed member's peers
 // keep connections to it that only its return lets them close, and goleak

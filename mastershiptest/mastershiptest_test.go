@@ -492,6 +492,35 @@ func TestBreak(t *testing.T) {
 	eventually(ctx, t, cli.Client, "k", "v3")
 }
 
+// TestBreakKill: a member killed behind a broken proxy stops at once,
+// though its client holds a watch on it, whose stream would hold the Kill
+// up for etcd's request timeout (5.2s for one member); the client's
+// connection ends, and it reaches the member again once it restarts and
+// the proxy heals.
+func TestBreakKill(t *testing.T) {
+	c, cli, ctx := start(t)
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	w := cli.Watch(wctx, "k")
+	put(ctx, t, cli.Client, "k", "v1")
+	if resp := <-w; resp.Err() != nil || len(resp.Events) != 1 {
+		t.Fatalf("watch before Kill: %v, %d events", resp.Err(), len(resp.Events))
+	}
+	conn := cli.ActiveConnection()
+
+	cli.Break()
+	begun := time.Now()
+	c.Members[0].Kill()
+	// Well under the request timeout, and well over what the Kill takes.
+	if took := time.Since(begun); took > 3*time.Second {
+		t.Errorf("Kill behind a broken proxy took %v, want it at once", took)
+	}
+	waitBroken(ctx, t, conn, "Break and Kill")
+	c.Members[0].Restart(t)
+	cli.Heal()
+	eventually(ctx, t, cli.Client, "k", "v1")
+}
+
 // BenchmarkNewCluster measures the start of a one-member cluster, the
 // kit's default: go test -run x -bench NewCluster -benchtime 30x ./mastershiptest
 func BenchmarkNewCluster(b *testing.B) {

@@ -12,7 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // TestChurn: a short seeded run of the churn (members joining, leaving,
@@ -85,6 +85,7 @@ const (
 type churn struct {
 	t       *testing.T
 	r       *Run
+	c       *mastershiptest.Cluster
 	cli     *clientv3.Client
 	eps     []string
 	prefix  string
@@ -116,36 +117,37 @@ type churnGone struct {
 
 // churnProxy is a fault proxy some members reach etcd through.
 type churnProxy struct {
-	*etcdtest.Proxy
+	*mastershiptest.Proxy
 	name  string
-	fault string    // "", "blackhole" or "hold"
+	fault string    // "", "cut" or "hold"
 	from  time.Time // when the fault began
 	until time.Time // when the fault heals
 }
 
-// churnMinBlackhole is the shortest blackhole: longer than the TTL, so that
-// every member behind it goes OFFLINE and etcd has expired its lease before
-// the heal (see etcdtest.Proxy). churnMaxHold is the longest hold: shorter
+// churnMinCut is the shortest Cut: longer than the TTL, so that every
+// member behind it goes OFFLINE and etcd has expired its lease before the
+// heal (see mastershiptest.Proxy). churnMaxHold is the longest hold: shorter
 // than any safe deadline can be after the cut begins (the deadline comes at
 // least partSafeSpan minus one keep-alive interval after it).
 var (
-	churnMinBlackhole = ttl + 500*time.Millisecond
-	churnMaxHold      = partSafeSpan - partKeepAliveEvery - 100*time.Millisecond
+	churnMinCut  = ttl + 500*time.Millisecond
+	churnMaxHold = partSafeSpan - partKeepAliveEvery - 100*time.Millisecond
 )
 
 func newChurn(t *testing.T, r *Run, prefix string) *churn {
-	c := etcdtest.Start(t)
+	c := mastershiptest.NewCluster(t)
 	ch := &churn{
 		t:      t,
 		r:      r,
-		cli:    c.Client(t),
+		c:      c,
+		cli:    newClient(t, c),
 		eps:    c.Endpoints(),
 		prefix: prefix,
 		gone:   map[string]churnGone{},
 		counts: map[string]int{},
 	}
 	for i := range churnProxies {
-		ch.proxies = append(ch.proxies, &churnProxy{Proxy: c.Members[0].NewProxy(t), name: fmt.Sprintf("p%d", i)})
+		ch.proxies = append(ch.proxies, &churnProxy{Proxy: c.Members[0].Proxy(t), name: fmt.Sprintf("p%d", i)})
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -275,14 +277,14 @@ func (ch *churn) join() {
 	eps := ch.eps
 	if i := r.Rand.IntN(len(ch.proxies) + 1); i < len(ch.proxies) && ch.proxies[i].fault == "" {
 		cm.px = ch.proxies[i]
-		eps = []string{cm.px.Endpoint}
+		eps = []string{cm.px.URL}
 	}
 	if r.Rand.IntN(churnProcs) == 0 {
 		cm.p = r.Start(ch.prefix, id, eps)
 		cm.inc = cm.p.Inc
 		ch.counts["start"]++
 	} else {
-		cm.m = r.Join(ch.prefix, id, eps)
+		cm.m = r.Join(ch.c, ch.prefix, id, eps)
 		cm.inc = cm.m.Inc
 		ch.counts["join"]++
 	}
@@ -417,16 +419,15 @@ func (ch *churn) crash() {
 
 // cut cuts the members behind one proxy off from etcd for a random time:
 // either a hold, which holds their traffic and delivers it all at the
-// heal, as TCP would after a real partition, or a blackhole, which drops
-// it.
+// heal, as TCP would after a real partition, or a Cut, which drops it.
 //
 // A hold is shorter than the safe deadline: the cut the members are meant
-// to survive. A blackhole lasts longer than the TTL, so that every member
+// to survive. A Cut lasts longer than the TTL, so that every member
 // behind it goes OFFLINE, its lease expires, and it reads the group afresh
 // when it registers again: bytes the proxy drops from a connection that
 // stays open are lost for good, and a member that stayed registered across
-// a short blackhole would never learn what changed meanwhile (no real
-// network loses bytes from a TCP connection that way). See etcdtest.Proxy.
+// a short Cut would never learn what changed meanwhile (no real network
+// loses bytes from a TCP connection that way). See mastershiptest.Proxy.
 func (ch *churn) cut() {
 	r := ch.r
 	var free []*churnProxy
@@ -444,8 +445,8 @@ func (ch *churn) cut() {
 	}
 	px.from = time.Now()
 	if r.Rand.IntN(2) == 0 {
-		px.fault, px.until = "blackhole", px.from.Add(churnMinBlackhole+time.Duration(r.Rand.Int64N(int64(churnCutMax-churnMinBlackhole))))
-		px.Blackhole()
+		px.fault, px.until = "cut", px.from.Add(churnMinCut+time.Duration(r.Rand.Int64N(int64(churnCutMax-churnMinCut))))
+		px.Cut()
 	} else {
 		px.fault, px.until = "hold", px.from.Add(churnHoldMin+time.Duration(r.Rand.Int64N(int64(churnMaxHold-churnHoldMin))))
 		px.Hold()
@@ -495,7 +496,7 @@ func (ch *churn) thaw(cm *churnMember) {
 
 func (ch *churn) heal(px *churnProxy) {
 	switch px.fault {
-	case "blackhole":
+	case "cut":
 		px.Heal()
 	case "hold":
 		px.Release()
@@ -508,13 +509,13 @@ func (ch *churn) heal(px *churnProxy) {
 
 // finish stops the faults, closes the crashed members, waits for the
 // members to agree with etcd within a TTL and a few seconds, and checks
-// the whole history. A blackhole lasts its minimum all the same: cut
-// short, it could leave a member registered that missed changes for good.
+// the whole history. A Cut lasts its minimum all the same: healed early, it
+// could leave a member registered that missed changes for good.
 func (ch *churn) finish() {
 	ch.t.Helper()
 	for _, px := range ch.proxies {
-		if px.fault == "blackhole" {
-			time.Sleep(time.Until(px.from.Add(churnMinBlackhole))) // the fault's duration
+		if px.fault == "cut" {
+			time.Sleep(time.Until(px.from.Add(churnMinCut))) // the fault's duration
 		}
 		ch.heal(px)
 	}
@@ -542,7 +543,7 @@ func (ch *churn) finish() {
 // summary counts what the churn did and what the members saw.
 func (ch *churn) summary() string {
 	var b strings.Builder
-	for _, k := range []string{"join", "start", "rejoin", "leave", "crash", "freeze", "blackhole", "hold"} {
+	for _, k := range []string{"join", "start", "rejoin", "leave", "crash", "freeze", "cut", "hold"} {
 		fmt.Fprintf(&b, "%s %d, ", k, ch.counts[k])
 	}
 	masters, offline := 0, 0

@@ -15,11 +15,25 @@
 // member thawed past its deadline (a freeze of at least the TTL) whose
 // first event is anything else breaks the frozen rule.
 //
-// Cuts between members and etcd go through etcdtest.Proxy. A cut shorter
-// than the safe deadline holds the traffic (Hold, Release) and loses no
-// byte, as a real partition does to a live TCP connection; a blackhole,
+// The suite runs on package mastershiptest, as a user's tests of their own
+// service would: each scenario starts its etcd with NewCluster (three
+// members WithMembers(3) where etcd's own faults need them), and injects
+// its faults with the kit's methods: a member's fault proxy (Member.Proxy)
+// to cut members off from etcd, Member.Kill and Restart for a crashed etcd
+// member, Member.Isolate and Rejoin for one partitioned from its peers,
+// Cluster.Compact. The members' clients use the kit's client configuration
+// (Cluster.Config). What stays the suite's own is its harness (node
+// processes, frozen with SIGSTOP, and the run's seeded choices) and the
+// checker it calls directly, internal/history, which the kit's Recorder
+// is built on.
+//
+// Cuts between members and etcd go through mastershiptest.Proxy. A cut
+// shorter than the safe deadline holds the traffic (Hold, Release) and
+// loses no byte, as a real partition does to a live TCP connection; a Cut,
 // which drops bytes from connections that stay open, is only for cuts
-// longer than the TTL, which no member survives registered.
+// longer than the TTL, which no member survives registered. A crash of
+// etcd breaks its clients' connections at once (Break, until Heal) before
+// it kills the member, as a crashed process's connections end.
 //
 // The one case no deadline covers: someone deletes the master's key or
 // revokes its lease by hand. The old master and its successor learn of it

@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/history"
 	"github.com/seed764c596d/mastership/internal/logtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -24,23 +22,24 @@ import (
 // TestEtcdRestartShort: a one-member etcd crashes and is restarted after
 // half a second, less than a member's safe deadline allows (TTL minus margin
 // after its last acknowledged keep-alive). Whether a member goes OFFLINE
-// depends on how soon its client reconnects (gRPC backs off for a second
-// after a refused dial), so the scenario asserts neither; what must hold is
+// depends on how soon its client reconnects (an attempt made while etcd is
+// down waits, unaccepted, for up to a second, and the next follows after a
+// backoff), so the scenario asserts neither; what must hold is
 // at most one master at any instant, the three members back with one master,
 // and a master that never went OFFLINE still master of the same epoch.
 func TestEtcdRestartShort(t *testing.T) {
 	t.Parallel()
 	r := NewRun(t)
-	c := etcdtest.Start(t)
-	cli := c.Client(t)
-	front := etcdNewFront(t, c.Members[0])
-	eps := []string{front.Endpoint()}
+	c := mastershiptest.NewCluster(t)
+	cli := newClient(t, c)
+	p := c.Members[0].Proxy(t)
+	eps := []string{p.URL}
 	const prefix = "/chaos/etcd-restart-short"
 
-	a := r.Join(prefix, "a", eps)
+	a := r.Join(c, prefix, "a", eps)
 	r.Wait("a is master", 10*time.Second, func() bool { return r.Has(a.Inc, events.InitMaster) })
-	b := r.Join(prefix, "b", eps)
-	cc := r.Join(prefix, "c", eps)
+	b := r.Join(c, prefix, "b", eps)
+	cc := r.Join(c, prefix, "c", eps)
 	all := etcdIncs(a, b, cc)
 	ids := []string{"a", "b", "c"}
 	r.Wait("a, b and c see each other", 10*time.Second, func() bool { return etcdSees(r, ids, all...) })
@@ -48,7 +47,7 @@ func TestEtcdRestartShort(t *testing.T) {
 
 	const down = 500 * time.Millisecond
 	killAt := time.Now()
-	stoppedAt, restart := etcdKill(t, c, 0, front)
+	stoppedAt, restart := etcdKill(t, c, 0, p)
 	etcdWaitCut(t, r, down, a, b, cc)     // the fault holds
 	time.Sleep(down - time.Since(killAt)) // the fault: etcd is down
 	restartAt := time.Now()
@@ -86,23 +85,23 @@ func TestEtcdRestartShort(t *testing.T) {
 func TestEtcdDownLong(t *testing.T) {
 	t.Parallel()
 	r := NewRun(t)
-	c := etcdtest.Start(t)
-	cli := c.Client(t)
-	front := etcdNewFront(t, c.Members[0])
-	eps := []string{front.Endpoint()}
+	c := mastershiptest.NewCluster(t)
+	cli := newClient(t, c)
+	p := c.Members[0].Proxy(t)
+	eps := []string{p.URL}
 	const prefix = "/chaos/etcd-down-long"
 
-	a := r.Join(prefix, "a", eps)
+	a := r.Join(c, prefix, "a", eps)
 	r.Wait("a is master", 10*time.Second, func() bool { return r.Has(a.Inc, events.InitMaster) })
-	b := r.Join(prefix, "b", eps)
-	cc := r.Join(prefix, "c", eps)
+	b := r.Join(c, prefix, "b", eps)
+	cc := r.Join(c, prefix, "c", eps)
 	all := etcdIncs(a, b, cc)
 	ids := []string{"a", "b", "c"}
 	r.Wait("a, b and c see each other", 10*time.Second, func() bool { return etcdSees(r, ids, all...) })
 
 	const down = 2 * ttl
 	killAt := time.Now()
-	stoppedAt, restart := etcdKill(t, c, 0, front)
+	stoppedAt, restart := etcdKill(t, c, 0, p)
 	offline := func(inc string) bool {
 		_, ok := etcdFirstAfter(r, inc, killAt, etcdIs(events.Offline))
 		return ok
@@ -147,38 +146,33 @@ func TestEtcdDownLong(t *testing.T) {
 func TestEtcdLeaderKilled(t *testing.T) {
 	t.Parallel()
 	r := NewRun(t)
-	// Peers over Unix sockets through proxies: see etcdClose.
-	c, err := etcdtest.NewIsolatable("", 3)
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	t.Cleanup(func() { etcdClose(t, c) })
-	cli := c.Client(t)
-	var fronts []*etcdFront
+	c := mastershiptest.NewCluster(t, mastershiptest.WithMembers(3))
+	cli := newClient(t, c)
+	var proxies []*mastershiptest.Proxy
 	var eps []string
 	for _, m := range c.Members {
-		f := etcdNewFront(t, m)
-		fronts = append(fronts, f)
-		eps = append(eps, f.Endpoint())
+		p := m.Proxy(t)
+		proxies = append(proxies, p)
+		eps = append(eps, p.URL)
 	}
 	const prefix = "/chaos/etcd-leader-killed"
 
-	a := r.Join(prefix, "a", eps)
+	a := r.Join(c, prefix, "a", eps)
 	r.Wait("a is master", 10*time.Second, func() bool { return r.Has(a.Inc, events.InitMaster) })
-	b := r.Join(prefix, "b", eps)
-	cc := r.Join(prefix, "c", eps)
+	b := r.Join(c, prefix, "b", eps)
+	cc := r.Join(c, prefix, "c", eps)
 	members := []*Member{a, b, cc}
 	r.Wait("a, b and c see each other", 10*time.Second, func() bool { return etcdSees(r, []string{"a", "b", "c"}, etcdIncs(members...)...) })
 
 	lead := etcdWaitLeader(t, c, -1, 10*time.Second)
 	killAt := time.Now()
-	stoppedAt, restart := etcdKill(t, c, lead, fronts[lead])
+	stoppedAt, restart := etcdKill(t, c, lead, proxies[lead])
 	next := etcdWaitLeader(t, c, lead, 10*time.Second)
 	t.Logf("etcd leader %s killed, stopped %v later; %s leads %v after the kill",
 		c.Members[lead].Name, stoppedAt.Sub(killAt), c.Members[next].Name, time.Since(killAt))
 
 	// The group goes on with two etcd members: d joins...
-	d := r.Join(prefix, "d", eps)
+	d := r.Join(c, prefix, "d", eps)
 	members = append(members, d)
 	etcdWaitGroup(r, 10*time.Second, []string{"a", "b", "c", "d"}, etcdIncs(members...)...)
 	r.Converge(cli, prefix, 5*time.Second)
@@ -233,14 +227,7 @@ func TestEtcdLeaderKilled(t *testing.T) {
 func TestEtcdMemberIsolated(t *testing.T) {
 	t.Parallel()
 	r := NewRun(t)
-	// Peers over Unix sockets through proxies (see etcdClose), in a
-	// directory of its own: the sockets, made in the current directory,
-	// are named after its base name.
-	c, err := etcdtest.NewIsolatable("", 3)
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	t.Cleanup(func() { etcdClose(t, c) })
+	c := mastershiptest.NewCluster(t, mastershiptest.WithMembers(3))
 	lead := etcdWaitLeader(t, c, -1, 10*time.Second)
 	x := (lead + 1) % 3
 	var rest []string
@@ -249,13 +236,13 @@ func TestEtcdMemberIsolated(t *testing.T) {
 			rest = append(rest, m.ClientURL)
 		}
 	}
-	cli := etcdtest.Client(t, rest...)
+	cli := newClient(t, c, rest...)
 	const prefix = "/chaos/etcd-member-isolated"
 
-	m := r.Join(prefix, "m", []string{c.Members[x].ClientURL})
+	m := r.Join(c, prefix, "m", []string{c.Members[x].ClientURL})
 	r.Wait("m is master", 10*time.Second, func() bool { return r.Has(m.Inc, events.InitMaster) })
-	b := r.Join(prefix, "b", rest)
-	cc := r.Join(prefix, "c", rest)
+	b := r.Join(c, prefix, "b", rest)
+	cc := r.Join(c, prefix, "c", rest)
 	all := etcdIncs(m, b, cc)
 	r.Wait("m, b and c see each other", 10*time.Second, func() bool { return etcdSees(r, []string{"m", "b", "c"}, all...) })
 
@@ -263,7 +250,7 @@ func TestEtcdMemberIsolated(t *testing.T) {
 		t.Logf("etcd member %s, chosen as a follower, leads by now: it is cut off as the leader", c.Members[x].Name)
 	}
 	cutAt := time.Now()
-	etcdCutOff(c.Members[x])
+	c.Members[x].Isolate()
 	r.Wait("m, on the isolated etcd member, goes OFFLINE", 10*time.Second, func() bool {
 		_, ok := etcdFirstAfter(r, m.Inc, cutAt, etcdIs(events.Offline))
 		return ok
@@ -288,7 +275,7 @@ func TestEtcdMemberIsolated(t *testing.T) {
 		t.Errorf("seed %d: m emitted %v at %s, while its etcd member was cut off", r.Seed, rec, etcdStamp(rec.TS))
 	}
 
-	etcdReconnect(c.Members[x])
+	c.Members[x].Rejoin()
 	r.Wait("m is back", 10*time.Second, func() bool {
 		_, ok := etcdFirstAfter(r, m.Inc, backAt, etcdIs(events.InitMaster, events.InitSlave))
 		return ok
@@ -317,37 +304,37 @@ func TestEtcdMemberIsolated(t *testing.T) {
 func TestCompactionWhileDisconnected(t *testing.T) {
 	t.Parallel()
 	r := NewRun(t)
-	c := etcdtest.Start(t) // compaction is cluster-wide: a cluster of its own
-	cli := c.Client(t)
+	c := mastershiptest.NewCluster(t) // compaction is cluster-wide: a cluster of its own
+	cli := newClient(t, c)
 	eps := c.Endpoints()
-	p := c.Members[0].NewProxy(t)
+	p := c.Members[0].Proxy(t)
 	const prefix = "/chaos/compaction"
 
-	mm := r.Join(prefix, "m", eps)
+	mm := r.Join(c, prefix, "m", eps)
 	r.Wait("m is master", 10*time.Second, func() bool { return r.Has(mm.Inc, events.InitMaster) })
-	w := r.Join(prefix, "w", eps)
+	w := r.Join(c, prefix, "w", eps)
 	logs := &logtest.Recorder{}
 	// A long TTL keeps x registered while it is cut off, so that it
 	// resynchronises its watch rather than registers anew.
 	const xTTL = 10 * time.Second
-	x := r.Join(prefix, "x", []string{p.Endpoint}, selector.WithTTL(xTTL), selector.WithLogger(logs.Logger()))
+	x := r.Join(c, prefix, "x", []string{p.URL}, selector.WithTTL(xTTL), selector.WithLogger(logs.Logger()))
 	r.Wait("m, w and x see each other", 10*time.Second, func() bool {
 		return etcdSees(r, []string{"m", "w", "x"}, mm.Inc, w.Inc, x.Inc)
 	})
 	// A change that x sees through its watch: the watch is established.
-	v := r.Join(prefix, "v", eps)
+	v := r.Join(c, prefix, "v", eps)
 	r.Wait("x sees v", 10*time.Second, func() bool { return etcdSees(r, []string{"m", "w", "x", "v"}, x.Inc) })
 	v.Close()
 	r.Wait("x sees v go", 10*time.Second, func() bool { return etcdSees(r, []string{"m", "w", "x"}, x.Inc) })
 	seen := len(r.H.Records(x.Inc))
 
 	cutAt := time.Now()
-	heal := etcdBreakConn(t, r, p, x.Cli)
-	t.Logf("x's connection broken %v after the proxy began corrupting", time.Since(cutAt))
+	etcdBreak(t, r, p, x.Cli)
+	t.Logf("x's connection broken %v after the proxy's Break", time.Since(cutAt))
 
 	w.Close()
-	y := r.Join(prefix, "y", eps)
-	z := r.Join(prefix, "z", eps)
+	y := r.Join(c, prefix, "y", eps)
+	z := r.Join(c, prefix, "z", eps)
 	z.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -360,13 +347,7 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	resp, err := cli.Get(ctx, prefix+"-filler/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
-		t.Fatalf("compact: %v", err)
-	}
+	c.Compact(t)
 	// The scenario is about a watch that resumes from a compacted
 	// revision: x must have seen none of it yet, and still be registered.
 	if got := r.H.Records(x.Inc); len(got) != seen {
@@ -377,7 +358,7 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 	}
 	healAt := time.Now()
 	t.Logf("x cut off for %v", healAt.Sub(cutAt))
-	heal()
+	p.Heal()
 
 	r.Wait("x resynchronises: m, x, y", 12*time.Second, func() bool { return etcdSees(r, []string{"m", "x", "y"}, x.Inc) })
 	got := r.H.Records(x.Inc)[seen:]

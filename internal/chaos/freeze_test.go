@@ -24,8 +24,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/history"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // freezeFor is how long the scenarios keep a process frozen at least:
@@ -42,8 +42,8 @@ const freezeTrials = 3
 
 // freezeTrial runs scenario freezeTrials times in parallel subtests, each
 // with its own prefix, on one etcd.
-func freezeTrial(t *testing.T, name string, scenario func(t *testing.T, c *etcdtest.Cluster, prefix string)) {
-	c := etcdtest.Start(t)
+func freezeTrial(t *testing.T, name string, scenario func(t *testing.T, c *mastershiptest.Cluster, prefix string)) {
+	c := mastershiptest.NewCluster(t)
 	for i := range freezeTrials {
 		t.Run(fmt.Sprintf("trial%d", i+1), func(t *testing.T) {
 			t.Parallel()
@@ -62,9 +62,9 @@ func TestFreezeSlaveNextInLine(t *testing.T) {
 	freezeTrial(t, "freeze-slave", freezeSlaveNextInLine)
 }
 
-func freezeSlaveNextInLine(t *testing.T, c *etcdtest.Cluster, prefix string) {
+func freezeSlaveNextInLine(t *testing.T, c *mastershiptest.Cluster, prefix string) {
 	r := NewRun(t)
-	cli := c.Client(t)
+	cli := newClient(t, c)
 	eps := c.Endpoints()
 
 	a, b, cc := freezeGroup(r, cli, prefix, eps)
@@ -95,9 +95,9 @@ func TestFreezeMaster(t *testing.T) {
 	freezeTrial(t, "freeze-master", freezeMaster)
 }
 
-func freezeMaster(t *testing.T, c *etcdtest.Cluster, prefix string) {
+func freezeMaster(t *testing.T, c *mastershiptest.Cluster, prefix string) {
 	r := NewRun(t)
-	cli := c.Client(t)
+	cli := newClient(t, c)
 	eps := c.Endpoints()
 
 	a, b, cc := freezeGroup(r, cli, prefix, eps)
@@ -130,8 +130,8 @@ func freezeMaster(t *testing.T, c *etcdtest.Cluster, prefix string) {
 func TestDeleteMasterKey(t *testing.T) {
 	t.Parallel()
 	r := NewRun(t)
-	c := etcdtest.Start(t)
-	cli := c.Client(t)
+	c := mastershiptest.NewCluster(t)
+	cli := newClient(t, c)
 	eps := c.Endpoints()
 	const prefix = "/chaos/delete-master-key"
 

@@ -20,8 +20,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/history"
+	"github.com/seed764c596d/mastership/mastershiptest"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -46,13 +46,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build the node program:", err)
 		os.Exit(1)
 	}
-	// Clusters whose members can be isolated make their peer sockets in
-	// the current directory.
-	if err := os.Chdir(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	goleak.VerifyTestMain(runner{m, dir}, etcdtest.IgnorePeerConns()...)
+	goleak.VerifyTestMain(runner{m, dir})
 }
 
 // runner removes the suite's directory after the tests, before goleak
@@ -215,14 +209,28 @@ type Member struct {
 	done chan struct{} // closed once its events are all recorded
 }
 
-// Join starts an in-process member on its own client of endpoints.
-func (r *Run) Join(prefix, id string, endpoints []string, opts ...selector.Option) *Member {
-	r.t.Helper()
-	cli, err := etcdtest.NewClient(endpoints...)
-	if err != nil {
-		r.t.Fatal(err)
+// newClient returns a client of endpoints of c (the URLs of its members,
+// or of their proxies), or of all its members if none are given, made with
+// the kit's client configuration (Cluster.Config), and closes it when t
+// ends, before the cluster.
+func newClient(t testing.TB, c *mastershiptest.Cluster, endpoints ...string) *clientv3.Client {
+	t.Helper()
+	cfg := c.Config(t, "", "")
+	if len(endpoints) > 0 {
+		cfg.Endpoints = endpoints
 	}
-	r.t.Cleanup(func() { cli.Close() })
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatalf("etcd client of %v: %v", cfg.Endpoints, err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Join starts an in-process member on its own client of endpoints of c.
+func (r *Run) Join(c *mastershiptest.Cluster, prefix, id string, endpoints []string, opts ...selector.Option) *Member {
+	r.t.Helper()
+	cli := newClient(r.t, c, endpoints...)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s, err := selector.New(ctx, cli, prefix, id, append([]selector.Option{selector.WithTTL(ttl)}, opts...)...)

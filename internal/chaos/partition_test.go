@@ -1,24 +1,24 @@
 package chaos
 
 // Partitions between one member and etcd: the member reaches etcd through
-// a fault proxy of its own (etcdtest.Proxy) that holds, blackholes or
-// delays its traffic, for less and for more than its TTL, and then heals.
+// a fault proxy of its own (mastershiptest.Proxy, from Member.Proxy) that
+// holds, cuts or delays its traffic, for less and for more than its TTL,
+// and then heals.
 //
 // What the proxy does to bytes matters when reading these scenarios. A
 // cut shorter than the safe deadline holds the traffic (Hold, Release):
 // nothing is lost, and what was held is delivered at the Release, as TCP
-// delivers it after a real partition. A cut longer than the TTL
-// blackholes it (Blackhole, Heal), which drops whatever the proxy reads
-// while it is on, in TCP connections that stay open: unlike a real
-// partition, where TCP retransmits, those bytes are lost for good, and
-// the gRPC connection goes on without them until its keep-alive declares
-// it dead, after about 11 s. A dropped keep-alive request is never
-// answered; a dropped watch response is never delivered, so a member that
-// stayed registered across a blackhole would miss whatever changed
-// meanwhile: a blackhole is only for a cut the member cannot survive, and
-// it registers again with a fresh read once the cut heals. Delay holds
-// each chunk the proxy reads for the given time before passing it on, one
-// chunk after the other, and loses nothing.
+// delivers it after a real partition. A cut longer than the TTL drops it
+// (Cut, Heal), which drops whatever the proxy reads while it is on, in TCP
+// connections that stay open: unlike a real partition, where TCP
+// retransmits, those bytes are lost for good, and the gRPC connection goes
+// on without them until its keep-alive declares it dead, after about
+// 11 s. A dropped keep-alive request is never answered; a dropped watch
+// response is never delivered, so a member that stayed registered across
+// a Cut would miss whatever changed meanwhile: a Cut is only for a cut the
+// member cannot survive, and it registers again with a fresh read once the
+// cut heals. Delay holds each chunk the proxy reads for the given time
+// before passing it on, one chunk after the other, and loses nothing.
 
 import (
 	"context"
@@ -30,9 +30,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/history"
 	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 var (
@@ -67,7 +67,7 @@ var (
 // not go OFFLINE during the cut, a mastership lost must end before the
 // next one starts, and the member must come back.
 //
-// Finding of the blackhole version of this test, before cuts this short
+// Finding of the blackhole (Cut) version of this test, before cuts this short
 // were held (liveness, not safety): the OFFLINE outcome came in about 70%
 // of phases, each time a slave took over within milliseconds, since the
 // member revokes its lease once the cut has healed. internal/lease sets
@@ -77,7 +77,7 @@ var (
 // only one can be lost.
 func TestPartitionShort(t *testing.T) {
 	t.Parallel()
-	c := etcdtest.Start(t)
+	c := mastershiptest.NewCluster(t)
 	for _, tc := range []struct {
 		cut    time.Duration
 		strict bool // the master must stay master
@@ -92,16 +92,16 @@ func TestPartitionShort(t *testing.T) {
 	}
 }
 
-func partitionShort(t *testing.T, c *etcdtest.Cluster, cutFor time.Duration, strict bool) {
+func partitionShort(t *testing.T, c *mastershiptest.Cluster, cutFor time.Duration, strict bool) {
 	r := NewRun(t)
-	cli := c.Client(t)
+	cli := newClient(t, c)
 	eps := c.Endpoints()
 	prefix := "/chaos/partition-short-" + cutFor.String()
 
-	px := c.Members[0].NewProxy(t)
-	a := r.Join(prefix, "a", []string{px.Endpoint})
+	px := c.Members[0].Proxy(t)
+	a := r.Join(c, prefix, "a", []string{px.URL})
 	r.Wait("a is master", 10*time.Second, func() bool { return r.Has(a.Inc, events.InitMaster) })
-	b := r.Join(prefix, "b", eps)
+	b := r.Join(c, prefix, "b", eps)
 	cp := r.Start(prefix, "c", eps)
 	partSettle(r, cli, prefix, 3, 10*time.Second)
 	aLease := partLeaseOf(t, cli, prefix, "a")
@@ -161,13 +161,13 @@ func partitionShort(t *testing.T, c *etcdtest.Cluster, cutFor time.Duration, str
 	}
 }
 
-// TestPartitionLong: a member blackholed for longer than its TTL goes
+// TestPartitionLong: a member cut off (Cut) for longer than its TTL goes
 // OFFLINE by its safe deadline, before etcd expires its lease; the others
 // see it go, a slave taking over if it was master; once the cut heals it
 // registers again as a slave.
 func TestPartitionLong(t *testing.T) {
 	t.Parallel()
-	c := etcdtest.Start(t)
+	c := mastershiptest.NewCluster(t)
 	const cutFor = 4 * time.Second
 
 	// The master, in-process, cut off: it must emit OFFLINE before any
@@ -175,19 +175,19 @@ func TestPartitionLong(t *testing.T) {
 	t.Run("master", func(t *testing.T) {
 		t.Parallel()
 		r := NewRun(t)
-		cli := c.Client(t)
+		cli := newClient(t, c)
 		eps := c.Endpoints()
 		const prefix = "/chaos/partition-long-master"
 
-		px := c.Members[0].NewProxy(t)
-		a := r.Join(prefix, "a", []string{px.Endpoint})
+		px := c.Members[0].Proxy(t)
+		a := r.Join(c, prefix, "a", []string{px.URL})
 		r.Wait("a is master", 10*time.Second, func() bool { return r.Has(a.Inc, events.InitMaster) })
-		b := r.Join(prefix, "b", eps)
+		b := r.Join(c, prefix, "b", eps)
 		cp := r.Start(prefix, "c", eps)
 		partSettle(r, cli, prefix, 3, 10*time.Second)
 
 		cut := time.Now()
-		px.Blackhole()
+		px.Cut()
 		off := partWaitFor(r, a.Inc, events.Offline, cut, partSafeSpan+2*time.Second)
 		partOfflineInTime(t, "a", off, cut)
 		if a.Sel.IsMaster() {
@@ -216,19 +216,19 @@ func TestPartitionLong(t *testing.T) {
 	t.Run("slave", func(t *testing.T) {
 		t.Parallel()
 		r := NewRun(t)
-		cli := c.Client(t)
+		cli := newClient(t, c)
 		eps := c.Endpoints()
 		const prefix = "/chaos/partition-long-slave"
 
-		px := c.Members[0].NewProxy(t)
-		a := r.Join(prefix, "a", eps)
+		px := c.Members[0].Proxy(t)
+		a := r.Join(c, prefix, "a", eps)
 		r.Wait("a is master", 10*time.Second, func() bool { return r.Has(a.Inc, events.InitMaster) })
-		b := r.Join(prefix, "b", eps)
-		s := r.Start(prefix, "s", []string{px.Endpoint})
+		b := r.Join(c, prefix, "b", eps)
+		s := r.Start(prefix, "s", []string{px.URL})
 		partSettle(r, cli, prefix, 3, 10*time.Second)
 
 		cut := time.Now()
-		px.Blackhole()
+		px.Cut()
 		off := partWaitFor(r, s.Inc, events.Offline, cut, partSafeSpan+2*time.Second)
 		partOfflineInTime(t, "s", off, cut)
 		for _, inc := range []string{a.Inc, b.Inc} {
@@ -269,19 +269,19 @@ func TestPartitionLong(t *testing.T) {
 // comes back once the delay is lifted.
 func TestPartitionDelay(t *testing.T) {
 	t.Parallel()
-	c := etcdtest.Start(t)
+	c := mastershiptest.NewCluster(t)
 
 	t.Run("100ms", func(t *testing.T) {
 		t.Parallel()
 		r := NewRun(t)
-		cli := c.Client(t)
+		cli := newClient(t, c)
 		eps := c.Endpoints()
 		const prefix = "/chaos/partition-delay-100ms"
 
-		px := c.Members[0].NewProxy(t)
-		a := r.Join(prefix, "a", []string{px.Endpoint})
+		px := c.Members[0].Proxy(t)
+		a := r.Join(c, prefix, "a", []string{px.URL})
 		r.Wait("a is master", 10*time.Second, func() bool { return r.Has(a.Inc, events.InitMaster) })
-		b := r.Join(prefix, "b", eps)
+		b := r.Join(c, prefix, "b", eps)
 		cp := r.Start(prefix, "c", eps)
 		partSettle(r, cli, prefix, 3, 10*time.Second)
 		aLease := partLeaseOf(t, cli, prefix, "a")
@@ -314,14 +314,14 @@ func TestPartitionDelay(t *testing.T) {
 	t.Run("3s", func(t *testing.T) {
 		t.Parallel()
 		r := NewRun(t)
-		cli := c.Client(t)
+		cli := newClient(t, c)
 		eps := c.Endpoints()
 		const prefix = "/chaos/partition-delay-3s"
 
-		px := c.Members[0].NewProxy(t)
-		a := r.Join(prefix, "a", []string{px.Endpoint})
+		px := c.Members[0].Proxy(t)
+		a := r.Join(c, prefix, "a", []string{px.URL})
 		r.Wait("a is master", 10*time.Second, func() bool { return r.Has(a.Inc, events.InitMaster) })
-		b := r.Join(prefix, "b", eps)
+		b := r.Join(c, prefix, "b", eps)
 		cp := r.Start(prefix, "c", eps)
 		partSettle(r, cli, prefix, 3, 10*time.Second)
 

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
 // TestProcessesKilledAndStopped: node programs as processes. The master is
@@ -15,8 +15,8 @@ import (
 func TestProcessesKilledAndStopped(t *testing.T) {
 	t.Parallel()
 	r := NewRun(t)
-	c := etcdtest.Start(t)
-	cli := c.Client(t)
+	c := mastershiptest.NewCluster(t)
+	cli := newClient(t, c)
 	eps := c.Endpoints()
 	const prefix = "/chaos/processes"
 
