@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
-	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
@@ -66,7 +65,6 @@ type Cluster struct {
 
 	dir       string
 	ownDir    bool
-	proxies   []proxy.Server // peer proxies, closed by Close
 	closeOnce sync.Once
 }
 
@@ -80,8 +78,6 @@ type Member struct {
 	// PeerURL is where the other members reach the member:
 	// http://127.0.0.1:port.
 	PeerURL string
-
-	peerProxy proxy.Server // with localetcdhook.Options.PeerProxies
 
 	cfg    *embed.Config
 	mu     sync.Mutex
@@ -98,7 +94,6 @@ func init() {
 		return c, nil
 	}
 	localetcdhook.Etcd = func(m any) *embed.Etcd { return m.(*Member).etcd() }
-	localetcdhook.PeerProxy = func(m any) proxy.Server { return m.(*Member).peerProxy }
 }
 
 // Start starts the cluster cfg describes, and returns once every member is
@@ -191,8 +186,7 @@ func start(ctx context.Context, cfg Config, opts localetcdhook.Options) (*Cluste
 	return c, nil
 }
 
-// setUp makes the members, and their peer proxies if opts say so, and
-// configures their servers.
+// setUp makes the members and configures their servers.
 func (c *Cluster) setUp(n int, tlsFiles *TLSFiles, opts localetcdhook.Options) error {
 	scheme := "http"
 	if tlsFiles != nil {
@@ -213,13 +207,6 @@ func (c *Cluster) setUp(n int, tlsFiles *TLSFiles, opts localetcdhook.Options) e
 		}
 		listenPeer[i] = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])}
 		c.Members = append(c.Members, m)
-		if opts.PeerProxies {
-			u, err := c.peerProxy(m)
-			if err != nil {
-				return err
-			}
-			listenPeer[i] = u
-		}
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
 	for i, m := range c.Members {
@@ -263,37 +250,6 @@ func (c *Cluster) setUp(n int, tlsFiles *TLSFiles, opts localetcdhook.Options) e
 	return nil
 }
 
-// peerProxy puts a fault proxy in front of m's peer port: m listens on one
-// Unix socket, its proxy on another, the one m's PeerURL names, which the
-// other members use. It returns the URL m listens on.
-//
-// etcd dials a peer's socket by the host:port its HTTP client makes of the
-// URL, "name:80", relative to the current directory, while etcd's proxy
-// takes a name with a port for a TCP address: so the proxy listens on
-// "name" and a link "name:80" leads to it.
-func (c *Cluster) peerProxy(m *Member) (url.URL, error) {
-	base := fmt.Sprintf("%s-%s", filepath.Base(c.dir), m.Name)
-	m.PeerURL = fmt.Sprintf("unix://%s-proxy", base)
-	p := proxy.NewServer(proxy.ServerConfig{
-		Logger: zap.NewNop(),
-		From:   url.URL{Scheme: "unix", Host: base + "-proxy"},
-		To:     url.URL{Scheme: "unix", Host: base + "-member"},
-	})
-	c.proxies = append(c.proxies, p) // closed by Close from here on
-	os.Remove(base + "-proxy:80")
-	if err := os.Symlink(base+"-proxy", base+"-proxy:80"); err != nil {
-		return url.URL{}, fmt.Errorf("localetcd: peer proxy of %s: %w", m.Name, err)
-	}
-	select {
-	case <-p.Ready():
-	case err := <-p.Error():
-		return url.URL{}, fmt.Errorf("localetcd: peer proxy of %s: %w", m.Name, err)
-	}
-	go localetcdhook.DrainErrors(p)
-	m.peerProxy = p
-	return url.URL{Scheme: "unix", Host: base + "-member"}, nil
-}
-
 // Endpoints returns the client URLs of all members, in order.
 func (c *Cluster) Endpoints() []string {
 	eps := make([]string, len(c.Members))
@@ -329,9 +285,6 @@ func (c *Cluster) Close() {
 			wg.Go(func() { m.close() })
 		}
 		wg.Wait()
-		for _, p := range c.proxies {
-			p.Close()
-		}
 		if c.ownDir {
 			os.RemoveAll(c.dir)
 		}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
@@ -17,7 +16,7 @@ import (
 	"github.com/seed764c596d/mastership/localetcd"
 )
 
-// startTimeout bounds how long New, NewIsolatable and the testing helpers
+// startTimeout bounds how long New and the testing helpers
 // wait for a cluster to become ready.
 const startTimeout = 30 * time.Second
 
@@ -33,10 +32,6 @@ type Cluster struct {
 // Member is a localetcd.Member with the helpers of tests.
 type Member struct {
 	*localetcd.Member
-	// PeerProxy, in a cluster made by NewIsolatable, carries the raft
-	// traffic on the connections other members open to this one; nil
-	// otherwise.
-	PeerProxy proxy.Server
 }
 
 // New starts a cluster of n members in dir, or in a new temporary directory
@@ -44,19 +39,6 @@ type Member struct {
 // or fails after 30s.
 func New(dir string, n int) (*Cluster, error) {
 	return start(localetcd.Config{Dir: dir, Members: n}, localetcdhook.Options{})
-}
-
-// NewIsolatable is New for a cluster whose members' peer traffic arrives
-// through fault proxies, each member's PeerProxy, for faults between etcd
-// members; Isolate works on any cluster.
-//
-// Peers talk over Unix sockets (etcd's proxy would listen on every network
-// interface for a TCP port), and etcd names a peer's socket after the
-// host:port of its URL, relative to the current directory: the caller must
-// run in a directory of its own, such as a temporary one, where the sockets
-// are made. Their names start with the cluster's directory's base name.
-func NewIsolatable(dir string, n int) (*Cluster, error) {
-	return start(localetcd.Config{Dir: dir, Members: n}, localetcdhook.Options{PeerProxies: true})
 }
 
 // oneOf returns the one Options of opts, or none.
@@ -80,7 +62,7 @@ func start(cfg localetcd.Config, opts localetcdhook.Options) (*Cluster, error) {
 	}
 	c := &Cluster{Cluster: lc.(*localetcd.Cluster)}
 	for _, m := range c.Cluster.Members {
-		c.Members = append(c.Members, &Member{Member: m, PeerProxy: localetcdhook.PeerProxy(m)})
+		c.Members = append(c.Members, &Member{Member: m})
 	}
 	return c, nil
 }
@@ -172,20 +154,6 @@ func WaitReady(ctx context.Context, cli *clientv3.Client) error {
 // could take one before it is used; that race is accepted in tests.
 func FreePorts(n int) ([]int, error) {
 	return localetcdhook.FreePorts(n)
-}
-
-// IgnorePeerConns returns the goleak options that ignore the goroutines
-// etcd's raft transport leaves behind between the members of a cluster made
-// by NewIsolatable, whose peers talk over Unix sockets through proxies: idle
-// HTTP connections, and its peer prober's last request. They are etcd's,
-// and end with the process. Use them in the TestMain of packages that make
-// such clusters.
-func IgnorePeerConns() []goleak.Option {
-	return []goleak.Option{
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("github.com/xiang90/probing.(*prober).AddHTTP.func1"),
-	}
 }
 
 // ForExample starts a one-member etcd in a temporary directory and returns

@@ -9,7 +9,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, IgnorePeerConns()...) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestStartAndProxy(t *testing.T) {
 	c := Start(t)
@@ -61,12 +61,7 @@ func TestThreeMembers(t *testing.T) {
 // TestIsolate: an isolated member loses its leader while the other two go
 // on, and serves again once it rejoins.
 func TestIsolate(t *testing.T) {
-	t.Chdir(t.TempDir()) // the peer sockets are made in the current directory
-	c, err := NewIsolatable(t.TempDir(), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := StartCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	lead := c.Leader()

@@ -9,7 +9,16 @@
 //
 // Its Cluster and Member wrap localetcd's, adding what needs package testing
 // or etcd's own types, which localetcd keeps out of its API: a member's
-// embedded server (Member.Etcd) and peer proxy (NewIsolatable).
+// embedded server (Member.Etcd).
+//
+// It is the engine of the public test kit, package mastershiptest: the kit's
+// clusters, fault proxies and secure set-up are these, wrapped, so that
+// each is written once. It stays apart,
+// and internal, because the library's own packages test with it:
+// mastershiptest imports selector (its Recorder follows a selector), so the
+// tests inside package selector, and those of the packages below it, could
+// not import mastershiptest. The examples, the chaos suite and users test
+// with mastershiptest.
 //
 // Close clients before the cluster: with a client still open, an embedded
 // server has been seen to take seconds to close. The testing helpers (Start,

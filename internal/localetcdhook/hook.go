@@ -1,8 +1,8 @@
 // Package localetcdhook gives this module's test helpers (internal/etcdtest)
 // what package localetcd keeps out of its public API because it is etcd's
-// own: a member's embedded server, its peer proxy, and clusters whose
-// members' peer traffic goes through such proxies. Package localetcd sets
-// the hooks in its init, so they are set wherever localetcd is linked in.
+// own: a member's embedded server, and settings of etcd's that only tests
+// tune. Package localetcd sets the hooks in its init, so they are set
+// wherever localetcd is linked in.
 //
 // The hooks speak of localetcd's types as any, since this package cannot
 // import localetcd; etcdtest wraps them in functions of the right types.
@@ -22,11 +22,6 @@ import (
 // Options are the ways a cluster may differ from what its localetcd.Config
 // says.
 type Options struct {
-	// PeerProxies routes the peer traffic arriving at each member through a
-	// fault proxy of its own, over Unix sockets made in the current
-	// directory (etcd's proxy would listen on every network interface for a
-	// TCP port).
-	PeerProxies bool
 	// ElectionTimeout, when above 0, replaces etcd's election timeout of
 	// 1s, and the heartbeat becomes a tenth of it (etcd's ratio). A fresh
 	// member of one elects itself within one to ten heartbeats of
@@ -44,9 +39,6 @@ var (
 	// Etcd returns the running server of member, a *localetcd.Member, or
 	// nil while it is stopped.
 	Etcd func(member any) *embed.Etcd
-	// PeerProxy returns the peer proxy of member, a *localetcd.Member, in a
-	// cluster started with Options.PeerProxies, or nil.
-	PeerProxy func(member any) proxy.Server
 )
 
 // FreePorts returns n distinct free TCP ports on 127.0.0.1. Another process
