@@ -122,7 +122,9 @@ func TestRecorderYield(t *testing.T) {
 	go job(join(t, cli, "/yield", "b"), rec, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rec.Wait(t, "b registered", 10*time.Second, func() bool { return strings.Contains(rec.String(), "b INIT_SLAVE") })
+	// a yields to a successor it has seen: b in a's view, which a's
+	// SLAVE_ADD, recorded, brings.
+	rec.Wait(t, "b in a's view", 10*time.Second, func() bool { _, ok := a.View().Node("b"); return ok })
 	if err := a.Yield(ctx); err != nil {
 		t.Fatal(err)
 	}
