@@ -149,6 +149,7 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
 	t.Setenv(dsnEnv, "postgres://u:secret@h/db")
+	t.Setenv(checkDSNEnv, "postgres://u:secret@worker/db")
 	t.Setenv("ETCD_PASSWORD", "secret")
 	t.Setenv("MEMBERSHIP_MANAGER_TEST_KEEP", "kept")
 	env := environ()
