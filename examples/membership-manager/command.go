@@ -95,10 +95,12 @@ func (t *commandTarget) run(ctx context.Context, args ...string) ([]byte, error)
 }
 
 // environ is the manager's environment without its secrets, which the
-// command has no need of.
+// command has no need of: the target's DSN, etcd's password, and the
+// worker's DSN, which a shell that starts both roles (as the README's does)
+// holds too.
 func environ() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
-		return k == dsnEnv || k == etcdflags.PasswordEnv
+		return k == dsnEnv || k == checkDSNEnv || k == etcdflags.PasswordEnv
 	})
 }

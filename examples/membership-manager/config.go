@@ -118,6 +118,7 @@ func parseWorker(args []string, getenv func(string) string) (workerConfig, *flag
 	if c.checkInterval <= 0 {
 		return c, fs, fmt.Errorf("--check-interval %v: must be positive", c.checkInterval)
 	}
+	from := "--check-dsn-file " + *checkFile
 	if *checkFile != "" {
 		b, err := os.ReadFile(*checkFile)
 		if err != nil {
@@ -128,14 +129,24 @@ func parseWorker(args []string, getenv func(string) string) (workerConfig, *flag
 		}
 	} else {
 		c.checkDSN = strings.TrimSpace(getenv(checkDSNEnv))
+		from = "$" + checkDSNEnv + " (or --check-dsn-file)"
 	}
 	if c.checkDSN != "" {
-		if _, err := pgx.ParseConfig(c.checkDSN); err != nil {
-			// The DSN may hold a password: say what failed, not what it was.
-			return c, fs, errors.New("--check-dsn-file: the DSN cannot be parsed (see https://pkg.go.dev/github.com/jackc/pgx/v5/pgconn#ParseConfig)")
+		if err := checkDSN(c.checkDSN, from); err != nil {
+			return c, fs, err
 		}
 	}
 	return c, fs, nil
+}
+
+// checkDSN checks that dsn parses as a PostgreSQL DSN; from names where it
+// came from, the flag or the variable, for the error.
+func checkDSN(dsn, from string) error {
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		// The DSN may hold a password: say what failed, not what it was.
+		return fmt.Errorf("%s: the DSN cannot be parsed (see https://pkg.go.dev/github.com/jackc/pgx/v5/pgconn#ParseConfig)", from)
+	}
+	return nil
 }
 
 // managerConfig is the configuration of a manager.
@@ -227,6 +238,16 @@ func parseManager(args []string, getenv func(string) string) (managerConfig, *fl
 			}
 		} else if c.dsn = strings.TrimSpace(getenv(dsnEnv)); c.dsn == "" {
 			return c, fs, fmt.Errorf("--dsn-file: required with --target sql when %s is not set", dsnEnv)
+		}
+		// Checked here, like every flag, so that a DSN that cannot be
+		// parsed is a bad flag (exit 2, naming where it came from) rather
+		// than a failure to start.
+		from := "--dsn-file " + *dsnFile
+		if *dsnFile == "" {
+			from = "$" + dsnEnv + " (or --dsn-file)"
+		}
+		if err := checkDSN(c.dsn, from); err != nil {
+			return c, fs, err
 		}
 	case "command":
 		if err := only(sqlFlags, "sql"); err != nil {

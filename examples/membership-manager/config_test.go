@@ -67,6 +67,7 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{[]string{"manager", "--id", "m1", "--target", "sql"}, "--dsn-file"},
 		{[]string{"manager", "--id", "m1", "--target", "sql", "--dsn-file", empty}, "--dsn-file"},
 		{[]string{"manager", "--id", "m1", "--target", "sql", "--dsn-file", empty + "x"}, "--dsn-file"},
+		{[]string{"manager", "--id", "m1", "--target", "sql", "--dsn-file", badDSN}, "--dsn-file"},
 		{[]string{"manager", "--id", "m1", "--target", "sql", "--command", "x"}, "--command"},
 		{[]string{"manager", "--id", "m1", "--target", "sql", "--remove-sql", " "}, "--remove-sql"},
 	} {
@@ -85,6 +86,38 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 			}
 			if !strings.Contains(msg, tc.want) {
 				t.Errorf("stderr = %q, want it to name %s", msg, tc.want)
+			}
+			if strings.Contains(msg, "secret") {
+				t.Errorf("stderr = %q gives the DSN's password", msg)
+			}
+		})
+	}
+}
+
+// TestBadDSNFromEnvNamesTheVariable: a DSN from the environment that cannot
+// be parsed is a bad flag like one from a file (exit 2, one line), and the
+// line names the variable it came from, not a flag that was not given, and
+// not the password.
+func TestBadDSNFromEnvNamesTheVariable(t *testing.T) {
+	const bad = "postgres://u:secret@h:99999999/db"
+	for _, tc := range []struct {
+		env  string
+		args []string
+	}{
+		{checkDSNEnv, []string{"worker", "--host", "10.0.0.1", "--port", "5432"}},
+		{dsnEnv, []string{"manager", "--id", "m1", "--target", "sql"}},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv(dsnEnv, "")
+			t.Setenv(checkDSNEnv, "")
+			t.Setenv(tc.env, bad)
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), tc.args, &stdout, &stderr); code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			msg := stderr.String()
+			if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "$"+tc.env) {
+				t.Errorf("stderr = %q, want one line naming $%s", msg, tc.env)
 			}
 			if strings.Contains(msg, "secret") {
 				t.Errorf("stderr = %q gives the DSN's password", msg)
@@ -149,6 +182,7 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
 	t.Setenv(dsnEnv, "postgres://u:secret@h/db")
+	t.Setenv(checkDSNEnv, "postgres://u:secret@worker/db")
 	t.Setenv("ETCD_PASSWORD", "secret")
 	t.Setenv("MEMBERSHIP_MANAGER_TEST_KEEP", "kept")
 	env := environ()
