@@ -15,7 +15,8 @@
 // --cert, --key, --user and --password-file.
 //
 // server prints one JSON line on standard output once it is registered,
-// {"id":"a#1f2e3d4c","addr":"127.0.0.1:40123"}, and logs on standard error.
+// {"id":"a#1f2e3d4c","addr":"127.0.0.1:40123"} (with "ops", the address of
+// /metrics and /healthz, given --ops-listen), and logs on standard error.
 // SIGTERM or SIGINT makes it leave the group (a slave takes over at once)
 // and exit 0.
 //
@@ -153,7 +154,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "replicated-kv server: %v\n", err)
 		return 1
 	}
-	b, _ := json.Marshal(map[string]string{"id": s.id, "addr": s.addr})
+	line := map[string]string{"id": s.id, "addr": s.addr}
+	if s.opsAddr != "" {
+		line["ops"] = s.opsAddr // where /metrics and /healthz are
+	}
+	b, _ := json.Marshal(line)
 	fmt.Fprintf(stdout, "%s\n", b)
 	code = 0
 	select {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -82,4 +83,38 @@ func TestOps(t *testing.T) {
 		code, _ := opsGet(t, b.opsAddr, "/healthz")
 		return code == http.StatusOK && grpcHealth(t, b, "") == healthpb.HealthCheckResponse_SERVING
 	})
+}
+
+// TestOpsListenInUse: an --ops-listen address in use fails the start,
+// naming the flag, before the member registers: it writes nothing to etcd.
+func TestOpsListenInUse(t *testing.T) {
+	c := newCluster(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	before, err := c.cli.Get(ctx, "any")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config{Prefix: c.prefix, Name: "a", TTL: testTTL, OpsListen: busy.Addr().String(), Logger: testLogger(t, "a")}
+	s, err := newServer(ctx, c.etcd.Client(t).Client, cfg)
+	if err == nil {
+		s.Close()
+		t.Fatal("a server started on an --ops-listen address in use")
+	}
+	if !strings.Contains(err.Error(), "--ops-listen "+busy.Addr().String()) {
+		t.Errorf("error %q does not name --ops-listen and its address", err)
+	}
+	// Not even a registration undone: etcd's revision has not moved.
+	after, err := c.cli.Get(ctx, "any")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Header.Revision != before.Header.Revision {
+		t.Errorf("etcd's revision moved from %d to %d: the member wrote before its start failed", before.Header.Revision, after.Header.Revision)
+	}
 }

@@ -39,7 +39,8 @@ type server struct {
 	gs  *grpc.Server
 	hs  *health.Server
 	ops *http.Server // nil without OpsListen
-	// opsAddr is the address ops serves on, once it does.
+	// opsLis and opsAddr are where ops serves, with OpsListen.
+	opsLis  net.Listener
 	opsAddr string
 	sel     *selector.Selector
 	done    chan struct{} // closed when the housekeeper returns
@@ -83,6 +84,15 @@ func newServer(ctx context.Context, cli *clientv3.Client, cfg config) (*server, 
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s.lis = lis
+	if cfg.OpsListen != "" {
+		// Bound before the member registers, so that an address in use
+		// fails the start rather than a member already in the group.
+		if s.opsLis, err = net.Listen("tcp", cfg.OpsListen); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("--ops-listen %s: %w", cfg.OpsListen, err)
+		}
+		s.opsAddr = s.opsLis.Addr().String()
+	}
 	s.addr = cfg.Advertise
 	if s.addr == "" {
 		s.addr = lis.Addr().String()
@@ -101,6 +111,9 @@ func newServer(ctx context.Context, cli *clientv3.Client, cfg config) (*server, 
 	if err := s.serveOps(); err != nil {
 		sel.Close()
 		lis.Close()
+		if s.opsLis != nil {
+			s.opsLis.Close()
+		}
 		return nil, err
 	}
 	// Serve only now that the services can use the selector: the listener
@@ -136,7 +149,7 @@ func (s *server) serveOps() error {
 	}
 	s.hs = hs
 	healthpb.RegisterHealthServer(s.gs, hs)
-	if s.cfg.OpsListen == "" {
+	if s.opsLis == nil {
 		return nil
 	}
 	h, err := health.NewHandler(s.sel, health.MasterOnly)
@@ -151,16 +164,11 @@ func (s *server) serveOps() error {
 	if err := reg.Register(col); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.cfg.OpsListen)
-	if err != nil {
-		return fmt.Errorf("--ops-listen %s: %w", s.cfg.OpsListen, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", h)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.ops = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	s.opsAddr = ln.Addr().String()
-	go s.ops.Serve(ln)
+	go s.ops.Serve(s.opsLis)
 	return nil
 }
 
