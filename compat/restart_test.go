@@ -64,10 +64,11 @@ func minorOf(v string) int {
 // process of $MASTERSHIP_ETCD, while etcd restarts on its data. With JWT
 // tokens, on every version, and with simple tokens from 3.5 on, the group
 // comes back: one master, both members registered and agreeing. With simple
-// tokens on 3.4 the members cannot log in again (staleTokenStuck): they go
-// OFFLINE at their safe deadline and, as a rule, stay so, never master,
-// while a new client logs in (in some runs one of them is back as master by
-// keep-alives alone; see authRestart). Either way, never two masters.
+// tokens on 3.4 the members cannot log in again (staleTokenStuck): as a
+// rule they go OFFLINE at their safe deadline and stay so, while a new
+// client logs in; in some runs one of them keeps its lease, or is back as
+// master, by keep-alives alone (see authRestart). Either way, never two
+// masters, and a member left without a role said OFFLINE.
 func TestAuthRestartProcess(t *testing.T) {
 	bin := etcdproc.FromEnv(t)
 	v, err := bin.Version()
@@ -197,21 +198,19 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 		waitUntil(t, 5*testTTL+waitTime, "the group back, agreeing", back)
 		return
 	}
-	// Stuck, as a rule: both end their mastership and registration, and no
-	// member is master for holdTime, while a new client logs in and reads.
-	// Not always: in some runs here (about one in five on Debian's 3.4.23
-	// at the end of 2026, none in 27 runs earlier that day), a member whose
-	// lease survived the restart is back as master within a second or two
-	// of it, by keep-alives alone, which 3.4 does not check against the
-	// user, while its client still cannot read and the other member stays
-	// OFFLINE. Which happens is decided inside clientv3 and etcd, not by
-	// this module; docs/versions.md says so. What holds either way, and is
-	// checked here at every poll and by the history's check deferred
-	// above: never two masters.
-	waitUntil(t, waitTime, "both members offline", func() bool {
-		return !members["a"].IsMaster() && members["a"].State() != selector.Refresh &&
-			!members["b"].IsMaster() && members["b"].State() != selector.Refresh
-	})
+	// Stuck, as a rule: both end their mastership and registration at
+	// their safe deadline, and stay so, while a new client logs in and
+	// reads. Not always: in some runs here (about one in five on Debian's
+	// 3.4.23 at the end of 2026, none in 27 runs earlier that day) a member
+	// whose lease survived the restart keeps it, or is back as master within
+	// a second or two, by keep-alives alone, which 3.4 does not check
+	// against the user, while its client still cannot read and the other
+	// member stays OFFLINE; a member may even never go OFFLINE, since etcd
+	// was back before its deadline. Which happens is decided inside clientv3
+	// and etcd, not by this module; docs/versions.md says so. What holds
+	// either way, and is checked here at every poll over holdTime, and by
+	// the history's check deferred above: never two masters; and a member
+	// that ends up without a role said so with OFFLINE.
 	fresh := c.Client(t, "svc", "svc-pw")
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
@@ -225,10 +224,9 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 			if s.IsMaster() {
 				masters++
 			}
-			if (s.IsMaster() || s.State() == selector.Refresh) && !logged[id] {
+			if s.State() != selector.Refresh && !logged[id] {
 				logged[id] = true
-				t.Logf("%s back (%v, master %v, view %v) %v after the restart, with its client's token still refused",
-					id, s.State(), s.IsMaster(), s.View().IDs(), time.Since(restarted).Round(time.Millisecond))
+				t.Logf("%s offline %v after the restart", id, time.Since(restarted).Round(time.Millisecond))
 			}
 		}
 		if masters > 1 {
@@ -236,15 +234,14 @@ func authRestart(t *testing.T, bin etcdproc.Binaries, args []string, stuck bool)
 		}
 		time.Sleep(100 * time.Millisecond) // polling, bounded by holdTime
 	}
-	checkOffline(t, members)
-}
-
-// checkOffline fails t for each member that reported no OFFLINE.
-func checkOffline(t *testing.T, members map[string]*selector.Selector) {
-	t.Helper()
 	for id, s := range members {
-		if n := s.Stats().Transitions[events.Offline]; n == 0 {
-			t.Errorf("%s reported no OFFLINE", id)
+		n := s.Stats().Transitions[events.Offline]
+		switch {
+		case s.State() != selector.Refresh && n == 0:
+			t.Errorf("%s has no role but reported no OFFLINE", id)
+		case s.State() == selector.Refresh:
+			t.Logf("%s registered at the end (master %v, %d OFFLINE before), its lease kept alive with its client's token refused",
+				id, s.IsMaster(), n)
 		}
 	}
 }
