@@ -149,10 +149,16 @@ func workRules(ws []work, x excerpter) []Violation {
 }
 
 // deletedBetween reports whether a deletion of a's key by hand, while a
-// worked, explains b's beginning: b began at it or after.
+// worked, explains b's beginning: b began at it or after, and a's work has
+// ended since. A span still open, which works on to the end of the
+// history, is explained by nothing: it never stopped, as the one-master
+// rule forgives no mastership that never ended (external).
 func deletedBetween(a, b work) bool {
+	if a.open {
+		return false
+	}
 	for _, d := range a.inc.deleted {
-		if !d.Before(a.begin) && (a.open || d.Before(a.end)) && !b.begin.Before(d) {
+		if !d.Before(a.begin) && d.Before(a.end) && !b.begin.Before(d) {
 			return true
 		}
 	}

@@ -134,3 +134,21 @@ func TestWorkAfterDeletion(t *testing.T) {
 	h.BeginWork("b#1", "b", 11, ms(1004))
 	clean(t, h, Check(h, Options{}))
 }
+
+// TestWorkOnAfterDeletion: a deletion by hand explains the overlap of a's
+// work with b's only once a's work has ended; a master that never stops,
+// still working when the history is read, overlaps its successor to the
+// end, as its mastership would (the one-master rule forgives only a
+// mastership that ended).
+func TestWorkOnAfterDeletion(t *testing.T) {
+	h := build(
+		inc("a#1", rec(0, "a", initMaster, "", "a", 10), rec(1005, "a", offline, "", "", 0)),
+		inc("b#1", rec(1003, "b", initMaster, "", "b", 11)),
+	)
+	h.DeletedKey("a#1", ms(1000))
+	h.BeginWork("a#1", "a", 10, ms(10)) // never ended: a works on
+	h.BeginWork("b#1", "b", 11, ms(1004))
+	vs := Check(h, Options{})
+	onlyRule(t, vs, RuleWork)
+	wantViolation(t, h, vs, RuleWork, "master work of two members at once", "to the end of the history", "a#1 (a)", "b#1 (b)")
+}
