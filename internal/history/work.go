@@ -20,7 +20,9 @@ type span struct {
 // master work at t, under epoch (the fencing token it writes with). It
 // returns the span's number, for EndWork. A member may have several spans at
 // once; a span still open when the history is checked, and whose process
-// has not ended, lasts to the end of the history.
+// has not ended, lasts to the end of the history. A span ends at its
+// process's end at the latest, unless it began after that end (History.End
+// came first): then it is judged as reported.
 func (h *History) BeginWork(incarnation, member string, epoch int64, t time.Time) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -63,12 +65,14 @@ type work struct {
 }
 
 // spans returns every span of the history, by beginning, each ended at its
-// process's end if that comes first.
+// process's end if that comes first. A span that began at or after that
+// end is left as reported: cut to the end, it would end before it began,
+// and the checks would skip every later span as beginning after it.
 func spans(incs []*incarnation) []work {
 	var ws []work
 	for pos, inc := range incs {
 		for n, s := range inc.spans {
-			if inc.ended && (s.open || inc.end.Before(s.end)) {
+			if inc.ended && s.begin.Before(inc.end) && (s.open || inc.end.Before(s.end)) {
 				s.end, s.open = inc.end, false
 			}
 			ws = append(ws, work{span: s, inc: inc, pos: pos, n: n})

@@ -152,3 +152,24 @@ func TestWorkOnAfterDeletion(t *testing.T) {
 	onlyRule(t, vs, RuleWork)
 	wantViolation(t, h, vs, RuleWork, "master work of two members at once", "to the end of the history", "a#1 (a)", "b#1 (b)")
 }
+
+// TestWorkBegunAfterEnd: a span reported after its incarnation ended (a
+// Recorder's run ends when its Follow channel closes, while the service's
+// goroutines may still start work) is not cut to that earlier end, which
+// would make it end before it began and hide every overlap with a later
+// span.
+func TestWorkBegunAfterEnd(t *testing.T) {
+	h := handedOver()
+	h.End("a#1", ms(1200))
+	h.BeginWork("a#1", "a", 10, ms(1300)) // after a#1's end, never ended
+	h.BeginWork("b#1", "b", 11, ms(1510))
+	vs := Check(h, Options{})
+	wantViolation(t, h, vs, RuleWork, "master work of two members at once", "to the end of the history", "a#1 (a)", "b#1 (b)")
+
+	h = handedOver()
+	h.End("a#1", ms(1200))
+	n := h.BeginWork("a#1", "a", 10, ms(1300))
+	h.EndWork("a#1", n, ms(1600))
+	h.BeginWork("b#1", "b", 11, ms(1510))
+	wantViolation(t, h, Check(h, Options{}), RuleWork, "for 90ms")
+}
