@@ -161,3 +161,37 @@ func TestRecorderConvergedFails(t *testing.T) {
 		t.Errorf("Converged's failure:\n%s", failure)
 	}
 }
+
+// TestRecorderWaitsTogether: waits on one Recorder from several goroutines
+// each wake at a report that meets their condition: a report wakes every
+// wait, not one of them.
+func TestRecorderWaitsTogether(t *testing.T) {
+	rec := mastershiptest.NewRecorder()
+	const waiters = 3
+	asked := make(chan struct{}, waiters)
+	failures := make(chan string, waiters)
+	for range waiters {
+		go func() {
+			failures <- asTest(func(ft testing.TB) {
+				first := true
+				rec.Wait(ft, "work of a", 3*time.Second, func() bool {
+					if first {
+						first = false
+						asked <- struct{}{}
+					}
+					return rec.Working("a")
+				})
+			})
+		}()
+	}
+	for range waiters {
+		<-asked // each has found the condition false once
+	}
+	end := rec.Begin("a", 1) // one report, which meets every condition
+	defer end()
+	for range waiters {
+		if f := <-failures; f != "" {
+			t.Errorf("a wait missed the report that met its condition: %s", f)
+		}
+	}
+}
