@@ -134,7 +134,8 @@ func (r *Recorder) Follow(s *selector.Selector) <-chan events.Event {
 // A span not ended when Check runs lasts to the end of the history, unless
 // its member's run has ended (Follow's channel closed): its work is taken
 // to have stopped then. A span begun once the run had ended is not cut so:
-// it lasts as reported.
+// it lasts as reported; nor is one whose end was recorded: it ends there,
+// even after its run's end.
 func (r *Recorder) Begin(member string, epoch int64) (end func()) {
 	run := r.run(member, false)
 	n := r.h.BeginWork(run, member, epoch, time.Now())

@@ -195,3 +195,43 @@ func TestRecorderWaitsTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestRecorderCatchesWorkAfterClose: a service whose work goes on after
+// its selector is closed overlaps its successor, which takes over at once
+// (Close revokes the lease), and Check fails: the end the service
+// reported is when its work stopped, not the close of Follow's channel,
+// which here comes before the successor begins.
+func TestRecorderCatchesWorkAfterClose(t *testing.T) {
+	c := mastershiptest.NewCluster(t)
+	const stale = time.Second
+	failure := asTest(func(ft testing.TB) {
+		rec := mastershiptest.NewRecorder()
+		cli := c.Client(t)
+		a := join(ft, cli, "/closed", "a")
+		go job(a, rec, stale)
+		rec.Wait(ft, "work of a", 10*time.Second, working(rec, "a"))
+		b := join(ft, cli, "/closed", "b")
+		go func() {
+			for ev := range rec.Follow(b) {
+				if ev.Type != events.InitMaster && ev.Type != events.ChangeToMaster {
+					continue
+				}
+				ctx, epoch := b.MasterContext(), ev.View.Epoch()
+				go func() {
+					time.Sleep(200 * time.Millisecond) // b settles in before it works
+					end := rec.Begin("b", epoch)
+					defer end()
+					<-ctx.Done()
+				}()
+			}
+		}()
+		rec.Wait(ft, "b registered", 10*time.Second, func() bool { return strings.Contains(rec.String(), "b INIT_SLAVE") })
+		a.Close()
+		rec.Wait(ft, "work of b", 10*time.Second, working(rec, "b"))
+		time.Sleep(stale) // a's work has ended, and said so
+		rec.Check(ft)
+	})
+	if !strings.Contains(failure, "[work] master work of two members at once") || !strings.Contains(failure, "a ended master work") {
+		t.Errorf("Check missed a's work after its close, beside b's:\n%s", failure)
+	}
+}

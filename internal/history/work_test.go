@@ -173,3 +173,16 @@ func TestWorkBegunAfterEnd(t *testing.T) {
 	h.BeginWork("b#1", "b", 11, ms(1510))
 	wantViolation(t, h, Check(h, Options{}), RuleWork, "for 90ms")
 }
+
+// TestWorkEndedAfterProcess: an end that EndWork reported counts as
+// reported, even after its incarnation's end: the code said when its work
+// stopped (a Recorder's run ends when Follow's channel closes, while the
+// service's goroutines may work on).
+func TestWorkEndedAfterProcess(t *testing.T) {
+	h := handedOver()
+	n := h.BeginWork("a#1", "a", 10, ms(10))
+	h.End("a#1", ms(1200))
+	h.EndWork("a#1", n, ms(1700))
+	h.BeginWork("b#1", "b", 11, ms(1510))
+	wantViolation(t, h, Check(h, Options{}), RuleWork, "master work of two members at once", "for 190ms")
+}
