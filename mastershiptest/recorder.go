@@ -31,9 +31,11 @@ import (
 type Recorder struct {
 	h history.History
 
-	mu      sync.Mutex
-	runs    map[string]*runs
-	changed chan struct{} // a wake-up for the waits, after each report
+	mu   sync.Mutex
+	runs map[string]*runs
+	// changed is closed at each report, and replaced: a wake-up for every
+	// wait at once, however many goroutines wait.
+	changed chan struct{}
 }
 
 // runs counts the runs of one member.
@@ -44,7 +46,7 @@ type runs struct {
 
 // NewRecorder returns an empty Recorder.
 func NewRecorder() *Recorder {
-	return &Recorder{runs: map[string]*runs{}, changed: make(chan struct{}, 1)}
+	return &Recorder{runs: map[string]*runs{}, changed: make(chan struct{})}
 }
 
 // run returns the name of member's current run, starting its first if it
@@ -65,11 +67,21 @@ func (r *Recorder) run(member string, follow bool) string {
 	return fmt.Sprintf("%s#%d", member, rs.n)
 }
 
+// notify wakes every wait: a report has come.
 func (r *Recorder) notify() {
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// reported returns a channel that closes at the next report. A wait takes
+// it before it checks its condition, so that no report between the check
+// and the wait goes unnoticed.
+func (r *Recorder) reported() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
 }
 
 // Event records ev, emitted by the member with id member, in its current
@@ -121,7 +133,9 @@ func (r *Recorder) Follow(s *selector.Selector) <-chan events.Event {
 //
 // A span not ended when Check runs lasts to the end of the history, unless
 // its member's run has ended (Follow's channel closed): its work is taken
-// to have stopped then.
+// to have stopped then. A span begun once the run had ended is not cut so:
+// it lasts as reported; nor is one whose end was recorded: it ends there,
+// even after its run's end.
 func (r *Recorder) Begin(member string, epoch int64) (end func()) {
 	run := r.run(member, false)
 	n := r.h.BeginWork(run, member, epoch, time.Now())
@@ -156,9 +170,13 @@ func (r *Recorder) Wait(t testing.TB, what string, timeout time.Duration, cond f
 	t.Helper()
 	limit := time.NewTimer(timeout)
 	defer limit.Stop()
-	for !cond() {
+	for {
+		changed := r.reported()
+		if cond() {
+			return
+		}
 		select {
-		case <-r.changed:
+		case <-changed:
 		case <-limit.C:
 			t.Fatalf("mastershiptest: no %s within %v; history:\n%s", what, timeout, r)
 		}
@@ -215,6 +233,7 @@ func (r *Recorder) Converged(t testing.TB, cli *clientv3.Client, prefix string, 
 	const pollEvery = 100 * time.Millisecond
 	var last string
 	for {
+		changed := r.reported()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		v, err := selector.Members(ctx, cli, prefix)
 		cancel()
@@ -234,7 +253,7 @@ func (r *Recorder) Converged(t testing.TB, cli *clientv3.Client, prefix string, 
 		}
 		wake := time.NewTimer(min(left, pollEvery))
 		select {
-		case <-r.changed:
+		case <-changed:
 		case <-wake.C:
 		}
 		wake.Stop()

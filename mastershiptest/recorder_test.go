@@ -163,3 +163,77 @@ func TestRecorderConvergedFails(t *testing.T) {
 		t.Errorf("Converged's failure:\n%s", failure)
 	}
 }
+
+// TestRecorderWaitsTogether: waits on one Recorder from several goroutines
+// each wake at a report that meets their condition: a report wakes every
+// wait, not one of them.
+func TestRecorderWaitsTogether(t *testing.T) {
+	rec := mastershiptest.NewRecorder()
+	const waiters = 3
+	asked := make(chan struct{}, waiters)
+	failures := make(chan string, waiters)
+	for range waiters {
+		go func() {
+			failures <- asTest(func(ft testing.TB) {
+				first := true
+				rec.Wait(ft, "work of a", 3*time.Second, func() bool {
+					if first {
+						first = false
+						asked <- struct{}{}
+					}
+					return rec.Working("a")
+				})
+			})
+		}()
+	}
+	for range waiters {
+		<-asked // each has found the condition false once
+	}
+	end := rec.Begin("a", 1) // one report, which meets every condition
+	defer end()
+	for range waiters {
+		if f := <-failures; f != "" {
+			t.Errorf("a wait missed the report that met its condition: %s", f)
+		}
+	}
+}
+
+// TestRecorderCatchesWorkAfterClose: a service whose work goes on after
+// its selector is closed overlaps its successor, which takes over at once
+// (Close revokes the lease), and Check fails: the end the service
+// reported is when its work stopped, not the close of Follow's channel,
+// which here comes before the successor begins.
+func TestRecorderCatchesWorkAfterClose(t *testing.T) {
+	c := mastershiptest.NewCluster(t)
+	const stale = time.Second
+	failure := asTest(func(ft testing.TB) {
+		rec := mastershiptest.NewRecorder()
+		cli := c.Client(t)
+		a := join(ft, cli, "/closed", "a")
+		go job(a, rec, stale)
+		rec.Wait(ft, "work of a", 10*time.Second, working(rec, "a"))
+		b := join(ft, cli, "/closed", "b")
+		go func() {
+			for ev := range rec.Follow(b) {
+				if ev.Type != events.InitMaster && ev.Type != events.ChangeToMaster {
+					continue
+				}
+				ctx, epoch := b.MasterContext(), ev.View.Epoch()
+				go func() {
+					time.Sleep(200 * time.Millisecond) // b settles in before it works
+					end := rec.Begin("b", epoch)
+					defer end()
+					<-ctx.Done()
+				}()
+			}
+		}()
+		rec.Wait(ft, "b registered", 10*time.Second, func() bool { return strings.Contains(rec.String(), "b INIT_SLAVE") })
+		a.Close()
+		rec.Wait(ft, "work of b", 10*time.Second, working(rec, "b"))
+		time.Sleep(stale) // a's work has ended, and said so
+		rec.Check(ft)
+	})
+	if !strings.Contains(failure, "[work] master work of two members at once") || !strings.Contains(failure, "a ended master work") {
+		t.Errorf("Check missed a's work after its close, beside b's:\n%s", failure)
+	}
+}

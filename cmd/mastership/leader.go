@@ -21,8 +21,9 @@ Prints the master of the group PREFIX, as etcdctl elect -l does, in one line:
 
 With --watch, prints the master as it is, then a line each time it changes
 (another member, no master, a new value), each after the time, until
-SIGINT or SIGTERM (exit 0). An id or value with a space, a quote, "=" or a
-character that does not print is quoted, with \u escapes. etcdctl's
+SIGINT or SIGTERM (exit 0). An id or value with a space, a quote, "=", a
+character that does not print or bytes that are not UTF-8 is quoted, with
+\u and \x escapes. etcdctl's
 $ETCDCTL_* variables stand for the etcd flags not given.`
 
 func leaderCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {

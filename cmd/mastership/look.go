@@ -162,14 +162,20 @@ func escapeNonPrinting(b []byte) []byte {
 func printing(r rune) bool { return unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r) }
 
 // text renders an id or a value for a table or a line of text: as it is
-// when it is not empty and every character prints and none is a space, a
-// quote or "=", otherwise quoted as Go quotes strings, with \u escapes for
-// what does not print (as log/slog's text handler quotes its values), so
-// that a terminal shows nothing reordered or hidden, and a field never
-// runs into the next.
+// when it is not empty, is valid UTF-8, and every character prints and
+// none is a space, a quote or "=", otherwise quoted as Go quotes strings,
+// with \u escapes for what does not print and \x escapes for bytes that
+// are not UTF-8 (as log/slog's text handler quotes its values), so that a
+// terminal shows nothing reordered or hidden, and a field never runs into
+// the next. A value is any bytes: a stray byte such as 0x9b, a C1 control
+// to some terminals, decodes as U+FFFD, which prints, and would otherwise
+// reach the terminal raw.
 func text(s string) string {
 	if s == "" {
 		return `""`
+	}
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
 	}
 	for _, r := range s {
 		if r == ' ' || r == '"' || r == '=' || r == '\\' || !printing(r) {

@@ -20,7 +20,9 @@ type span struct {
 // master work at t, under epoch (the fencing token it writes with). It
 // returns the span's number, for EndWork. A member may have several spans at
 // once; a span still open when the history is checked, and whose process
-// has not ended, lasts to the end of the history.
+// has not ended, lasts to the end of the history; one whose process has
+// ended ends with it, unless it began after that end. A span that EndWork
+// ended is judged as reported, even past its process's end.
 func (h *History) BeginWork(incarnation, member string, epoch int64, t time.Time) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -62,13 +64,19 @@ type work struct {
 	n   int // of the span in inc.spans
 }
 
-// spans returns every span of the history, by beginning, each ended at its
-// process's end if that comes first.
+// spans returns every span of the history, by beginning, a span never
+// ended taken to end at its process's end. A span whose end was reported
+// ends there, even past its process's end: the code that did the work said
+// when it stopped, and a Recorder's run ends when Follow's channel closes,
+// while the service's goroutines may work on. A span that began at or
+// after its process's end is left as reported: cut to the end, it would
+// end before it began, and the checks would skip every later span as
+// beginning after it.
 func spans(incs []*incarnation) []work {
 	var ws []work
 	for pos, inc := range incs {
 		for n, s := range inc.spans {
-			if inc.ended && (s.open || inc.end.Before(s.end)) {
+			if inc.ended && s.open && s.begin.Before(inc.end) {
 				s.end, s.open = inc.end, false
 			}
 			ws = append(ws, work{span: s, inc: inc, pos: pos, n: n})
@@ -149,10 +157,16 @@ func workRules(ws []work, x excerpter) []Violation {
 }
 
 // deletedBetween reports whether a deletion of a's key by hand, while a
-// worked, explains b's beginning: b began at it or after.
+// worked, explains b's beginning: b began at it or after, and a's work has
+// ended since. A span still open, which works on to the end of the
+// history, is explained by nothing: it never stopped, as the one-master
+// rule forgives no mastership that never ended (external).
 func deletedBetween(a, b work) bool {
+	if a.open {
+		return false
+	}
 	for _, d := range a.inc.deleted {
-		if !d.Before(a.begin) && (a.open || d.Before(a.end)) && !b.begin.Before(d) {
+		if !d.Before(a.begin) && d.Before(a.end) && !b.begin.Before(d) {
 			return true
 		}
 	}

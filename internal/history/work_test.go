@@ -134,3 +134,55 @@ func TestWorkAfterDeletion(t *testing.T) {
 	h.BeginWork("b#1", "b", 11, ms(1004))
 	clean(t, h, Check(h, Options{}))
 }
+
+// TestWorkOnAfterDeletion: a deletion by hand explains the overlap of a's
+// work with b's only once a's work has ended; a master that never stops,
+// still working when the history is read, overlaps its successor to the
+// end, as its mastership would (the one-master rule forgives only a
+// mastership that ended).
+func TestWorkOnAfterDeletion(t *testing.T) {
+	h := build(
+		inc("a#1", rec(0, "a", initMaster, "", "a", 10), rec(1005, "a", offline, "", "", 0)),
+		inc("b#1", rec(1003, "b", initMaster, "", "b", 11)),
+	)
+	h.DeletedKey("a#1", ms(1000))
+	h.BeginWork("a#1", "a", 10, ms(10)) // never ended: a works on
+	h.BeginWork("b#1", "b", 11, ms(1004))
+	vs := Check(h, Options{})
+	onlyRule(t, vs, RuleWork)
+	wantViolation(t, h, vs, RuleWork, "master work of two members at once", "to the end of the history", "a#1 (a)", "b#1 (b)")
+}
+
+// TestWorkBegunAfterEnd: a span reported after its incarnation ended (a
+// Recorder's run ends when its Follow channel closes, while the service's
+// goroutines may still start work) is not cut to that earlier end, which
+// would make it end before it began and hide every overlap with a later
+// span.
+func TestWorkBegunAfterEnd(t *testing.T) {
+	h := handedOver()
+	h.End("a#1", ms(1200))
+	h.BeginWork("a#1", "a", 10, ms(1300)) // after a#1's end, never ended
+	h.BeginWork("b#1", "b", 11, ms(1510))
+	vs := Check(h, Options{})
+	wantViolation(t, h, vs, RuleWork, "master work of two members at once", "to the end of the history", "a#1 (a)", "b#1 (b)")
+
+	h = handedOver()
+	h.End("a#1", ms(1200))
+	n := h.BeginWork("a#1", "a", 10, ms(1300))
+	h.EndWork("a#1", n, ms(1600))
+	h.BeginWork("b#1", "b", 11, ms(1510))
+	wantViolation(t, h, Check(h, Options{}), RuleWork, "for 90ms")
+}
+
+// TestWorkEndedAfterProcess: an end that EndWork reported counts as
+// reported, even after its incarnation's end: the code said when its work
+// stopped (a Recorder's run ends when Follow's channel closes, while the
+// service's goroutines may work on).
+func TestWorkEndedAfterProcess(t *testing.T) {
+	h := handedOver()
+	n := h.BeginWork("a#1", "a", 10, ms(10))
+	h.End("a#1", ms(1200))
+	h.EndWork("a#1", n, ms(1700))
+	h.BeginWork("b#1", "b", 11, ms(1510))
+	wantViolation(t, h, Check(h, Options{}), RuleWork, "master work of two members at once", "for 190ms")
+}
