@@ -131,10 +131,10 @@ func (l Line) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return escapeNonPrinting(b), nil
+	return EscapeNonPrinting(b), nil
 }
 
-// escapeNonPrinting returns the JSON text b with every character that does
+// EscapeNonPrinting returns the JSON text b with every character that does
 // not print written as a \u escape: bidirectional controls such as U+202E,
 // which would reorder what a terminal shows, zero-width and other format
 // characters, separators other than the ASCII space, private-use and
@@ -144,11 +144,16 @@ func (l Line) MarshalJSON() ([]byte, error) {
 // in b, where an escape means the same character, so a reader decodes the
 // same ids. A character above U+FFFF becomes a UTF-16 surrogate pair, as
 // JSON has it.
-func escapeNonPrinting(b []byte) []byte {
+//
+// Line's MarshalJSON applies it; it is exported for programs that print
+// JSON lines of their own beside the node program's, such as mastership
+// watch, so that both escape alike. It returns b itself when nothing needs
+// an escape.
+func EscapeNonPrinting(b []byte) []byte {
 	var out []byte // nil until an escape is needed
 	for i := 0; i < len(b); {
 		r, size := utf8.DecodeRune(b[i:])
-		if r < utf8.RuneSelf || (unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r)) {
+		if r < utf8.RuneSelf || Printing(r) {
 			if out != nil {
 				out = append(out, b[i:i+size]...)
 			}
@@ -170,6 +175,11 @@ func escapeNonPrinting(b []byte) []byte {
 	}
 	return out
 }
+
+// Printing reports whether r prints as itself: a graphic character that
+// is no format character (such as the bidirectional control U+202E).
+// EscapeNonPrinting escapes every other character above ASCII.
+func Printing(r rune) bool { return unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r) }
 
 // lineFields are the node program's fields, in its order.
 var lineFields = []string{"ts", "type", "self", "nodes", "master", "members", "epoch", "state"}

@@ -18,8 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -123,44 +121,6 @@ func connect(ctx context.Context, c *lookConfig, stderr io.Writer) (cli *clientv
 	return nil, v, 1, false
 }
 
-// escapeNonPrinting returns the JSON text b with every character that does
-// not print written as a \u escape, as the node program's lines have it
-// (events.Line.MarshalJSON): bidirectional controls such as U+202E, which
-// would reorder what a terminal shows, zero-width and other format
-// characters, separators other than the ASCII space, private-use and
-// unassigned code points. json.Marshal escapes only ASCII controls; ids
-// and values come from etcd keys, which anyone who may write under the
-// prefix chooses. Such characters can only be inside strings in b, where
-// an escape means the same character.
-func escapeNonPrinting(b []byte) []byte {
-	var out []byte // nil until an escape is needed
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r < utf8.RuneSelf || printing(r) {
-			if out != nil {
-				out = append(out, b[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		if out == nil {
-			out = append(make([]byte, 0, len(b)+16), b[:i]...)
-		}
-		if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
-			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
-		} else {
-			out = fmt.Appendf(out, `\u%04x`, r)
-		}
-		i += size
-	}
-	if out == nil {
-		return b
-	}
-	return out
-}
-
-func printing(r rune) bool { return unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r) }
-
 // text renders an id or a value for a table or a line of text: as it is
 // when it is not empty, is valid UTF-8, and every character prints and
 // none is a space, a quote or "=", otherwise quoted as Go quotes strings,
@@ -178,7 +138,7 @@ func text(s string) string {
 		return strconv.Quote(s)
 	}
 	for _, r := range s {
-		if r == ' ' || r == '"' || r == '=' || r == '\\' || !printing(r) {
+		if r == ' ' || r == '"' || r == '=' || r == '\\' || !events.Printing(r) {
 			return strconv.Quote(s)
 		}
 	}

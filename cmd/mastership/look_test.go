@@ -271,7 +271,7 @@ func TestWatchCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(raw), &got); err != nil {
 			t.Fatalf("line %q: %v", raw, err)
 		}
-		if b, _ := json.Marshal(got); string(escapeNonPrinting(b)) != raw {
+		if b, _ := json.Marshal(got); string(events.EscapeNonPrinting(b)) != raw {
 			t.Errorf("line %q, want exactly the fields ts, master, members, epoch, in that order", raw)
 		}
 		ts, err := time.Parse(events.TSFormat, got.TS)

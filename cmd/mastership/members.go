@@ -161,6 +161,6 @@ func printMembersJSON(w io.Writer, prefix string, view events.View, ttls []int64
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", escapeNonPrinting(b))
+	_, err = fmt.Fprintf(w, "%s\n", events.EscapeNonPrinting(b))
 	return err
 }

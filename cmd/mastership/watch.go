@@ -95,7 +95,7 @@ func printWatchLine(w io.Writer, v events.View) error {
 	if err != nil {
 		return err
 	}
-	b = append(escapeNonPrinting(b), '\n')
+	b = append(events.EscapeNonPrinting(b), '\n')
 	_, err = w.Write(b)
 	return err
 }
