@@ -97,9 +97,10 @@ func (r *Recorder) Event(member string, ev events.Event) {
 // Follow records every event of s, as a new run of its member (s.ID()),
 // and passes each on, unchanged and in order, on the channel it returns:
 // range over it where the service would range over s.Events(). The channel
-// closes after s's does, once s is closed or refused, and its run then
-// counts as ended. Like s.Events(), it must be read until it closes, or its
-// goroutine stays blocked.
+// closes after s's does, once s is closed or refused, whose last event,
+// OFFLINE, ends the run's registration; the service's own work, which may
+// go on, ends only when it reports so (Begin). Like s.Events(), it must be
+// read until it closes, or its goroutine stays blocked.
 //
 // Follow also records when each mastership really ended, from s's master
 // context: a member that yields ends its mastership at once, but reports
@@ -119,8 +120,6 @@ func (r *Recorder) Follow(s *selector.Selector) <-chan events.Event {
 			r.notify()
 			out <- ev
 		}
-		r.h.End(run, time.Now())
-		r.notify()
 	}()
 	return out
 }
@@ -131,11 +130,10 @@ func (r *Recorder) Follow(s *selector.Selector) <-chan events.Event {
 // as the work has stopped, not when it was asked to stop: Check judges when
 // the work really ran. Calls of end after the first change nothing.
 //
-// A span not ended when Check runs lasts to the end of the history, unless
-// its member's run has ended (Follow's channel closed): its work is taken
-// to have stopped then. A span begun once the run had ended is not cut so:
-// it lasts as reported; nor is one whose end was recorded: it ends there,
-// even after its run's end.
+// A span not ended when Check runs lasts to the end of the history, even
+// if its member's selector has closed: only the service knows when its
+// work stopped, and work that outlives its mastership is what Check is
+// there to catch.
 func (r *Recorder) Begin(member string, epoch int64) (end func()) {
 	run := r.run(member, false)
 	n := r.h.BeginWork(run, member, epoch, time.Now())

@@ -230,10 +230,42 @@ func TestRecorderCatchesWorkAfterClose(t *testing.T) {
 		rec.Wait(ft, "b registered", 10*time.Second, func() bool { return strings.Contains(rec.String(), "b INIT_SLAVE") })
 		a.Close()
 		rec.Wait(ft, "work of b", 10*time.Second, working(rec, "b"))
-		time.Sleep(stale) // a's work has ended, and said so
+		rec.Wait(ft, "the end of a's work", 10*time.Second, func() bool { return !rec.Working("a") })
 		rec.Check(ft)
 	})
 	if !strings.Contains(failure, "[work] master work of two members at once") || !strings.Contains(failure, "a ended master work") {
 		t.Errorf("Check missed a's work after its close, beside b's:\n%s", failure)
+	}
+}
+
+// TestRecorderCatchesWorkNeverEnded: work that never says it ended, begun
+// by a member since closed, lasts to the end of the history: the member's
+// close does not end it, and Check reports it beside its successor's.
+func TestRecorderCatchesWorkNeverEnded(t *testing.T) {
+	c := mastershiptest.NewCluster(t)
+	failure := asTest(func(ft testing.TB) {
+		rec := mastershiptest.NewRecorder()
+		cli := c.Client(t)
+		a := join(ft, cli, "/never", "a")
+		go func() {
+			for ev := range rec.Follow(a) {
+				if ev.Type == events.InitMaster {
+					rec.Begin("a", ev.View.Epoch()) // and never its end
+				}
+			}
+		}()
+		rec.Wait(ft, "work of a", 10*time.Second, working(rec, "a"))
+		b := join(ft, cli, "/never", "b")
+		go job(b, rec, 0)
+		rec.Wait(ft, "b in a's view", 10*time.Second, func() bool { _, ok := a.View().Node("b"); return ok })
+		a.Close()
+		rec.Wait(ft, "work of b", 10*time.Second, working(rec, "b"))
+		if !rec.Working("a") {
+			ft.Errorf("a's work, never ended, no longer counts once a closed")
+		}
+		rec.Check(ft)
+	})
+	if !strings.Contains(failure, "[work] master work of two members at once") || !strings.Contains(failure, "to the end of the history") {
+		t.Errorf("Check missed a's work that never ended, beside b's:\n%s", failure)
 	}
 }

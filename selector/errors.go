@@ -10,8 +10,8 @@ import (
 // Sentinel errors. Errors returned by this package wrap them, so test with
 // errors.Is.
 var (
-	// ErrInvalidConfig: an argument or option of New is invalid. The
-	// wrapping error names the field.
+	// ErrInvalidConfig: an argument or option of New, Members or Observe
+	// is invalid. The wrapping error names the field.
 	ErrInvalidConfig = errors.New("selector: invalid config")
 	// ErrDuplicateID: another live member holds this member's id: its key
 	// stayed in etcd, refreshed, for longer than its lease's remaining TTL.

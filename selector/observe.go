@@ -58,11 +58,14 @@ func Members(ctx context.Context, cli *clientv3.Client, prefix string) (events.V
 // or the watch, which it would refuse again. While etcd is unreachable it
 // retries, with backoff, until ctx ends: a caller that must give up sooner
 // reads the group with Members first. A prefix that is empty or covers the
-// whole keyspace is ErrInvalidConfig.
+// whole keyspace, a nil client and a nil fn are ErrInvalidConfig.
 func Observe(ctx context.Context, cli *clientv3.Client, prefix string, fn func(events.View)) error {
 	key, err := observed(cli, prefix)
 	if err != nil {
 		return err
+	}
+	if fn == nil {
+		return invalid("fn", "nil")
 	}
 	var (
 		last    events.View

@@ -48,6 +48,9 @@ func TestMembersRead(t *testing.T) {
 			t.Errorf("Members(%q): %v, want ErrInvalidConfig", p, err)
 		}
 	}
+	if err := Observe(ctx, cli, "/g", nil); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "fn") {
+		t.Errorf("Observe with a nil fn: %v, want ErrInvalidConfig naming fn", err)
+	}
 }
 
 // TestObserve: Observe gives the view at the start, then one view per

@@ -122,6 +122,9 @@ func workRules(ws []work, x excerpter) []Violation {
 			if !b.open && (!bounded || b.end.Before(to)) {
 				to, bounded = b.end, true
 			}
+			if bounded && !to.After(b.begin) {
+				continue // an empty span, [t, t), shares no instant
+			}
 			times, length := []time.Time{b.begin}, "to the end of the history"
 			if bounded {
 				times = append(times, to)

@@ -186,3 +186,14 @@ func TestWorkEndedAfterProcess(t *testing.T) {
 	h.BeginWork("b#1", "b", 11, ms(1510))
 	wantViolation(t, h, Check(h, Options{}), RuleWork, "master work of two members at once", "for 190ms")
 }
+
+// TestWorkEmptySpan: a span that ends as it begins, [t, t), inside another
+// member's span shares no instant with it: spans are half-open.
+func TestWorkEmptySpan(t *testing.T) {
+	h := &History{}
+	a := h.BeginWork("a#1", "a", 10, ms(0))
+	h.EndWork("a#1", a, ms(1000))
+	b := h.BeginWork("b#1", "b", 11, ms(500))
+	h.EndWork("b#1", b, ms(500))
+	clean(t, h, Check(h, Options{}))
+}
