@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/selector"
 )
 
 const leaderUsage = `usage: mastership leader --prefix PREFIX [--watch]
@@ -48,28 +47,13 @@ func leaderCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		_, err := fmt.Fprintf(stdout, "%s %s\n", time.Now().UTC().Format(events.TSFormat), masterLine(m))
 		return err
 	}
-	werr := line(last)
-	octx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if werr != nil {
-		cancel()
-	}
-	err := selector.Observe(octx, cli, c.prefix, func(v events.View) {
-		if m := v.Master(); werr == nil && m != last {
+	return observeLines(ctx, cli, c, stderr, line(last), func(v events.View) error {
+		if m := v.Master(); m != last {
 			last = m
-			if werr = line(m); werr != nil {
-				cancel() // standard output is gone: so is the reader
-			}
+			return line(m)
 		}
+		return nil
 	})
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
-		return 1
-	}
-	return 0
 }
 
 // masterLine is the line of a master, or "no master" for the zero Node.

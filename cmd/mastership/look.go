@@ -144,3 +144,34 @@ func text(s string) string {
 	}
 	return s
 }
+
+// observeLines follows the group until ctx ends, calling print with each
+// new view, for the commands that print a line per change (leader
+// --watch, watch). first is the error of printing the first line. A print
+// that fails (standard output gone) ends the watch: there is no reader
+// left. It returns the exit code: 0 when ctx ends, 1, with a line on
+// stderr, when etcd refuses the read or a print fails.
+func observeLines(ctx context.Context, cli *clientv3.Client, c *lookConfig, stderr io.Writer, first error, print func(events.View) error) int {
+	werr := first
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if werr != nil {
+		cancel()
+	}
+	err := selector.Observe(octx, cli, c.prefix, func(v events.View) {
+		if werr != nil {
+			return
+		}
+		if werr = print(v); werr != nil {
+			cancel() // standard output is gone: so is the reader
+		}
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
+		return 1
+	}
+	return 0
+}

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"slices"
 	"time"
 
 	"github.com/seed764c596d/mastership/events"
-	"github.com/seed764c596d/mastership/selector"
 )
 
 const watchUsage = `usage: mastership watch --prefix PREFIX
@@ -48,31 +46,14 @@ func watchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return code
 	}
 	defer cli.Close()
-	if err := printWatchLine(stdout, view); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
-		return 1
-	}
 	last := view
-	var werr error
-	octx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	err := selector.Observe(octx, cli, c.prefix, func(v events.View) {
-		if werr != nil || sameMembers(v, last) {
-			return // a change of value alone, or the view already printed
+	return observeLines(ctx, cli, c, stderr, printWatchLine(stdout, view), func(v events.View) error {
+		if sameMembers(v, last) {
+			return nil // a change of value alone, or the view already printed
 		}
 		last = v
-		if werr = printWatchLine(stdout, v); werr != nil {
-			cancel() // standard output is gone: so is the reader
-		}
+		return printWatchLine(stdout, v)
 	})
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
-		return 1
-	}
-	return 0
 }
 
 // sameMembers reports whether a and b have the same members, by id and
