@@ -246,8 +246,9 @@ func TestLeaderWatch(t *testing.T) {
 	if err := b.SetValue(context.Background(), "deux"); err != nil {
 		t.Fatal(err)
 	}
+	self, _ := b.View().Node("host-2")
 	a.Close()
-	line(fmt.Sprintf("master=host-2 epoch=%d value=deux", b.Epoch()))
+	line(fmt.Sprintf("master=host-2 epoch=%d value=deux", self.CreateRevision))
 	b.Close()
 	line("no master")
 	c := joinGroup(t, cli, prefix, "host-3", "three")
@@ -298,8 +299,11 @@ func TestWatchCommand(t *testing.T) {
 	if _, err := cli.Put(context.Background(), prefix+"/another-stray", ""); err != nil {
 		t.Fatal(err)
 	}
+	// b's epoch once master is its own key's CreateRevision, which its
+	// view gives now; b.Epoch() would give a's until b has seen a go.
+	self, _ := b.View().Node("b\u202e")
 	a.Close()
-	line("b\u202e", b.Epoch(), "b\u202e")
+	line("b\u202e", self.CreateRevision, "b\u202e")
 	l.none(t, 200*time.Millisecond)
 	l.stop(t, syscall.SIGTERM)
 }
