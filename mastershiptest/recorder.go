@@ -42,6 +42,10 @@ type Recorder struct {
 type runs struct {
 	n        int  // runs so far: the current one is n
 	followed bool // the current run is a Follow's
+	// epochs names the run that was master under each epoch, so that work
+	// begun under an epoch is filed under the run whose mastership it
+	// belongs to, even when a later run of the member has started since.
+	epochs map[int64]string
 }
 
 // NewRecorder returns an empty Recorder.
@@ -67,6 +71,51 @@ func (r *Recorder) run(member string, follow bool) string {
 	return fmt.Sprintf("%s#%d", member, rs.n)
 }
 
+// mastered notes that run, of member, became master under epoch.
+func (r *Recorder) mastered(member, run string, epoch int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rs := r.runs[member]
+	if rs.epochs == nil {
+		rs.epochs = map[int64]string{}
+	}
+	rs.epochs[epoch] = run
+}
+
+// workRun returns the run that work of member under epoch belongs to: the
+// one that was master under epoch, or the current run if none was.
+func (r *Recorder) workRun(member string, epoch int64) string {
+	r.mu.Lock()
+	run, ok := r.runs[member].epochOf(epoch)
+	r.mu.Unlock()
+	if ok {
+		return run
+	}
+	return r.run(member, false)
+}
+
+// epochOf returns the run that was master under epoch, if rs knows one.
+func (rs *runs) epochOf(epoch int64) (string, bool) {
+	if rs == nil {
+		return "", false
+	}
+	run, ok := rs.epochs[epoch]
+	return run, ok
+}
+
+// allRuns returns the names of every run of member so far.
+func (r *Recorder) allRuns(member string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	if rs := r.runs[member]; rs != nil {
+		for i := 1; i <= rs.n; i++ {
+			names = append(names, fmt.Sprintf("%s#%d", member, i))
+		}
+	}
+	return names
+}
+
 // notify wakes every wait: a report has come.
 func (r *Recorder) notify() {
 	r.mu.Lock()
@@ -90,7 +139,11 @@ func (r *Recorder) reported() <-chan struct{} {
 // replays. Follow does it for a selector whose events the test can read on
 // the service's behalf.
 func (r *Recorder) Event(member string, ev events.Event) {
-	r.h.Add(r.run(member, false), history.FromEvent(member, ev))
+	run := r.run(member, false)
+	r.h.Add(run, history.FromEvent(member, ev))
+	if ev.Type.MakesMaster() {
+		r.mastered(member, run, ev.View.Epoch())
+	}
 	r.notify()
 }
 
@@ -114,7 +167,8 @@ func (r *Recorder) Follow(s *selector.Selector) <-chan events.Event {
 		defer close(out)
 		for ev := range s.Events() {
 			r.h.Add(run, history.FromEvent(member, ev))
-			if ev.Type == events.InitMaster || ev.Type == events.ChangeToMaster {
+			if ev.Type.MakesMaster() {
+				r.mastered(member, run, ev.View.Epoch())
 				context.AfterFunc(s.MasterContext(), func() { r.h.EndMastership(run, time.Now()) })
 			}
 			r.notify()
@@ -134,8 +188,14 @@ func (r *Recorder) Follow(s *selector.Selector) <-chan events.Event {
 // if its member's selector has closed: only the service knows when its
 // work stopped, and work that outlives its mastership is what Check is
 // there to catch.
+//
+// The span belongs to the run of member that was master under epoch, as
+// its events recorded it, even if a later run of the member has started
+// since (the late goroutine of a closed selector's mastership, say), so
+// that its overlap with the later run's work is seen; with no such run, to
+// member's current one.
 func (r *Recorder) Begin(member string, epoch int64) (end func()) {
-	run := r.run(member, false)
+	run := r.workRun(member, epoch)
 	n := r.h.BeginWork(run, member, epoch, time.Now())
 	r.notify()
 	return func() {
@@ -156,9 +216,14 @@ func (r *Recorder) Revoked(member string) {
 }
 
 // Working reports whether member is doing master work: whether it has a
-// span that Begin began and its end has not ended.
+// span, in any of its runs, that Begin began and its end has not ended.
 func (r *Recorder) Working(member string) bool {
-	return r.h.Working(r.run(member, false))
+	for _, run := range r.allRuns(member) {
+		if r.h.Working(run) {
+			return true
+		}
+	}
+	return false
 }
 
 // Wait waits until cond holds, checking it at once and again after each

@@ -269,3 +269,36 @@ func TestRecorderCatchesWorkNeverEnded(t *testing.T) {
 		t.Errorf("Check missed a's work that never ended, beside b's:\n%s", failure)
 	}
 }
+
+// TestRecorderLateWorkOfEarlierRun: work begun late under the epoch of a
+// closed run of a member (its mastership's goroutine, slow to start) is
+// that run's, and Check sees it overlap the work of the member's next run,
+// master under a new epoch.
+func TestRecorderLateWorkOfEarlierRun(t *testing.T) {
+	c := mastershiptest.NewCluster(t)
+	failure := asTest(func(ft testing.TB) {
+		rec := mastershiptest.NewRecorder()
+		cli := c.Client(t)
+		first := join(ft, cli, "/late", "a")
+		var old int64
+		events1 := rec.Follow(first)
+		for ev := range events1 {
+			if ev.Type == events.InitMaster {
+				old = ev.View.Epoch()
+				break
+			}
+		}
+		go func() {
+			for range events1 { // read to the end, as Follow asks
+			}
+		}()
+		first.Close()
+		go job(join(ft, cli, "/late", "a"), rec, 0)
+		rec.Wait(ft, "work of a's second run", 10*time.Second, working(rec, "a"))
+		rec.Begin("a", old) // the first run's late start, never ended
+		rec.Check(ft)
+	})
+	if !strings.Contains(failure, "[work] master work of two members at once") || !strings.Contains(failure, "a#1 (a)") || !strings.Contains(failure, "a#2 (a)") {
+		t.Errorf("Check missed the first run's late work beside the second's:\n%s", failure)
+	}
+}
