@@ -44,6 +44,9 @@ type FileConnector struct {
 
 	mu      sync.Mutex
 	written map[string]Catalog // catalogs whose file this connector holds
+	// unsynced are the catalogs whose file was renamed into place by an
+	// Apply that then failed to sync the directory.
+	unsynced map[string]bool
 }
 
 // Environment of the after-change command, on top of the worker's own.
@@ -89,7 +92,7 @@ func NewFileConnector(dir string, command []string, timeout time.Duration, log *
 	for _, f := range leftovers {
 		os.Remove(f)
 	}
-	return &FileConnector{dir: dir, command: command, timeout: timeout, log: log, written: map[string]Catalog{}}, nil
+	return &FileConnector{dir: dir, command: command, timeout: timeout, log: log, written: map[string]Catalog{}, unsynced: map[string]bool{}}, nil
 }
 
 // Path returns the file of a catalog.
@@ -113,15 +116,32 @@ func (f *FileConnector) Apply(ctx context.Context, c Catalog) error {
 	data := encodeProperties(c)
 	path := f.Path(c.Name)
 	if same(path, data) {
+		if f.unsynced[c.Name] {
+			// The file was renamed into place, and the command run, by an
+			// Apply that failed to sync the directory: sync it now.
+			if err := syncDir(f.dir); err != nil {
+				return fmt.Errorf("catalog %q: %w", c.Name, err)
+			}
+			delete(f.unsynced, c.Name)
+		}
 		f.written[c.Name] = c
 		return nil
 	}
-	if err := writeAtomic(path, data); err != nil {
+	renamed, err := writeAtomic(path, data)
+	if !renamed {
 		return fmt.Errorf("catalog %q: %w", c.Name, err)
 	}
+	// The file is in place: the command runs for it even if the directory
+	// could not be synced, since the retry of this Apply finds the file as
+	// it should be and runs nothing.
 	f.written[c.Name] = c
 	f.log.Debug("catalog file written", "catalog", c.Name, "file", path)
 	f.after(ctx, c, ActionWrite)
+	if err != nil {
+		f.unsynced[c.Name] = true
+		return fmt.Errorf("catalog %q: %w", c.Name, err)
+	}
+	delete(f.unsynced, c.Name)
 	return nil
 }
 
@@ -297,41 +317,45 @@ func ours(path string) bool {
 
 // writeAtomic replaces path with data, mode 0600: written to a temporary
 // file in the same directory, synced, renamed over path, and the directory
-// synced. On an error the temporary file is removed and path is as it was.
-func writeAtomic(path string, data []byte) (err error) {
+// synced. It reports whether the file was renamed into place: an error
+// with renamed true is the directory's sync, and path holds data. On an
+// error before the rename the temporary file is removed and path is as it
+// was.
+func writeAtomic(path string, data []byte) (renamed bool, err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, fmt.Sprintf(tmpPattern, strings.TrimSuffix(filepath.Base(path), ".properties")))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && !renamed {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
 	}()
 	// CreateTemp makes it 0600 whatever the umask; said again, since the
 	// file holds secrets.
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
+	if err = tmp.Chmod(0o600); err != nil {
+		return false, err
 	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
+	if _, err = tmp.Write(data); err != nil {
+		return false, err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
+	if err = tmp.Sync(); err != nil {
+		return false, err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err = tmp.Close(); err != nil {
+		return false, err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return false, err
 	}
-	return syncDir(dir)
+	return true, syncDir(dir)
 }
 
-// syncDir makes a rename or a removal in dir durable.
-func syncDir(dir string) error {
+// syncDir makes a rename or a removal in dir durable. A variable, so that
+// a test can make it fail.
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -557,3 +557,37 @@ func TestRemoveStale(t *testing.T) {
 		t.Errorf("command runs %q, want %q (pg's file did not change)", got, want)
 	}
 }
+
+// TestAfterChangeDirSyncFails: an Apply whose file is renamed into place
+// but whose directory cannot be synced fails, to be retried, and runs the
+// command all the same, once: the retry finds the file as it should be,
+// syncs the directory and runs nothing more.
+func TestAfterChangeDirSyncFails(t *testing.T) {
+	dir := t.TempDir()
+	hookLog := filepath.Join(t.TempDir(), "hook.log")
+	f := newFiles(t, dir, []string{"/bin/sh", hookScript(t, hookLog), "x"}, nil)
+	real := syncDir
+	defer func() { syncDir = real }()
+	syncs := 0
+	syncDir = func(d string) error {
+		syncs++
+		if syncs == 1 {
+			return errors.New("sync failed")
+		}
+		return real(d)
+	}
+	ctx := context.Background()
+	if err := f.Apply(ctx, pgCatalog); err == nil || !strings.Contains(err.Error(), "sync failed") {
+		t.Fatalf("Apply with a failing directory sync: %v, want its error", err)
+	}
+	if err := f.Apply(ctx, pgCatalog); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if syncs != 2 {
+		t.Errorf("the directory was synced %d times, want 2 (the retry syncs it)", syncs)
+	}
+	path := filepath.Join(dir, "pg.properties")
+	if got, want := readLines(hookLog), []string{"x|pg|write|" + path + "|present"}; !slices.Equal(got, want) {
+		t.Errorf("command runs %q, want %q: once, for the file in place", got, want)
+	}
+}
