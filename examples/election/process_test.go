@@ -176,7 +176,7 @@ func TestDemoServes(t *testing.T) {
 		`-   n1 dies`,
 		`GET n1's /work: 503 n1: no leader known`,
 		`GET n2's /work: 200 n2 serves request 1 of epoch \d+`,
-		`n1's /work answered 503 \d+(\.\d+)?m?s before n2's answered 200`,
+		`n1 stopped serving on its own safe deadline: its /work answered 503 \d+(\.\d+)?m?s before n2's answered 200`,
 		`GET n3's /work: 503 n3: not the leader; the leader is n2 at`,
 	} {
 		loc := regexp.MustCompile(re).FindStringIndex(s[at:])
