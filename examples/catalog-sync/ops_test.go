@@ -1,28 +1,13 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/mastershiptest"
 )
-
-// get returns the status code and body of GET url.
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
 
 // TestOpsEndpoints: every registered coordinator, master or not, is
 // healthy, since any of them answers reads and redirects writes; /metrics
@@ -36,17 +21,17 @@ func TestOpsEndpoints(t *testing.T) {
 		c    *Coordinator
 		role string
 	}{{c1, "MASTER"}, {c2, "SLAVE"}} {
-		code, body := get(t, tc.c.URL()+"/healthz")
+		code, body := proctest.Get(t, tc.c.URL()+"/healthz")
 		if code != http.StatusOK || !strings.Contains(body, tc.role) {
 			t.Errorf("%s/healthz: %d %q, want 200 naming %s", tc.c.URL(), code, body, tc.role)
 		}
-		code, body = get(t, tc.c.URL()+"/metrics")
+		code, body = proctest.Get(t, tc.c.URL()+"/metrics")
 		if code != http.StatusOK || !strings.Contains(body, "mastership_role") {
 			t.Errorf("%s/metrics: %d, no mastership_role in:\n%s", tc.c.URL(), code, body)
 		}
 	}
-	_, m1 := get(t, c1.URL()+"/metrics")
-	_, m2 := get(t, c2.URL()+"/metrics")
+	_, m1 := proctest.Get(t, c1.URL()+"/metrics")
+	_, m2 := proctest.Get(t, c2.URL()+"/metrics")
 	if !strings.Contains(m1, `id="c1"`) || !strings.Contains(m2, `id="c2"`) {
 		t.Errorf("metrics not labelled with their coordinator's id:\n%s\n%s", m1, m2)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/mastershiptest"
 )
 
@@ -68,32 +69,15 @@ type group struct {
 	wg      sync.WaitGroup
 	led     chan string
 	follows chan string
-	out     *safeBuffer
+	out     *proctest.Buffer
 	p       *printer
 	cands   map[string]*candidate
 	clients map[string]*mastershiptest.Client
 }
 
-type safeBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newGroup(t *testing.T) *group {
 	g := &group{t: t, cluster: mastershiptest.NewCluster(t),
-		led: make(chan string, 10), follows: make(chan string, 10), out: &safeBuffer{},
+		led: make(chan string, 10), follows: make(chan string, 10), out: &proctest.Buffer{},
 		cands: map[string]*candidate{}, clients: map[string]*mastershiptest.Client{}}
 	g.p = &printer{out: g.out, start: time.Now()}
 	g.ctx, g.cancel = context.WithCancel(context.Background())

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -13,23 +12,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/seed764c596d/mastership/examples/internal/proctest"
 	"github.com/seed764c596d/mastership/examples/replicated-kv/kvpb"
 )
-
-// opsGet returns the status code and body of GET http://addr/path.
-func opsGet(t *testing.T, addr, path string) (int, string) {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
 
 // grpcHealth asks s's gRPC health service for service.
 func grpcHealth(t *testing.T, s *server, service string) healthpb.HealthCheckResponse_ServingStatus {
@@ -71,16 +56,16 @@ func TestOps(t *testing.T) {
 				t.Errorf("%s: gRPC health of %q is %v, want %v", tc.s.id, service, got, tc.grpc)
 			}
 		}
-		if code, body := opsGet(t, tc.s.opsAddr, "/healthz"); code != tc.http || !strings.Contains(body, tc.role) {
+		if code, body := proctest.Get(t, "http://"+tc.s.opsAddr+"/healthz"); code != tc.http || !strings.Contains(body, tc.role) {
 			t.Errorf("%s /healthz: %d %q, want %d naming %s", tc.s.id, code, body, tc.http, tc.role)
 		}
-		if code, body := opsGet(t, tc.s.opsAddr, "/metrics"); code != http.StatusOK || !strings.Contains(body, `mastership_role{id="`+tc.s.id) {
+		if code, body := proctest.Get(t, "http://"+tc.s.opsAddr+"/metrics"); code != http.StatusOK || !strings.Contains(body, `mastership_role{id="`+tc.s.id) {
 			t.Errorf("%s /metrics: %d, no role of its own in:\n%s", tc.s.id, code, body)
 		}
 	}
 	a.Close()
 	waitFor(t, 10*time.Second, "b healthy once a left", func() bool {
-		code, _ := opsGet(t, b.opsAddr, "/healthz")
+		code, _ := proctest.Get(t, "http://"+b.opsAddr+"/healthz")
 		return code == http.StatusOK && grpcHealth(t, b, "") == healthpb.HealthCheckResponse_SERVING
 	})
 }
