@@ -4,18 +4,17 @@ package compat
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/seed764c596d/mastership/internal/etcdproc"
+	"github.com/seed764c596d/mastership/internal/syncbuf"
 )
 
 // ctlElect is an `etcdctl elect` process of the version under test, which
@@ -33,7 +32,7 @@ type ctlElect struct {
 	stop   chan struct{} // closed at clean-up, so that the reader does not block
 	exited chan struct{} // closed once it exited and lines holds all it printed
 	err    error         // cmd.Wait's result, set before exited closes
-	stderr syncBuffer
+	stderr syncbuf.Buffer
 }
 
 // ctlLine is one line etcdctl printed, decoded.
@@ -51,25 +50,6 @@ type ctlKV struct {
 	CreateRevision int64  `json:"create_revision"`
 	Value          []byte `json:"value"`
 	Lease          int64  `json:"lease"`
-}
-
-// syncBuffer is a bytes.Buffer that exec's copying goroutine and the test
-// may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startElect starts `etcdctl elect args...` against c, as name. It is

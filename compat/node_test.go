@@ -33,6 +33,7 @@ import (
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 	"github.com/seed764c596d/mastership/internal/history"
 	"github.com/seed764c596d/mastership/internal/lease"
+	"github.com/seed764c596d/mastership/internal/syncbuf"
 )
 
 var (
@@ -634,7 +635,7 @@ func (r *nodeRun) notify() {
 type nodeProc struct {
 	inc, id string
 	cmd     *exec.Cmd
-	stderr  *nodeBuffer
+	stderr  *syncbuf.Buffer
 	done    chan struct{} // closed once it has exited and its lines are recorded
 	err     error         // how it exited, set before done is closed
 }
@@ -650,7 +651,7 @@ func (r *nodeRun) start(prefix, id string, endpoints []string, extra ...string) 
 	r.mu.Unlock()
 	args := append([]string{"--endpoints", strings.Join(endpoints, ","), "--prefix", prefix, "--id", id,
 		"--value", "v-" + id, "--ttl", testTTL.String()}, extra...)
-	p := &nodeProc{inc: inc, id: id, stderr: &nodeBuffer{}, done: make(chan struct{})}
+	p := &nodeProc{inc: inc, id: id, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(r.env.bin, args...)
 	p.cmd.Stderr = p.stderr
 	// Killed with the test process, should that die first.
@@ -972,23 +973,4 @@ func nodeTail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// nodeBuffer is a process's standard error, written by exec's copying
-// goroutine and read by the test.
-type nodeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *nodeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *nodeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/etcdtest"
+	"github.com/seed764c596d/mastership/internal/syncbuf"
 	"github.com/seed764c596d/mastership/selector"
 )
 
@@ -158,7 +159,7 @@ type looker struct {
 
 func startLooker(t *testing.T, args ...string) *looker {
 	t.Helper()
-	l := &looker{proc: &proc{name: args[0], stderr: &buffer{}, done: make(chan struct{})}, lines: make(chan string, 100)}
+	l := &looker{proc: &proc{name: args[0], stderr: &syncbuf.Buffer{}, done: make(chan struct{})}, lines: make(chan string, 100)}
 	l.cmd = exec.Command(bin, args...)
 	l.cmd.Stderr = l.stderr
 	out, err := l.cmd.StdoutPipe()

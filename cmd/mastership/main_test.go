@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,12 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/seed764c596d/mastership/internal/syncbuf"
 )
 
 // With this variable set, the test binary is the program that the
@@ -170,29 +170,11 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// buffer is a bytes.Buffer safe for a process to write while a test reads.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // proc is a mastership run process of a test.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *buffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	err    error // set before done closes
 }
@@ -201,7 +183,7 @@ type proc struct {
 // args...`, killed when t ends.
 func startSupervisor(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
-	sv := &proc{name: name, stderr: &buffer{}, done: make(chan struct{})}
+	sv := &proc{name: name, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	sv.cmd = exec.Command(bin, append([]string{"run", "--log-format", "json"}, args...)...)
 	// A race-built fake program would sleep a second at exit (the race
 	// detector's atexit_sleep_ms), which the takeover times would count.
