@@ -26,14 +26,10 @@ character that does not print or bytes that are not UTF-8 is quoted, with
 $ETCDCTL_* variables stand for the etcd flags not given.`
 
 func leaderCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &lookConfig{name: "mastership leader"}
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	check := lookFlags(fs, c)
-	watch := fs.Bool("watch", false, "print a line for each change of master, until interrupted")
-	if code, ok := parseLook(fs, args, leaderUsage, check, c, stdout, stderr); !ok {
-		return code
-	}
-	cli, view, code, ok := connect(ctx, c, stderr)
+	var watch *bool
+	c, cli, view, code, ok := look(ctx, "mastership leader", leaderUsage, args, stdout, stderr, func(fs *flag.FlagSet) {
+		watch = fs.Bool("watch", false, "print a line for each change of master, until interrupted")
+	})
 	if !ok {
 		return code
 	}

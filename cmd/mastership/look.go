@@ -68,26 +68,36 @@ func lookFlags(fs *flag.FlagSet, c *lookConfig) func() error {
 	}
 }
 
-// parseLook parses args for a looking command; it returns the exit code
-// and false when the command must end at once (help, a bad flag).
-func parseLook(fs *flag.FlagSet, args []string, usage string, check func() error, c *lookConfig, stdout, stderr io.Writer) (int, bool) {
+// look starts a looking command: it parses args (the shared flags, and
+// those more adds to fs), then makes the client and reads the group once.
+// With ok false the command ends at once with code: 0 after -h, 2 after
+// one line on stderr for a bad flag, or connect's code. With ok true the
+// caller closes cli.
+func look(ctx context.Context, name, usage string, args []string, stdout, stderr io.Writer, more func(fs *flag.FlagSet)) (c *lookConfig, cli *clientv3.Client, v events.View, code int, ok bool) {
+	c = &lookConfig{name: name}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	check := lookFlags(fs, c)
+	if more != nil {
+		more(fs)
+	}
 	err := etcdflags.Parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		etcdflags.PrintUsage(stdout, fs, usage)
-		return 0, false
+		return c, nil, v, 0, false
 	}
 	if err == nil {
 		err = check()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
-		return 2, false
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return c, nil, v, 2, false
 	}
 	if c.warning != "" {
-		fmt.Fprintf(stderr, "%s: warning: %s\n", c.name, c.warning)
+		fmt.Fprintf(stderr, "%s: warning: %s\n", name, c.warning)
 	}
-	return 0, true
+	cli, v, code, ok = connect(ctx, c, stderr)
+	return c, cli, v, code, ok
 }
 
 // connect makes the client and reads the group once, within

@@ -29,14 +29,10 @@ document. etcdctl's $ETCDCTL_* variables stand for the etcd flags not given.`
 const valueWidth = 40
 
 func membersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &lookConfig{name: "mastership members"}
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	check := lookFlags(fs, c)
-	asJSON := fs.Bool("json", false, "print one JSON document rather than a table")
-	if code, ok := parseLook(fs, args, membersUsage, check, c, stdout, stderr); !ok {
-		return code
-	}
-	cli, view, code, ok := connect(ctx, c, stderr)
+	var asJSON *bool
+	c, cli, view, code, ok := look(ctx, "mastership members", membersUsage, args, stdout, stderr, func(fs *flag.FlagSet) {
+		asJSON = fs.Bool("json", false, "print one JSON document rather than a table")
+	})
 	if !ok {
 		return code
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"slices"
 	"time"
@@ -35,13 +34,7 @@ type watchLine struct {
 }
 
 func watchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &lookConfig{name: "mastership watch"}
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	check := lookFlags(fs, c)
-	if code, ok := parseLook(fs, args, watchUsage, check, c, stdout, stderr); !ok {
-		return code
-	}
-	cli, view, code, ok := connect(ctx, c, stderr)
+	c, cli, view, code, ok := look(ctx, "mastership watch", watchUsage, args, stdout, stderr, nil)
 	if !ok {
 		return code
 	}
