@@ -161,8 +161,11 @@ func TestCitusFixture(t *testing.T) {
 	// node is removed.
 	exec("UPDATE pg_dist_placement SET groupid = (SELECT groupid FROM pg_dist_node WHERE nodename = '127.0.0.1' AND nodeport = 7001) WHERE shardid = 102008")
 	eventually(t, within, "the drained node is removed", func() bool { return !has("10.0.0.98", 5432) })
-	if len(lines(m, `msg="removed once its data was moved away" .*node=10\.0\.0\.98:5432`)) != 1 {
-		t.Errorf("the removal of the drained node is not logged as such")
+	// The row goes before the manager logs its removal: wait for the line.
+	removed := `msg="removed once its data was moved away" .*node=10\.0\.0\.98:5432`
+	eventually(t, within, "the removal of the drained node is logged as such", func() bool { return len(lines(m, removed)) >= 1 })
+	if n := len(lines(m, removed)); n != 1 {
+		t.Errorf("the removal of the drained node is logged %d times, want once", n)
 	}
 
 	// The worker leaves; its node now holds the shard and stays.
