@@ -82,29 +82,6 @@ type Config[R any] struct {
 // DefaultReadTimeout is a ReadTimeout for callers that want one.
 const DefaultReadTimeout = 5 * time.Second
 
-// Read reads the prefix at once, with a linearizable read.
-func Read(ctx context.Context, cli *clientv3.Client, prefix string) (State, error) {
-	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
-	if err != nil {
-		return State{}, err
-	}
-	return State{KVs: KVsOf(resp.Kvs), Revision: resp.Header.Revision, Fresh: true}, nil
-}
-
-// KVsOf converts keys read from etcd, by key.
-func KVsOf(kvs []*mvccpb.KeyValue) map[string]KV {
-	m := make(map[string]KV, len(kvs))
-	for _, kv := range kvs {
-		m[string(kv.Key)] = KVOf(kv)
-	}
-	return m
-}
-
-// KVOf converts a key read from etcd.
-func KVOf(kv *mvccpb.KeyValue) KV {
-	return KV{Key: string(kv.Key), Value: string(kv.Value), CreateRevision: kv.CreateRevision, Lease: kv.Lease}
-}
-
 // Follow keeps the state of cfg.Prefix up to date until ctx ends or
 // cfg.Update returns false: a snapshot, then a watch from the snapshot's
 // revision + 1, so that nothing is missed or seen twice. Whenever the watch
