@@ -17,31 +17,46 @@ func group(self string, n int) events.View {
 	return v
 }
 
-// BenchmarkDiff measures Diff for the changes a member of a group of n
-// sees most: a member joins (what every member computes in a fan-out), a
-// slave leaves, and the master leaves so that this member takes over.
+// benchSizes are the group sizes of the Diff benchmarks.
+var benchSizes = []int{10, 100, 1000, 10000}
+
+// benchCase is one change that member m0001 of a group sees, with the
+// events it must give.
+type benchCase struct {
+	name       string
+	next       events.View
+	changes    []events.Change
+	want       events.Type
+	wantEvents int
+}
+
+// benchCases returns the changes a member of a group of n sees most: a
+// member joins (what every member computes in a fan-out), a slave leaves,
+// and the master leaves so that this member takes over.
+func benchCases(n int) (prev events.View, cases []benchCase) {
+	prev = group("m0001", n)
+	joiner := events.Node{ID: "joiner", CreateRevision: int64(n + 1)}
+	join := prev.Clone()
+	join.Members = append(join.Members, joiner)
+	join.Revision++
+	leave := prev.Clone()
+	leave.Members = append(leave.Members[:2:2], leave.Members[3:]...)
+	leave.Revision++
+	takeover := prev.Clone()
+	takeover.Members = takeover.Members[1:]
+	takeover.Revision++
+	return prev, []benchCase{
+		{"join", join, []events.Change{{After: joiner}}, events.SlaveAdd, 1},
+		{"slave-leaves", leave, []events.Change{{Before: prev.Members[2]}}, events.SlaveDel, 1},
+		{"takeover", takeover, []events.Change{{Before: prev.Members[0]}}, events.ChangeToMaster, 1},
+	}
+}
+
+// BenchmarkDiff measures Diff for the changes of benchCases.
 func BenchmarkDiff(b *testing.B) {
-	for _, n := range []int{10, 100, 1000} {
-		prev := group("m0001", n)
-		join := prev.Clone()
-		join.Members = append(join.Members, events.Node{ID: "joiner", CreateRevision: int64(n + 1)})
-		join.Revision++
-		leave := prev.Clone()
-		leave.Members = append(leave.Members[:2:2], leave.Members[3:]...)
-		leave.Revision++
-		takeover := prev.Clone()
-		takeover.Members = takeover.Members[1:]
-		takeover.Revision++
-		for _, c := range []struct {
-			name       string
-			next       events.View
-			want       events.Type
-			wantEvents int
-		}{
-			{"join", join, events.SlaveAdd, 1},
-			{"slave-leaves", leave, events.SlaveDel, 1},
-			{"takeover", takeover, events.ChangeToMaster, 1},
-		} {
+	for _, n := range benchSizes {
+		prev, cases := benchCases(n)
+		for _, c := range cases {
 			b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
 				evs := events.Diff(prev, c.next)
 				if len(evs) != c.wantEvents || evs[0].Type != c.want {
@@ -50,6 +65,27 @@ func BenchmarkDiff(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					events.Diff(prev, c.next)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDiffChanges measures DiffChanges for the changes of benchCases,
+// to compare with BenchmarkDiff: it should not grow with n, except on
+// takeover, whose event lists every slave.
+func BenchmarkDiffChanges(b *testing.B) {
+	for _, n := range benchSizes {
+		prev, cases := benchCases(n)
+		for _, c := range cases {
+			b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
+				evs := events.DiffChanges(prev, c.next, c.changes)
+				if len(evs) != c.wantEvents || evs[0].Type != c.want {
+					b.Fatalf("DiffChanges gave %v, want one %v", evs, c.want)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					events.DiffChanges(prev, c.next, c.changes)
 				}
 			})
 		}
