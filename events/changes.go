@@ -2,10 +2,15 @@ package events
 
 import "slices"
 
-// Change is what happened to one member id between two views of a group:
-// Before is its node in the earlier view and After its node in the later
-// one, each the zero Node (empty ID) where the id was no member.
-type Change struct{ Before, After Node }
+// Change is what happened to one member id between two views of a group.
+type Change struct {
+	// Before is the id's node in the earlier view; the zero Node (empty
+	// ID) if it was no member there.
+	Before Node
+	// After is the id's node in the later view; the zero Node if it is no
+	// member there.
+	After Node
+}
 
 // DiffChanges returns the events that Diff(prev, next) returns, given the
 // members that changed between the two views, at a cost in proportion to

@@ -104,7 +104,9 @@ type Event struct {
 	// documentation for what they are for each Type.
 	Nodes []Node
 	// View is the whole view after the change. It is the zero View for
-	// Offline.
+	// Offline. A view can be shared: between the events of one change, and,
+	// from the selector, with other events and members (see DiffChanges).
+	// Read it; Clone it to modify it.
 	View View
 	// Time is when the event was emitted. Diff leaves it zero; the selector
 	// sets it.

@@ -3,7 +3,8 @@
 // group.
 //
 // A member registers itself at <prefix>/<id> with its own lease, keeps the
-// lease alive, and follows the group with one watch. The master is the live
+// lease alive, and follows the group with one watch, which the members of
+// a group on one client share. The master is the live
 // key with the smallest CreateRevision: the rule of etcd's
 // concurrency.Election, so `etcdctl elect -l <prefix>` names the same master
 // and an Election candidate on the same prefix is seen as a member (its id is
@@ -125,10 +126,20 @@
 // Events are delivered in order and never dropped: they wait in memory
 // until read, so a slow reader never delays the keep-alives or the safe
 // deadline. See the events package for the events and their order. After a
-// watch fails (a compaction, a lost etcd leader, a closed stream), the member
-// reads the group afresh and emits only the difference. A program that only
+// watch fails (a compaction, a lost etcd leader, a closed stream), the
+// group is read afresh and the member emits only the difference. A program that only
 // asks a member (IsMaster, MasterContext, View) makes it WithoutEvents: then
 // no event is kept, and Events is nil.
+//
+// Members of one group on one *clientv3.Client share one follower of the
+// group: one snapshot, read in pages at one revision, one watch, and one
+// view, which their events carry rather than copy. A change costs each
+// member in proportion to the change, not to the group's size, and a
+// member's memory does not grow with the group's. So the View of an event
+// is shared with the member's other events and with the other members on
+// its client: read it, never modify it (View.Clone gives a copy of one's
+// own). The View method returns a copy. After a watch fails, the follower
+// reads the group once for all of them.
 //
 // Close ends the mastership, emits one Offline, the last event, and then
 // revokes the lease, so that a slave takes over at once rather than after
@@ -144,8 +155,8 @@
 //
 //	etcdctl role grant-permission ROLE readwrite <prefix>/ --prefix
 //
-// Its transactions read and write its own key and read the group; its watch
-// reads the range; etcd asks for write permission on a lease's keys to
+// Its transactions read and write its own key and read the group; the
+// group's reads and watch read the range; etcd asks for write permission on a lease's keys to
 // revoke the lease and, from the versions named below, to keep it alive,
 // and read permission to tell its TTL. TLS and credentials are the client's
 // (clientv3.Config's TLS, Username and Password); this package never sees

@@ -7,7 +7,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/seed764c596d/mastership/events"
 	"github.com/seed764c596d/mastership/internal/backoff"
 	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/lease"
@@ -27,19 +26,23 @@ type registration struct {
 	// stopCloseHook stops the hook that ends ctx on Close.
 	stopCloseHook func() bool
 	createRev     int64 // this member's key's CreateRevision
-	rev           int64 // revision of kvs
-	// kvs is the group's keys at rev, read with the key's creation (or its
-	// take-back), until refresh hands them to group.Follow; run loop only.
-	kvs map[string]group.KV
-	// members is the group now, in join order; run loop only. Views
-	// share it, so it is replaced, never modified.
-	members  []events.Node
-	yieldRev int64 // revision of the last Yield's re-creation of the key; run loop only
+	// sub follows the group from start until refresh ends.
+	sub *group.Subscription
+	// since is the revision of the key's creation, or of its re-creation
+	// by the last Yield: views from before it are not published. Run loop
+	// only, as are the fields below.
+	since int64
+	// stale: an update was not published, or none was yet, so the next
+	// view is compared whole with the last one published.
+	stale bool
+	// published: a view of this registration was published.
+	published bool
 }
 
 // register runs INIT: it grants a lease and creates this member's key in a
-// transaction that fails if the key exists, reading the group in the same
-// transaction. old is the lease of this member's previous registration, if
+// transaction that fails if the key exists. The group itself is read by
+// the follower the member subscribes to (see start), which reads it once
+// for every member of the group on this client. old is the lease of this member's previous registration, if
 // any: a key still held by it is this member's own, left over, and is
 // revoked rather than reported as a duplicate.
 func (s *Selector) register(ctx context.Context, old clientv3.LeaseID) (*registration, error) {
@@ -74,7 +77,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 
 	var w holderWatch
 	for {
-		c, err := member.Create(ctx, s.cli, s.key, s.currentValue(), l.ID, s.prefix)
+		c, err := member.Create(ctx, s.cli, s.key, s.currentValue(), l.ID, "")
 		if err != nil {
 			if r := s.refused(err, "register"); r != nil {
 				return nil, s.diagnose(ctx, err)
@@ -85,12 +88,7 @@ func (s *Selector) create(ctx context.Context, l *lease.Lease, old clientv3.Leas
 			return nil, wrapf(contextCause(ctx, err), "create key %q", s.key)
 		}
 		if c.OK {
-			r := &registration{
-				lease:     l,
-				createRev: c.Revision,
-				kvs:       c.KVs,
-				rev:       c.Revision,
-			}
+			r := &registration{lease: l, createRev: c.Revision, since: c.Revision}
 			r.ctx, r.cancel = context.WithCancelCause(l.Context())
 			return r, nil
 		}

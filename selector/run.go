@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -15,7 +14,9 @@ import (
 	"github.com/seed764c596d/mastership/internal/lease"
 )
 
-// start makes reg the current registration and emits its first view.
+// start makes reg the current registration, subscribes it to its group,
+// and publishes its first view: the group as the group's follower sees it
+// once it has seen this member's key. It returns early if reg ends first.
 func (s *Selector) start(runCtx context.Context, reg *registration) {
 	// Close ends the registration's work too.
 	reg.stopCloseHook = context.AfterFunc(runCtx, func() { reg.cancel(errClosing) })
@@ -24,10 +25,14 @@ func (s *Selector) start(runCtx context.Context, reg *registration) {
 	s.state = Refresh
 	s.mu.Unlock()
 	s.log.Info("registered", "lease", int64(reg.lease.ID), "ttl", reg.lease.TTL, "margin", reg.lease.Margin, "createRevision", reg.createRev)
-	view := events.View{Self: s.id, Members: group.Members(s.prefix, reg.kvs), Revision: reg.rev}
-	reg.members = view.Members
-	s.strays(reg.kvs, nil)
-	s.publish(reg, view)
+	reg.sub = group.Subscribe(s.cli, s.prefix, s.key, s.log)
+	for !reg.published && reg.ctx.Err() == nil {
+		select {
+		case <-reg.ctx.Done():
+		case <-reg.sub.Ready():
+			s.follow(reg)
+		}
+	}
 }
 
 // run is the member's state machine: REFRESH until the registration is
@@ -109,70 +114,61 @@ func (s *Selector) idle(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// refresh follows the group while the registration lives: it keeps the
-// view from the snapshot up to date through a watch, resynchronises with a
-// fresh read whenever the watch fails, and serves Yield. It returns when
-// reg.ctx ends. The loop is internal/group's Follow, which the gRPC
-// resolver shares.
+// refresh follows the group while the registration lives, through the
+// follower this member shares with the other members of its group on its
+// client (see group.Subscribe), and serves Yield. It returns when reg.ctx
+// ends.
 func (s *Selector) refresh(reg *registration) {
-	start := group.State{KVs: reg.kvs, Revision: reg.rev}
-	reg.kvs = nil // Follow's now
-	group.Follow(reg.ctx, group.Config[chan error]{
-		Client: s.cli,
-		Prefix: s.prefix,
-		Log:    s.log,
-		// Yield runs on this goroutine, between watch responses, so that
-		// update sees the revision of its re-created key.
-		Requests: s.yieldc,
-		Serve: func(reply chan error) group.Action {
+	defer reg.sub.Close()
+	for reg.ctx.Err() == nil {
+		select {
+		case <-reg.ctx.Done():
+		// Yield runs on this goroutine, between updates, so that update
+		// sees the revision of its re-created key.
+		case reply := <-s.yieldc:
 			reply <- s.yield(reg)
-			if reg.ctx.Err() != nil {
-				return group.Stop
-			}
-			return group.Continue
-		},
-		// A refusal by etcd would come again: it ends the registration,
-		// and the member.
-		Fatal: func(err error) bool {
-			if r := s.refused(err, "read or watch range [%q, %q)", s.prefix, clientv3.GetPrefixRangeEnd(s.prefix)); r != nil {
-				reg.cancel(r)
-				return true
-			}
-			return false
-		},
-		Update: func(st group.State) bool {
-			if st.Fresh {
-				// Follow reads afresh only after its watch failed.
-				s.stats.resyncs.Add(1)
-				reg.members = group.Members(s.prefix, st.KVs)
-			} else {
-				// A watch response changes a member or two of a group
-				// that may have thousands, each of which computes its
-				// view: rebuilding and sorting the whole group here would
-				// cost every member O(N log N) per change.
-				reg.members = applyChanges(s.prefix, reg.members, st)
-			}
-			if s.opts.hooks.update != nil {
-				s.opts.hooks.update()
-			}
-			if st.Fresh {
-				s.strays(st.KVs, nil)
-			} else {
-				s.strays(st.KVs, st.Changed)
-			}
-			return s.update(reg, st)
-		},
-	}, start)
+		case <-reg.sub.Ready():
+			s.follow(reg)
+		}
+	}
 }
 
-// update publishes the view of reg.members at st's revision, or ends the
-// registration if this member's key is gone. It reports whether the
-// registration lives on.
-func (s *Selector) update(reg *registration, st group.State) bool {
-	if st.Revision < reg.yieldRev {
-		// A view from before this member's Yield re-created its key: it
-		// may show the key with its old revision, or no key at all. The
-		// mastership has ended already; the next view shows the outcome.
+// follow applies the updates waiting for reg, in order, until one ends it.
+func (s *Selector) follow(reg *registration) {
+	for _, u := range reg.sub.Take() {
+		if u.Err != nil {
+			// A refusal by etcd would come again: it ends the
+			// registration, and the member.
+			err := s.refused(u.Err, "read or watch range [%q, %q)", s.prefix, clientv3.GetPrefixRangeEnd(s.prefix))
+			if err == nil {
+				err = u.Err
+			}
+			reg.cancel(err)
+			return
+		}
+		if u.Resync {
+			s.stats.resyncs.Add(1)
+		}
+		if s.opts.hooks.update != nil {
+			s.opts.hooks.update()
+		}
+		s.strays(u.Strays)
+		if !s.update(reg, u) {
+			return
+		}
+	}
+}
+
+// update publishes the view of u, or ends the registration if this
+// member's key is gone. It reports whether the registration lives on.
+func (s *Selector) update(reg *registration, u group.Update) bool {
+	if u.Revision < reg.since {
+		// A view from before this member's key was created, or re-created
+		// by Yield: it may show the key with its old revision, or no key
+		// at all. A mastership that Yield ended has ended already; the
+		// next view shows the outcome. The changes it carries are not
+		// applied, so the next view is compared whole.
+		reg.stale = true
 		return true
 	}
 	// This member's key, as this member created it, on its lease. Another
@@ -180,24 +176,36 @@ func (s *Selector) update(reg *registration, st group.State) bool {
 	// it without a lease or on another lease: a plain put on an existing
 	// key keeps its CreateRevision but detaches it from the lease, so that
 	// it would never expire and the others drop it from their views.
-	switch own, ok := st.KVs[s.key]; {
-	case !ok || own.CreateRevision != reg.createRev:
+	switch own := u.Own; {
+	case !u.OwnOK || own.CreateRevision != reg.createRev:
 		reg.cancel(ErrKeyDeleted)
 		return false
 	case own.Lease != int64(reg.lease.ID):
 		reg.cancel(fmt.Errorf("%w: lease %x", ErrKeyDetached, own.Lease))
 		return false
 	}
-	return s.publish(reg, events.View{Self: s.id, Members: reg.members, Revision: st.Revision})
+	// Changes nil: compare the whole views; empty: nothing changed.
+	changes := u.Changes
+	if changes == nil {
+		changes = []events.Change{}
+	}
+	if u.Fresh || reg.stale {
+		changes = nil
+	}
+	reg.stale = false
+	if !s.publish(reg, events.View{Self: s.id, Members: u.Members, Revision: u.Revision}, changes) {
+		return false
+	}
+	reg.published = true
+	return true
 }
 
 // strays logs, once each, the keys under the prefix that are no members:
-// keys without a lease, and ids that are not valid UTF-8. It looks at the
-// keys named in changed, or at every key if changed is nil. Run loop only.
-func (s *Selector) strays(kvs map[string]group.KV, changed []string) {
-	note := func(kv group.KV) {
-		if kv.Key == s.key || !group.Stray(s.prefix, kv) || s.logged[kv.Key] {
-			return
+// keys without a lease, and ids that are not valid UTF-8. Run loop only.
+func (s *Selector) strays(kvs []group.KV) {
+	for _, kv := range kvs {
+		if kv.Key == s.key || s.logged[kv.Key] {
+			continue
 		}
 		if s.logged == nil {
 			s.logged = make(map[string]bool)
@@ -205,75 +213,6 @@ func (s *Selector) strays(kvs map[string]group.KV, changed []string) {
 		s.logged[kv.Key] = true
 		s.log.Warn("key under the prefix is no member: it has no lease, or its id is not valid UTF-8", "key", kv.Key, "lease", kv.Lease)
 	}
-	if changed == nil {
-		for _, kv := range kvs {
-			note(kv)
-		}
-		return
-	}
-	for _, key := range changed {
-		if kv, ok := kvs[key]; ok {
-			note(kv)
-		}
-	}
-}
-
-// applyChanges returns the members of the group after the watch response
-// of st, given old, the members at the previous Update: the members of
-// st.KVs in join order, as group.Members returns them, but found by one pass
-// over old rather than a sort of the whole group. It never modifies old,
-// which published views share, and returns a new slice when a member
-// changed.
-func applyChanges(prefix string, old []events.Node, st group.State) []events.Node {
-	// The ids whose keys changed, and what the group has of them now. A
-	// few ids are compared one by one; a large batch, as a watch catching
-	// up delivers, goes into a set.
-	var ids []string
-	var set map[string]bool
-	changed := func(id string) bool {
-		if set != nil {
-			return set[id]
-		}
-		return slices.Contains(ids, id)
-	}
-	var now []events.Node
-	for _, key := range st.Changed {
-		// A key changed under the prefix changes the member of its id,
-		// whether or not it is a member now (a plain put that detached a
-		// key from its lease takes that member out of the group).
-		id, ok := group.ID(prefix, key)
-		if !ok || changed(id) {
-			continue
-		}
-		ids = append(ids, id)
-		switch {
-		case set != nil:
-			set[id] = true
-		case len(ids) > 8:
-			set = make(map[string]bool, len(st.Changed))
-			for _, id := range ids {
-				set[id] = true
-			}
-		}
-		if n, ok := group.Member(prefix, st.KVs[key]); ok {
-			now = append(now, n)
-		}
-	}
-	if len(ids) == 0 {
-		return old
-	}
-	events.Sort(now)
-	next := make([]events.Node, 0, len(old)+len(now))
-	for _, n := range old {
-		if changed(n.ID) {
-			continue
-		}
-		for len(now) > 0 && events.Compare(now[0], n) < 0 {
-			next, now = append(next, now[0]), now[1:]
-		}
-		next = append(next, n)
-	}
-	return append(next, now...)
 }
 
 // resume gives back the mastership that yield ended when nothing changed in

@@ -155,6 +155,18 @@ func New(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...O
 		s.q = queue.New[events.Event]()
 	}
 	s.start(s.runCtx, reg)
+	if cause := context.Cause(reg.ctx); !reg.published && isRefusal(cause) {
+		// etcd refused the read of the group, which the registration
+		// does not make: the member ends before it began.
+		reg.sub.Close()
+		reg.stopCloseHook()
+		s.giveUp(s.runCtx, reg.lease)
+		s.stop()
+		if s.q != nil {
+			s.q.Close()
+		}
+		return nil, cause
+	}
 	go s.run(s.runCtx, reg)
 	return s, nil
 }
@@ -182,8 +194,9 @@ func (s *Selector) ID() string { return s.id }
 // Key returns this member's key in etcd.
 func (s *Selector) Key() string { return s.key }
 
-// View returns this member's current view of its group; the zero View while
-// it is not registered.
+// View returns a copy of this member's current view of its group; the zero
+// View while it is not registered. It costs a copy of the group: a program
+// that follows a large group reads the views its events carry.
 func (s *Selector) View() events.View {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -311,19 +324,33 @@ func (s *Selector) emit(evs []events.Event) {
 }
 
 // publish makes next the current view of reg and emits the events from the
-// previous one to it. It keeps the master context in step: a context is
+// previous one to it: from the changes between them when the previous view
+// was the one before next, or else (changes nil) from the whole views. It keeps the master context in step: a context is
 // made for each mastership before its event is emitted, and cancelled
 // before the event that ends it. It reports false, and publishes nothing,
 // once reg has ended (see live): what a member learns after the end of its
 // registration is never emitted or acted on, and the run loop emits Offline
 // first.
-func (s *Selector) publish(reg *registration, next events.View) bool {
+func (s *Selector) publish(reg *registration, next events.View, changes []events.Change) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.live(reg) {
 		return false
 	}
-	evs := events.Diff(s.view, next)
+	var evs []events.Event
+	if changes != nil && s.view.Revision > 0 {
+		// A change costs this member in proportion to its size, not to the
+		// group's: both views have this member (update checked its key),
+		// and differ only in changes.
+		evs = events.DiffChanges(s.view, next, changes)
+	} else {
+		evs = events.Diff(s.view, next)
+		// The events carry the view that every member of the group on
+		// this client shares, not a copy of their own.
+		for i := range evs {
+			evs[i].View = next
+		}
+	}
 	live := s.masterCtx != nil && s.masterCtx.Err() == nil
 	if next.IsMaster() {
 		if !live || s.masterRev != next.Epoch() {
@@ -335,7 +362,7 @@ func (s *Selector) publish(reg *registration, next events.View) bool {
 				// and is master again under a new epoch: its successor
 				// left before this member's key was re-created. The new
 				// mastership is announced as one.
-				evs = append([]events.Event{{Type: events.ChangeToMaster, Nodes: next.Slaves(), View: next.Clone()}}, evs...)
+				evs = append([]events.Event{{Type: events.ChangeToMaster, Nodes: next.Slaves(), View: next}}, evs...)
 			}
 			s.masterCtx, s.masterEnd = context.WithCancel(reg.ctx)
 			s.masterRev = next.Epoch()

@@ -29,8 +29,10 @@ type Stats struct {
 	// type. It holds every type of events.Types, counted or not, and is the
 	// caller's to keep.
 	Transitions map[events.Type]uint64
-	// Resyncs counts the times this member read its group afresh after its
-	// watch failed (a compaction, a lost etcd leader, a closed stream).
+	// Resyncs counts the times this member's group was read afresh, while
+	// it followed it, after the watch failed (a compaction, a lost etcd
+	// leader, a closed stream). Members of one group on one client share
+	// the read, and each counts it.
 	Resyncs uint64
 }
 

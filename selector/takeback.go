@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -12,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/seed764c596d/mastership/internal/group"
 	"github.com/seed764c596d/mastership/internal/lease"
 )
 
@@ -88,9 +88,11 @@ func (s *Selector) takeBack(runCtx context.Context, reg *registration) *registra
 	}
 }
 
-// adopt checks, in one read, that etcd holds this member's key on l with
-// the CreateRevision reg recorded, and returns a new registration on l with
-// the group as read, or nil after revoking l.
+// adopt checks, in one read of its key, that etcd holds this member's key
+// on l with the CreateRevision reg recorded, and returns a new registration
+// on l, or nil after revoking l. The registration's views come from the
+// group's follower, as a new one's do (see start): a member that takes back
+// its registration after an outage reads one key, not its whole group.
 func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lease) *registration {
 	// Every call here ends when the lease does.
 	ctx, stop := context.WithCancelCause(runCtx)
@@ -99,7 +101,7 @@ func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lea
 	defer s.reconnectOften(ctx)()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, l.TTL)
-		resp, err := s.cli.Get(rctx, s.prefix, clientv3.WithPrefix())
+		resp, err := s.cli.Get(rctx, s.key)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -107,7 +109,7 @@ func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lea
 				// over.
 				return s.giveUp(runCtx, l)
 			}
-			if isRefusal(s.refused(err, "take back: read range of %q", s.prefix)) {
+			if isRefusal(s.refused(err, "take back: read key %q", s.key)) {
 				return s.giveUp(runCtx, l)
 			}
 			if s.idle(ctx, time.Duration(50+rand.IntN(150))*time.Millisecond) != nil {
@@ -115,22 +117,13 @@ func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lea
 			}
 			continue
 		}
-		for _, kv := range resp.Kvs {
-			if string(kv.Key) != s.key {
-				continue
+		if len(resp.Kvs) == 1 {
+			if kv := resp.Kvs[0]; clientv3.LeaseID(kv.Lease) == l.ID && kv.CreateRevision == reg.createRev {
+				s.log.Info("registration taken back", "lease", int64(l.ID), "createRevision", reg.createRev)
+				r := &registration{lease: l, createRev: reg.createRev, since: reg.createRev}
+				r.ctx, r.cancel = context.WithCancelCause(l.Context())
+				return r
 			}
-			if clientv3.LeaseID(kv.Lease) != l.ID || kv.CreateRevision != reg.createRev {
-				break
-			}
-			s.log.Info("registration taken back", "lease", int64(l.ID), "createRevision", reg.createRev)
-			r := &registration{
-				lease:     l,
-				createRev: reg.createRev,
-				kvs:       group.KVsOf(resp.Kvs),
-				rev:       resp.Header.Revision,
-			}
-			r.ctx, r.cancel = context.WithCancelCause(l.Context())
-			return r
 		}
 		s.log.Info("registration not taken back: its key is gone or no longer on its lease; registering anew")
 		return s.giveUp(runCtx, l)
@@ -140,16 +133,63 @@ func (s *Selector) adopt(runCtx context.Context, reg *registration, l *lease.Lea
 // reconnectOften resets the reconnect backoff of the client's connection
 // every 200ms until ctx ends or the returned function is called, so that the
 // connection is up again within a fraction of the TTL once etcd is back
-// (see lease.ResetBackoff).
+// (see lease.ResetBackoff). The members on one client share one resetter:
+// each reset makes the connection try again at once, and thousands of
+// members resetting it on their own would keep it dialling without pause
+// while etcd is down.
 func (s *Selector) reconnectOften(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
+	resetters.mu.Lock()
+	r := resetters.m[s.cli]
+	if r == nil {
+		r = startResetter(s.cli)
+		resetters.m[s.cli] = r
+	}
+	r.users++
+	resetters.mu.Unlock()
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			resetters.mu.Lock()
+			r.users--
+			last := r.users == 0
+			if last {
+				delete(resetters.m, s.cli)
+			}
+			resetters.mu.Unlock()
+			if last {
+				r.stop()
+				<-r.done
+			}
+		})
+	}
+	unhook := context.AfterFunc(ctx, release)
+	return func() {
+		unhook()
+		release()
+	}
+}
+
+// resetters are the running resetters of reconnectOften, by client.
+var resetters = struct {
+	mu sync.Mutex
+	m  map[*clientv3.Client]*resetter
+}{m: make(map[*clientv3.Client]*resetter)}
+
+type resetter struct {
+	users int // guarded by resetters.mu
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+func startResetter(cli *clientv3.Client) *resetter {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &resetter{stop: cancel, done: make(chan struct{})}
 	go func() {
-		defer close(done)
+		defer close(r.done)
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
 		for {
-			lease.ResetBackoff(s.cli)
+			lease.ResetBackoff(cli)
 			select {
 			case <-ctx.Done():
 				return
@@ -157,10 +197,7 @@ func (s *Selector) reconnectOften(ctx context.Context) (stop func()) {
 			}
 		}
 	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	return r
 }
 
 // giveUp stops keeping l alive and revokes it (see revoke), and returns

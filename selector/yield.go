@@ -176,6 +176,6 @@ func (s *Selector) yield(reg *registration) error {
 		return wrapf(err, "yield: re-create key")
 	}
 	reg.createRev = put.Header.Revision
-	reg.yieldRev = put.Header.Revision
+	reg.since = put.Header.Revision
 	return nil
 }
