@@ -75,7 +75,7 @@ func TestQuick(t *testing.T) {
 		t.Errorf("fan-out to 10: %d trials, %d member times, %d floor trials, fastest %v; want 2, 20, 2, positive",
 			f.last.n(), f.member.n(), f.floorLast.n(), f.last.min())
 	}
-	if len(b.scales) != len(scaleContenders()) {
+	if len(b.scales) != len(scaleContenders(0)) {
 		t.Fatalf("scale: %d runs, want one per contender", len(b.scales))
 	}
 	for _, r := range b.scales {

@@ -41,6 +41,11 @@ type config struct {
 	rest       time.Duration   // how long members rest in a scale run
 	settle     time.Duration   // how long members settle before the rest
 	ttls       []time.Duration // TTLs of the crash measure; partition takes the first
+
+	scaleClients  int           // clients of a scale child; 0: one per member; -1: one per 100 members, 1 to 10
+	scaleTTL      time.Duration // TTL of the scale contenders; 0: their own (5s; client-go's defaults 15s)
+	scaleJoins    int           // join trials in group 0 of each mastership scale run
+	scaleRecovery bool          // stop etcd for longer than the TTL in each mastership scale run
 }
 
 var allMeasures = []string{"handover", "crash", "partition", "fanout", "scale"}
@@ -71,6 +76,10 @@ func parseFlags(args []string) (config, string, error) {
 	kinds := fs.String("scale-contenders", strings.Join(scaleKinds, ","), "comma-separated contenders of the scale measure: "+strings.Join(scaleKinds, ", ")+" (election is this module's package, concurrency is concurrency.Election)")
 	rest := fs.Duration("rest", 20*time.Second, "how long members rest in a scale run")
 	settle := fs.Duration("settle", 3*time.Second, "how long members settle before their rest in a scale run")
+	scaleClients := fs.Int("scale-clients", -1, "clients of the scale measure's child process: N clients shared by its members, 0 for one client per member (as members are deployed), -1 for one per 100 members, at least 1 and at most 10")
+	scaleTTL := fs.Duration("scale-ttl", 0, "TTL of the scale measure's contenders (client-go: its lease, with renew deadline and retry scaled as 15:10:2); 0 for 5s, and client-go's defaults")
+	scaleJoins := fs.Int("scale-joins", 200, "in each mastership scale run, once at rest: trials of a member joining group 0, timed until every member of the group has its SLAVE_ADD; 0 for none")
+	scaleRecovery := fs.Bool("scale-recovery", false, "in each mastership scale run, last: stop etcd for the TTL + 5s, restart it, and time until every member is registered again with its whole group")
 	out := fs.String("out", "", "also write the report to this file")
 	if err := fs.Parse(args); err != nil {
 		return config{}, "", err
@@ -79,7 +88,8 @@ func parseFlags(args []string) (config, string, error) {
 		return config{}, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg := config{measures: map[string]bool{}, scaleKinds: map[string]bool{}, trials: *trials, slowTrials: *slow, parallel: *par, rest: *rest,
-		settle: *settle, ttls: []time.Duration{2 * time.Second, 5 * time.Second}}
+		settle: *settle, ttls: []time.Duration{2 * time.Second, 5 * time.Second},
+		scaleClients: *scaleClients, scaleTTL: *scaleTTL, scaleJoins: *scaleJoins, scaleRecovery: *scaleRecovery}
 	for _, m := range strings.Split(*measures, ",") {
 		m = strings.TrimSpace(m)
 		ok := false
@@ -109,6 +119,14 @@ func parseFlags(args []string) (config, string, error) {
 		return config{}, "", fmt.Errorf("-rest: %v, want at least 1s", cfg.rest)
 	case cfg.settle < 0:
 		return config{}, "", fmt.Errorf("-settle: %v, want at least 0", cfg.settle)
+	case cfg.scaleClients < -1:
+		return config{}, "", fmt.Errorf("-scale-clients: %d, want -1, 0 or a number of clients", cfg.scaleClients)
+	case cfg.scaleTTL != 0 && cfg.scaleTTL < 2*time.Second:
+		return config{}, "", fmt.Errorf("-scale-ttl: %v, want 0 or at least 2s", cfg.scaleTTL)
+	case cfg.scaleTTL%time.Second != 0:
+		return config{}, "", fmt.Errorf("-scale-ttl: %v, want whole seconds (etcd's leases are)", cfg.scaleTTL)
+	case cfg.scaleJoins < 0:
+		return config{}, "", fmt.Errorf("-scale-joins: %d, want at least 0", cfg.scaleJoins)
 	}
 	for _, f := range strings.Split(*fanout, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -240,8 +258,13 @@ func cutContenders(ttl time.Duration) []contender {
 	return []contender{mastershipC(ttl), electionC(ttl), clientGoScaled(ttl)}
 }
 
-func scaleContenders() []contender {
-	return []contender{mastershipC(5 * time.Second), ourElectionC(5 * time.Second), electionC(5 * time.Second), clientGoDefault()}
+// scaleContenders are the contenders of the scale measure, at TTL ttl, or
+// at their own when ttl is 0.
+func scaleContenders(ttl time.Duration) []contender {
+	if ttl == 0 {
+		return []contender{mastershipC(5 * time.Second), ourElectionC(5 * time.Second), electionC(5 * time.Second), clientGoDefault()}
+	}
+	return []contender{mastershipC(ttl), ourElectionC(ttl), electionC(ttl), clientGoScaled(ttl)}
 }
 
 func (b *bench) runAll() error {
@@ -308,7 +331,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	if m["scale"] {
-		for _, c := range scaleContenders() {
+		for _, c := range scaleContenders(b.cfg.scaleTTL) {
 			if !b.cfg.scaleKinds[c.kind] {
 				continue
 			}
