@@ -5,10 +5,24 @@
 // run and explains it.
 //
 //	go run -C bench . -measures handover,crash,partition,fanout,scale -trials 50 -out /tmp/bench.md
+//
+// The fleet at scale (issue 20), mastership only; each takes minutes to
+// build its 10,000 members, and the second needs 2,000+ open files on
+// each side (the program raises its soft limit to the hard one):
+//
+//	go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 200 -out /tmp/scale.md
+//	go run -C bench . -measures scale -scale-contenders mastership -scale 1x2000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
+//	go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 0 -scale-recovery -out /tmp/scale-recovery.md
+//
+// The first shares one client per 100 members (at most 10) in the child
+// process; the second gives each member a client of its own, as members
+// are deployed; the third kills etcd for 35 s after the rest and times the
+// members' return.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +42,24 @@ import (
 
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
+
+// usageText heads -h: the commands of BENCHMARKS.md's runs and of the
+// runs at scale.
+const usageText = `Measures mastership against concurrency.Election and client-go's leader
+election on one embedded etcd, and prints Markdown tables.
+
+  go run -C bench . -trials 50 -slow-trials 10 -out /tmp/bench.md   # everything
+  go run -C bench . -measures handover -trials 200                   # one measure
+
+The fleet at scale (mastership only; minutes to build 10,000 members):
+
+  # one group of 10,000 and 100 groups of 100, one client per 100 members (at most 10)
+  go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 200 -out /tmp/scale.md
+  # one client per member, as members are deployed: 2,000+ open files each side
+  go run -C bench . -measures scale -scale-contenders mastership -scale 1x2000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
+  # etcd killed for the TTL + 5s after the rest, then restarted: time until every member is back
+  go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 0 -scale-recovery -out /tmp/scale-recovery.md
+`
 
 // config is what the flags choose.
 type config struct {
@@ -60,6 +92,9 @@ func main() {
 		return
 	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -79,8 +114,12 @@ func parseFlags(args []string) (config, string, error) {
 	scaleClients := fs.Int("scale-clients", -1, "clients of the scale measure's child process: N clients shared by its members, 0 for one client per member (as members are deployed), -1 for one per 100 members, at least 1 and at most 10")
 	scaleTTL := fs.Duration("scale-ttl", 0, "TTL of the scale measure's contenders (client-go: its lease, with renew deadline and retry scaled as 15:10:2); 0 for 5s, and client-go's defaults")
 	scaleJoins := fs.Int("scale-joins", 200, "in each mastership scale run, once at rest: trials of a member joining group 0, timed until every member of the group has its SLAVE_ADD; 0 for none")
-	scaleRecovery := fs.Bool("scale-recovery", false, "in each mastership scale run, last: stop etcd for the TTL + 5s, restart it, and time until every member is registered again with its whole group")
+	scaleRecovery := fs.Bool("scale-recovery", false, "in each mastership scale run, last: kill etcd (data kept) for the TTL + 5s, restart it, and time until every member is registered again with its whole group")
 	out := fs.String("out", "", "also write the report to this file")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run -C bench . [flags]\n\n%s\nFlags:\n", usageText)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, "", err
 	}
@@ -336,7 +375,7 @@ func (b *bench) runAll() error {
 				continue
 			}
 			for _, gm := range b.cfg.scale {
-				b.progress("scale: %s, %d groups × %d, rest %v", c.name, gm[0], gm[1], b.cfg.rest)
+				b.progress("scale: %s, %d groups × %d, on %s, rest %v", c.name, gm[0], gm[1], clientsText(b.cfg.scaleClients), b.cfg.rest)
 				r, err := b.scale(c, gm[0], gm[1])
 				if err != nil {
 					return fmt.Errorf("scale, %s, %dx%d: %w", c.name, gm[0], gm[1], err)

@@ -168,7 +168,7 @@ func (b *bench) report(args []string) string {
 			p("| | groups × members | members / client | down | etcd ready | recovery | etcd CPU s | sent MiB | received MiB | messages received | heap MiB before | peak | after |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, r := range recs {
 				rc := r.recovery
-				p("| %s | %d × %d | %.0f | %v | %v | %v | %.2f | %.2f | %.2f | %.0f | %.1f | %.1f | %.1f |\n", r.c.name, r.groups, r.perGroup, float64(r.members())/float64(r.clients),
+				p("| %s | %d × %d | %.0f | %v | %v | %v | %.2f | %.3f | %.3f | %.0f | %.1f | %.1f | %.1f |\n", r.c.name, r.groups, r.perGroup, float64(r.members())/float64(r.clients),
 					rc.down.Round(100*time.Millisecond), rc.ready.Round(time.Millisecond), rc.recovery.Round(10*time.Millisecond), rc.etcdCPU.Seconds(),
 					rc.sentBytes/(1<<20), rc.recvBytes/(1<<20), rc.msgs, mib(rc.heapBefore), mib(rc.heapPeak), mib(rc.heapAfter))
 				if rc.notOffline > 0 {
