@@ -78,6 +78,7 @@ type config struct {
 	scaleTTL      time.Duration // TTL of the scale contenders; 0: their own (5s; client-go's defaults 15s)
 	scaleJoins    int           // join trials in group 0 of each mastership scale run
 	scaleRecovery bool          // stop etcd for longer than the TTL in each mastership scale run
+	scaleMemCheck bool          // refuse mastership scale runs whose views would not fit in memory
 }
 
 var allMeasures = []string{"handover", "crash", "partition", "fanout", "scale"}
@@ -115,6 +116,7 @@ func parseFlags(args []string) (config, string, error) {
 	scaleTTL := fs.Duration("scale-ttl", 0, "TTL of the scale measure's contenders (client-go: its lease, with renew deadline and retry scaled as 15:10:2); 0 for 5s, and client-go's defaults")
 	scaleJoins := fs.Int("scale-joins", 200, "in each mastership scale run, once at rest: trials of a member joining group 0, timed until every member of the group has its SLAVE_ADD; 0 for none")
 	scaleRecovery := fs.Bool("scale-recovery", false, "in each mastership scale run, last: kill etcd (data kept) for the TTL + 5s, restart it, and time until every member is registered again with its whole group")
+	scaleMemCheck := fs.Bool("scale-mem-check", true, "refuse a mastership scale run whose members' views (each holds its whole group: N² per group) would need more than half the available memory")
 	out := fs.String("out", "", "also write the report to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run -C bench . [flags]\n\n%s\nFlags:\n", usageText)
@@ -128,7 +130,7 @@ func parseFlags(args []string) (config, string, error) {
 	}
 	cfg := config{measures: map[string]bool{}, scaleKinds: map[string]bool{}, trials: *trials, slowTrials: *slow, parallel: *par, rest: *rest,
 		settle: *settle, ttls: []time.Duration{2 * time.Second, 5 * time.Second},
-		scaleClients: *scaleClients, scaleTTL: *scaleTTL, scaleJoins: *scaleJoins, scaleRecovery: *scaleRecovery}
+		scaleClients: *scaleClients, scaleTTL: *scaleTTL, scaleJoins: *scaleJoins, scaleRecovery: *scaleRecovery, scaleMemCheck: *scaleMemCheck}
 	for _, m := range strings.Split(*measures, ",") {
 		m = strings.TrimSpace(m)
 		ok := false
@@ -308,6 +310,14 @@ func scaleContenders(ttl time.Duration) []contender {
 
 func (b *bench) runAll() error {
 	m := b.cfg.measures
+	if m["scale"] && b.cfg.scaleKinds["mastership"] && b.cfg.scaleMemCheck {
+		// Before any measure, rather than after an hour of them.
+		for _, gm := range b.cfg.scale {
+			if err := memoryFits(gm[0], gm[1]); err != nil {
+				return fmt.Errorf("scale, mastership: %w", err)
+			}
+		}
+	}
 	if m["handover"] {
 		b.progress("handover: put → watch floor, %d trials", b.cfg.trials)
 		d, err := b.putWatchFloor(b.cfg.trials)

@@ -380,6 +380,46 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// viewBytes is what a member's view costs per member of its group: 181
+// bytes, from the heap per member at 1x100 and 1x1000 (BENCHMARKS.md, At
+// rest: 30.2 and 189.2 KiB).
+const viewBytes = 181
+
+// memoryFits refuses a run whose members' views alone would need more
+// than the memory available, with the GC's headroom (GOGC=100: twice the
+// live heap): every member holds a view of its whole group, so a group of
+// N costs N² × viewBytes, 18 GB at 10,000. Running it would push the
+// machine into swap or the OOM killer, which stops other work too.
+func memoryFits(groups, perGroup int) error {
+	live := uint64(groups) * uint64(perGroup) * (uint64(perGroup)*viewBytes + 40<<10)
+	avail := memAvailable()
+	if avail == 0 || 2*live <= avail {
+		return nil
+	}
+	return fmt.Errorf("%d groups of %d: the members' views need about %.1f GiB live (N × N × %d B each group, plus 40 KiB per member), twice that with the GC's headroom, and %.1f GiB are available: run smaller groups, or -scale-mem-check=false to try anyway",
+		groups, perGroup, float64(live)/(1<<30), viewBytes, float64(avail)/(1<<30))
+}
+
+// memAvailable returns MemAvailable of /proc/meminfo in bytes, or 0.
+func memAvailable() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseUint(f[0], 10, 64)
+				if err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // raiseFDLimit raises the soft limit of open files to the hard one, and
 // returns the soft limit.
 func raiseFDLimit() (uint64, error) {
@@ -449,6 +489,27 @@ func (f *fleet) consume(i int, s *selector.Selector) {
 			}
 		}
 	})
+}
+
+// logEvery writes to standard error, every 30s until stop, how far the
+// members are: builds and recoveries of thousands take minutes.
+func (f *fleet) logEvery(what string, started *atomic.Int64) (stop func()) {
+	done := make(chan struct{})
+	t0 := time.Now()
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(os.Stderr, "%s  child: %s, %v: %d of %d members started, %d see their whole group\n",
+					time.Now().Format("15:04:05"), what, time.Since(t0).Round(time.Second), min(started.Load(), int64(f.n)), f.n, f.complete.Load())
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // waitFull waits until every member sees its whole group, and returns when
@@ -540,6 +601,7 @@ func runChild(js string) {
 	sels := make([]*selector.Selector, n)
 	cands := make([]candidate, n) // the other kinds, kept reachable
 	var next atomic.Int64
+	stopLog := f.logEvery("build", &next)
 	start := time.Now()
 	// Many joins at once: a member that falls behind gets several joins in
 	// one watch response, and computes one view for them all.
@@ -568,6 +630,7 @@ func runChild(js string) {
 			fail(fmt.Errorf("build: %w", err))
 		}
 	}
+	stopLog()
 	build := end.Sub(start)
 	runtime.KeepAlive(cands)
 	// Settle: the last joins are seen, the first renewals made.
@@ -607,6 +670,10 @@ func runChild(js string) {
 		}
 		rctx, rcancel := context.WithTimeout(ctx, spec.recoveryTimeout())
 		defer rcancel()
+		var all atomic.Int64
+		all.Store(int64(n))
+		stopLog := f.logEvery("recovery", &all)
+		defer stopLog()
 		var at time.Time
 		for {
 			// Whole again after the restart: a fleet that had recovered
