@@ -8,7 +8,11 @@
 //
 // The fleet at scale (issue 20), mastership only; each takes minutes to
 // build its 10,000 members, and the second needs 2,000+ open files on
-// each side (the program raises its soft limit to the hard one):
+// each side (the program raises its soft limit to the hard one). Every
+// member holds a view of its whole group: a group of 10,000 needs about
+// 21 GiB of live heap in the child (N² × 224 B), and the run refuses it
+// on a machine with less than twice that available unless given
+// -scale-mem-check=false; 1x5000 needs about 5 GiB.
 //
 //	go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 200 -out /tmp/scale.md
 //	go run -C bench . -measures scale -scale-contenders mastership -scale 1x2000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
@@ -51,7 +55,9 @@ election on one embedded etcd, and prints Markdown tables.
   go run -C bench . -trials 50 -slow-trials 10 -out /tmp/bench.md   # everything
   go run -C bench . -measures handover -trials 200                   # one measure
 
-The fleet at scale (mastership only; minutes to build 10,000 members):
+The fleet at scale (mastership only; minutes to build 10,000 members; a group
+of 10,000 needs ~21 GiB of heap for its views, N² × 224 B, and is refused
+with less than twice that available unless -scale-mem-check=false):
 
   # one group of 10,000 and 100 groups of 100, one client per 100 members (at most 10)
   go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 200 -out /tmp/scale.md

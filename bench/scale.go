@@ -380,15 +380,16 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// viewBytes is what a member's view costs per member of its group: 181
-// bytes, from the heap per member at 1x100 and 1x1000 (BENCHMARKS.md, At
-// rest: 30.2 and 189.2 KiB).
-const viewBytes = 181
+// viewBytes is what a member's view costs per member of its group: 224
+// bytes, from the heap per member at 1x100 and 1x400 (37.0 and 104.1 KiB,
+// 2026-12-07 on this code; BENCHMARKS.md's older run gave 181 from 1x100
+// and 1x1000).
+const viewBytes = 224
 
 // memoryFits refuses a run whose members' views alone would need more
 // than the memory available, with the GC's headroom (GOGC=100: twice the
 // live heap): every member holds a view of its whole group, so a group of
-// N costs N² × viewBytes, 18 GB at 10,000. Running it would push the
+// N costs N² × viewBytes, 21 GiB at 10,000. Running it would push the
 // machine into swap or the OOM killer, which stops other work too.
 func memoryFits(groups, perGroup int) error {
 	live := uint64(groups) * uint64(perGroup) * (uint64(perGroup)*viewBytes + 40<<10)
