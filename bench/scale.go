@@ -202,7 +202,7 @@ func (b *bench) scale(c contender, groups, perGroup int) (*scaleResult, error) {
 			r.joins = dist{vals: rep.Joins}
 		case "recovery-ready":
 			down := spec.TTL + 5*time.Second
-			b.progress("scale: %s, %d × %d: etcd stopped for %v", c.name, groups, perGroup, down)
+			b.progress("scale: %s, %d × %d: etcd killed for %v", c.name, groups, perGroup, down)
 			rec, err = b.stopRestart(ctx, down)
 			if err != nil {
 				return nil, err
@@ -725,7 +725,6 @@ func (f *fleet) joins(ctx context.Context, spec scaleSpec, clis []*clientv3.Clie
 		j, l := newJoinWatch(id, spec.PerGroup), newJoinWatch(id, spec.PerGroup)
 		j.t0 = time.Now()
 		f.join.Store(j)
-		f.leave.Store(l)
 		s, err := selector.New(ctx, cli, prefix, id, selector.WithTTL(spec.TTL))
 		if err != nil {
 			return nil, err
@@ -746,6 +745,7 @@ func (f *fleet) joins(ctx context.Context, spec scaleSpec, clis []*clientv3.Clie
 		}
 		out = append(out, last)
 		l.t0 = time.Now()
+		f.leave.Store(l)
 		s.Close()
 		<-drained
 		if spec.Clients == 0 {
