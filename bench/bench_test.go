@@ -25,7 +25,7 @@ func TestQuick(t *testing.T) {
 		t.Skip("starts etcd and runs every measure (about 30s)")
 	}
 	quiet()
-	cfg, _, err := parseFlags([]string{"-trials", "2", "-slow-trials", "0", "-parallel", "2", "-fanout", "10", "-scale", "1x3", "-rest", "2s"})
+	cfg, _, err := parseFlags([]string{"-trials", "2", "-slow-trials", "0", "-parallel", "2", "-fanout", "10", "-scale", "1x3", "-rest", "2s", "-scale-joins", "2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestQuick(t *testing.T) {
 		t.Errorf("fan-out to 10: %d trials, %d member times, %d floor trials, fastest %v; want 2, 20, 2, positive",
 			f.last.n(), f.member.n(), f.floorLast.n(), f.last.min())
 	}
-	if len(b.scales) != len(scaleContenders()) {
+	if len(b.scales) != len(scaleContenders(0)) {
 		t.Fatalf("scale: %d runs, want one per contender", len(b.scales))
 	}
 	for _, r := range b.scales {
@@ -86,6 +86,12 @@ func TestQuick(t *testing.T) {
 			// Each member or candidate sends a keep-alive every (5s - 0.5s)/4: at least
 			// one each in 2s.
 			t.Errorf("scale, %s: %v keep-alives in 2s from 3 members, want at least 3 (%v)", r.c.name, r.msgs["LeaseKeepAlive"], r.msgs)
+		}
+	}
+
+	for _, r := range b.scales {
+		if want := map[bool]int{true: 2}[r.c.kind == "mastership"]; r.joins.n() != want {
+			t.Errorf("scale, %s: %d join trials, want %d", r.c.name, r.joins.n(), want)
 		}
 	}
 
@@ -116,6 +122,11 @@ func TestFlags(t *testing.T) {
 		{[]string{"-settle", "-1s"}, "-settle"},
 		{[]string{"-scale-contenders", "election,concurrency"}, ""},
 		{[]string{"-scale-contenders", "etcd"}, "-scale-contenders"},
+		{[]string{"-scale-clients", "0", "-scale-ttl", "30s", "-scale-joins", "0", "-scale-recovery"}, ""},
+		{[]string{"-scale-clients", "-2"}, "-scale-clients"},
+		{[]string{"-scale-ttl", "1s"}, "-scale-ttl"},
+		{[]string{"-scale-ttl", "2500ms"}, "-scale-ttl"},
+		{[]string{"-scale-joins", "-1"}, "-scale-joins"},
 		{[]string{"extra"}, "extra"},
 	} {
 		_, _, err := parseFlags(c.args)
@@ -125,5 +136,66 @@ func TestFlags(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%q: error %v, want one naming %s", c.args, err, c.want)
 		}
+	}
+}
+
+// TestScaleJoinsRecovery runs the scale measure's paths for large runs at
+// tiny sizes: one client per member, joins in group 0, and a recovery
+// from an etcd outage longer than a 2s TTL (about 25s).
+func TestScaleJoinsRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and stops it twice for 7s")
+	}
+	quiet()
+	cfg, _, err := parseFlags([]string{"-measures", "scale", "-scale-contenders", "mastership", "-scale", "1x20,2x5",
+		"-scale-clients", "0", "-scale-ttl", "2s", "-scale-joins", "5", "-scale-recovery", "-rest", "1s", "-settle", "0s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newBench(cfg, t.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	if err := b.runAll(); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.scales) != 2 {
+		t.Fatalf("%d scale runs, want 2", len(b.scales))
+	}
+	for _, r := range b.scales {
+		if r.clients != r.members() {
+			t.Errorf("%v: %d clients, want one per member", r, r.clients)
+		}
+		if r.settled.Build <= 0 {
+			t.Errorf("%v: built in %v", r, r.settled.Build)
+		}
+		if r.joins.n() != 5 || r.joins.min() <= 0 {
+			t.Errorf("%v: %d join trials, fastest %v; want 5, positive", r, r.joins.n(), r.joins.min())
+		}
+		rc := r.recovery
+		if rc == nil {
+			t.Errorf("%v: no recovery", r)
+			continue
+		}
+		if rc.down < 7*time.Second || rc.recovery <= 0 || rc.notOffline != 0 || rc.sentBytes <= 0 || rc.heapPeak == 0 {
+			t.Errorf("%v: recovery %+v; want down 7s, a positive recovery, every member offline, bytes sent, a heap", r, *rc)
+		}
+	}
+	rep := b.report([]string{"-scale-recovery"})
+	for _, want := range []string{"### At rest", "### Joins at scale", "### Recovery from an etcd outage", "mastership TTL 2s", "one client per member"} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	t.Log("\n" + rep)
+}
+
+func TestMemoryFits(t *testing.T) {
+	if err := memoryFits(100, 100); err != nil {
+		t.Errorf("100 groups of 100: %v", err)
+	}
+	if err := memoryFits(1, 1_000_000); err == nil || !strings.Contains(err.Error(), "-scale-mem-check") {
+		t.Errorf("one group of a million: %v, want an error naming -scale-mem-check", err)
 	}
 }

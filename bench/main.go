@@ -5,10 +5,28 @@
 // run and explains it.
 //
 //	go run -C bench . -measures handover,crash,partition,fanout,scale -trials 50 -out /tmp/bench.md
+//
+// The fleet at scale (issue 20), mastership only; each takes minutes to
+// build its 10,000 members, and the second needs 2,000+ open files on
+// each side (the program raises its soft limit to the hard one). Every
+// member holds a view of its whole group: a group of 10,000 needs about
+// 21 GiB of live heap in the child (N² × 224 B), and the run refuses it
+// on a machine with less than twice that available unless given
+// -scale-mem-check=false; 1x5000 needs about 5 GiB.
+//
+//	go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 200 -out /tmp/scale.md
+//	go run -C bench . -measures scale -scale-contenders mastership -scale 1x2000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
+//	go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 0 -scale-recovery -out /tmp/scale-recovery.md
+//
+// The first shares one client per 100 members (at most 10) in the child
+// process; the second gives each member a client of its own, as members
+// are deployed; the third kills etcd for 35 s after the rest and times the
+// members' return.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,6 +47,26 @@ import (
 	"github.com/seed764c596d/mastership/internal/etcdtest"
 )
 
+// usageText heads -h: the commands of BENCHMARKS.md's runs and of the
+// runs at scale.
+const usageText = `Measures mastership against concurrency.Election and client-go's leader
+election on one embedded etcd, and prints Markdown tables.
+
+  go run -C bench . -trials 50 -slow-trials 10 -out /tmp/bench.md   # everything
+  go run -C bench . -measures handover -trials 200                   # one measure
+
+The fleet at scale (mastership only; minutes to build 10,000 members; a group
+of 10,000 needs ~21 GiB of heap for its views, N² × 224 B, and is refused
+with less than twice that available unless -scale-mem-check=false):
+
+  # one group of 10,000 and 100 groups of 100, one client per 100 members (at most 10)
+  go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 200 -out /tmp/scale.md
+  # one client per member, as members are deployed: 2,000+ open files each side
+  go run -C bench . -measures scale -scale-contenders mastership -scale 1x2000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
+  # etcd killed for the TTL + 5s after the rest, then restarted: time until every member is back
+  go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 0 -scale-recovery -out /tmp/scale-recovery.md
+`
+
 // config is what the flags choose.
 type config struct {
 	measures   map[string]bool
@@ -41,6 +79,12 @@ type config struct {
 	rest       time.Duration   // how long members rest in a scale run
 	settle     time.Duration   // how long members settle before the rest
 	ttls       []time.Duration // TTLs of the crash measure; partition takes the first
+
+	scaleClients  int           // clients of a scale child; 0: one per member; -1: one per 100 members, 1 to 10
+	scaleTTL      time.Duration // TTL of the scale contenders; 0: their own (5s; client-go's defaults 15s)
+	scaleJoins    int           // join trials in group 0 of each mastership scale run
+	scaleRecovery bool          // stop etcd for longer than the TTL in each mastership scale run
+	scaleMemCheck bool          // refuse mastership scale runs whose views would not fit in memory
 }
 
 var allMeasures = []string{"handover", "crash", "partition", "fanout", "scale"}
@@ -55,6 +99,9 @@ func main() {
 		return
 	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -71,7 +118,16 @@ func parseFlags(args []string) (config, string, error) {
 	kinds := fs.String("scale-contenders", strings.Join(scaleKinds, ","), "comma-separated contenders of the scale measure: "+strings.Join(scaleKinds, ", ")+" (election is this module's package, concurrency is concurrency.Election)")
 	rest := fs.Duration("rest", 20*time.Second, "how long members rest in a scale run")
 	settle := fs.Duration("settle", 3*time.Second, "how long members settle before their rest in a scale run")
+	scaleClients := fs.Int("scale-clients", -1, "clients of the scale measure's child process: N clients shared by its members, 0 for one client per member (as members are deployed), -1 for one per 100 members, at least 1 and at most 10")
+	scaleTTL := fs.Duration("scale-ttl", 0, "TTL of the scale measure's contenders (client-go: its lease, with renew deadline and retry scaled as 15:10:2); 0 for 5s, and client-go's defaults")
+	scaleJoins := fs.Int("scale-joins", 200, "in each mastership scale run, once at rest: trials of a member joining group 0, timed until every member of the group has its SLAVE_ADD; 0 for none")
+	scaleRecovery := fs.Bool("scale-recovery", false, "in each mastership scale run, last: kill etcd (data kept) for the TTL + 5s, restart it, and time until every member is registered again with its whole group")
+	scaleMemCheck := fs.Bool("scale-mem-check", true, "refuse a mastership scale run whose members' views (each holds its whole group: N² per group) would need more than half the available memory")
 	out := fs.String("out", "", "also write the report to this file")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run -C bench . [flags]\n\n%s\nFlags:\n", usageText)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, "", err
 	}
@@ -79,7 +135,8 @@ func parseFlags(args []string) (config, string, error) {
 		return config{}, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg := config{measures: map[string]bool{}, scaleKinds: map[string]bool{}, trials: *trials, slowTrials: *slow, parallel: *par, rest: *rest,
-		settle: *settle, ttls: []time.Duration{2 * time.Second, 5 * time.Second}}
+		settle: *settle, ttls: []time.Duration{2 * time.Second, 5 * time.Second},
+		scaleClients: *scaleClients, scaleTTL: *scaleTTL, scaleJoins: *scaleJoins, scaleRecovery: *scaleRecovery, scaleMemCheck: *scaleMemCheck}
 	for _, m := range strings.Split(*measures, ",") {
 		m = strings.TrimSpace(m)
 		ok := false
@@ -109,6 +166,14 @@ func parseFlags(args []string) (config, string, error) {
 		return config{}, "", fmt.Errorf("-rest: %v, want at least 1s", cfg.rest)
 	case cfg.settle < 0:
 		return config{}, "", fmt.Errorf("-settle: %v, want at least 0", cfg.settle)
+	case cfg.scaleClients < -1:
+		return config{}, "", fmt.Errorf("-scale-clients: %d, want -1, 0 or a number of clients", cfg.scaleClients)
+	case cfg.scaleTTL != 0 && cfg.scaleTTL < 2*time.Second:
+		return config{}, "", fmt.Errorf("-scale-ttl: %v, want 0 or at least 2s", cfg.scaleTTL)
+	case cfg.scaleTTL%time.Second != 0:
+		return config{}, "", fmt.Errorf("-scale-ttl: %v, want whole seconds (etcd's leases are)", cfg.scaleTTL)
+	case cfg.scaleJoins < 0:
+		return config{}, "", fmt.Errorf("-scale-joins: %d, want at least 0", cfg.scaleJoins)
 	}
 	for _, f := range strings.Split(*fanout, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -240,12 +305,25 @@ func cutContenders(ttl time.Duration) []contender {
 	return []contender{mastershipC(ttl), electionC(ttl), clientGoScaled(ttl)}
 }
 
-func scaleContenders() []contender {
-	return []contender{mastershipC(5 * time.Second), ourElectionC(5 * time.Second), electionC(5 * time.Second), clientGoDefault()}
+// scaleContenders are the contenders of the scale measure, at TTL ttl, or
+// at their own when ttl is 0.
+func scaleContenders(ttl time.Duration) []contender {
+	if ttl == 0 {
+		return []contender{mastershipC(5 * time.Second), ourElectionC(5 * time.Second), electionC(5 * time.Second), clientGoDefault()}
+	}
+	return []contender{mastershipC(ttl), ourElectionC(ttl), electionC(ttl), clientGoScaled(ttl)}
 }
 
 func (b *bench) runAll() error {
 	m := b.cfg.measures
+	if m["scale"] && b.cfg.scaleKinds["mastership"] && b.cfg.scaleMemCheck {
+		// Before any measure, rather than after an hour of them.
+		for _, gm := range b.cfg.scale {
+			if err := memoryFits(gm[0], gm[1]); err != nil {
+				return fmt.Errorf("scale, mastership: %w", err)
+			}
+		}
+	}
 	if m["handover"] {
 		b.progress("handover: put → watch floor, %d trials", b.cfg.trials)
 		d, err := b.putWatchFloor(b.cfg.trials)
@@ -308,12 +386,12 @@ func (b *bench) runAll() error {
 		}
 	}
 	if m["scale"] {
-		for _, c := range scaleContenders() {
+		for _, c := range scaleContenders(b.cfg.scaleTTL) {
 			if !b.cfg.scaleKinds[c.kind] {
 				continue
 			}
 			for _, gm := range b.cfg.scale {
-				b.progress("scale: %s, %d groups × %d, rest %v", c.name, gm[0], gm[1], b.cfg.rest)
+				b.progress("scale: %s, %d groups × %d, on %s, rest %v", c.name, gm[0], gm[1], clientsText(b.cfg.scaleClients), b.cfg.rest)
 				r, err := b.scale(c, gm[0], gm[1])
 				if err != nil {
 					return fmt.Errorf("scale, %s, %dx%d: %w", c.name, gm[0], gm[1], err)

@@ -115,8 +115,8 @@ func (b *bench) report(args []string) string {
 
 	if len(b.scales) > 0 {
 		p("### At rest\n\n")
-		p("Members in a child process (so that its memory, goroutines and CPU are theirs alone), on one client per 100 members (at most 10), after a %v settle, resting %v. Requests: gRPC messages etcd received during the rest, per member per second, by method (a keep-alive is one message on a LeaseKeepAlive stream). CPU: the child's, per member; etcd's: the parent process's, which is etcd's and the idle benchmark's.\n\n", b.cfg.settle, b.cfg.rest)
-		p("| | groups × members | goroutines / member | heap KiB / member | goroutines after rest − before | requests / member / s | by method | client CPU µs / member / s | etcd CPU ms / s |\n|---|---|---|---|---|---|---|---|---|\n")
+		p("Members in a child process (so that its memory, goroutines and CPU are theirs alone), on %s, after a %v settle, resting %v. Build: from the first member's start until every member sees its whole group (mastership; the other contenders: until every candidate is in the election). Members / client: members per process divided by the clients it opens. Heap: the child's live heap after a GC, minus that before the members (and before the clients, for the clients' columns; goroutines likewise). Requests: gRPC messages etcd received during the rest, per member per second, by method (a keep-alive is one message on a LeaseKeepAlive stream). CPU: the child's, per member; etcd's: the parent process's, which is etcd's and the idle benchmark's.\n\n", clientsText(b.cfg.scaleClients), b.cfg.settle, b.cfg.rest)
+		p("| | groups × members | members / process | members / client | build | goroutines / member | heap KiB / member | clients' heap KiB / member | clients' goroutines / member | goroutines after rest − before | requests / member / s | by method | client CPU µs / member / s | etcd CPU ms / s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range b.scales {
 			n := float64(r.members())
 			secs := r.rest.Seconds()
@@ -131,15 +131,52 @@ func (b *bench) report(args []string) string {
 			for _, k := range keys {
 				by = append(by, fmt.Sprintf("%s %.3f", k, r.msgs[k]/n/secs))
 			}
-			p("| %s | %d × %d | %.1f | %.1f | %+d | %.3f | %s | %.1f | %.1f |\n", r.c.name, r.groups, r.perGroup,
+			p("| %s | %d × %d | %d | %.0f | %v | %.1f | %.1f | %.1f | %.1f | %+d | %.3f | %s | %.1f | %.1f |\n", r.c.name, r.groups, r.perGroup,
+				r.members(), n/float64(r.clients), r.settled.Build.Round(10*time.Millisecond),
 				float64(r.settled.Goroutines-r.base.Goroutines)/n,
 				float64(int64(r.settled.HeapBytes)-int64(r.base.HeapBytes))/n/1024,
+				float64(int64(r.base.HeapBytes)-int64(r.bare.HeapBytes))/n/1024,
+				float64(r.base.Goroutines-r.bare.Goroutines)/n,
 				r.done.Goroutines-r.settled.Goroutines,
 				total/n/secs, strings.Join(by, ", "),
 				float64((r.done.CPU-r.settled.CPU).Microseconds())/n/secs,
 				float64(r.etcdCPU.Milliseconds())/secs)
 		}
 		p("\n")
+
+		var joins, recs []*scaleResult
+		for _, r := range b.scales {
+			if r.joins.n() > 0 {
+				joins = append(joins, r)
+			}
+			if r.recovery != nil {
+				recs = append(recs, r)
+			}
+		}
+		if len(joins) > 0 {
+			p("### Joins at scale\n\n")
+			p("In the same child, after the rest: a member joins group 0 (`selector.New`, on %s); time from the call until the last member of the group has emitted its SLAVE_ADD (stamped with the event's time). The joiner then closes, and every member sees its SLAVE_DEL before the next trial.\n\n", joinerClient(b.cfg.scaleClients))
+			p("| | groups × members | members / client | trials | last member: median | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
+			for _, r := range joins {
+				p("| %s | %d × %d | %.0f | %d | %s | %s | %s | %s |\n", r.c.name, r.groups, r.perGroup, float64(r.members())/float64(r.clients), r.joins.n(), ms(r.joins.median()), ms(r.joins.p90()), ms(r.joins.p99()), ms(r.joins.max()))
+			}
+			p("\n")
+		}
+		if len(recs) > 0 {
+			p("### Recovery from an etcd outage\n\n")
+			p("Last in the same child: the embedded etcd is killed (as a crash: its server hard-stopped, then closed; its data kept) and kept down for the TTL + 5 s, so that every member's registration ends, then restarted on the same ports and data. Recovery: from the restart until every member is registered (state Refresh) with a view of its whole group (the event that completed the last one). Over the same span, in the parent process, which is etcd and the idle benchmark: CPU; bytes etcd sent and received (`etcd_network_client_grpc_sent_bytes_total` and `_received_bytes_total`: marshalled gRPC messages, without HTTP/2 framing); gRPC messages received; heap (`HeapAlloc`): after a GC before the stop, the peak sampled every 100 ms during the recovery, and after a GC once recovered.\n\n")
+			p("| | groups × members | members / client | down | etcd ready | recovery | etcd CPU s | sent MiB | received MiB | messages received | heap MiB before | peak | after |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+			for _, r := range recs {
+				rc := r.recovery
+				p("| %s | %d × %d | %.0f | %v | %v | %v | %.2f | %.3f | %.3f | %.0f | %.1f | %.1f | %.1f |\n", r.c.name, r.groups, r.perGroup, float64(r.members())/float64(r.clients),
+					rc.down.Round(100*time.Millisecond), rc.ready.Round(time.Millisecond), rc.recovery.Round(10*time.Millisecond), rc.etcdCPU.Seconds(),
+					rc.sentBytes/(1<<20), rc.recvBytes/(1<<20), rc.msgs, mib(rc.heapBefore), mib(rc.heapPeak), mib(rc.heapAfter))
+				if rc.notOffline > 0 {
+					p("\n%s %d × %d: %d members emitted no Offline while etcd was down.\n", r.c.name, r.groups, r.perGroup, rc.notOffline)
+				}
+			}
+			p("\n")
+		}
 	}
 	return w.String()
 }
@@ -150,4 +187,25 @@ func failovers(rs []cutResult) *dist {
 		d.add(r.failover)
 	}
 	return &d
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// clientsText says what clients the members of a scale child use.
+func clientsText(clients int) string {
+	switch {
+	case clients == 0:
+		return "one client per member"
+	case clients < 0:
+		return "one client per 100 members (at least 1, at most 10)"
+	default:
+		return fmt.Sprintf("%d clients shared by the members", clients)
+	}
+}
+
+func joinerClient(clients int) string {
+	if clients == 0 {
+		return "a client of its own, made before the call"
+	}
+	return "the members' first client"
 }
