@@ -190,12 +190,3 @@ func TestScaleJoinsRecovery(t *testing.T) {
 	}
 	t.Log("\n" + rep)
 }
-
-func TestMemoryFits(t *testing.T) {
-	if err := memoryFits(100, 100); err != nil {
-		t.Errorf("100 groups of 100: %v", err)
-	}
-	if err := memoryFits(1, 1_000_000); err == nil || !strings.Contains(err.Error(), "-scale-mem-check") {
-		t.Errorf("one group of a million: %v, want an error naming -scale-mem-check", err)
-	}
-}

@@ -380,47 +380,6 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// viewBytes is what a member's view costs per member of its group: 224
-// bytes, from the heap per member at 1x100 and 1x400 (37.0 and 104.1 KiB,
-// 2026-12-07 on this code; BENCHMARKS.md's older run gave 181 from 1x100
-// and 1x1000).
-const viewBytes = 224
-
-// memoryFits refuses a run whose members' views alone would need more
-// than the memory available, with the GC's headroom (GOGC=100: twice the
-// live heap): every member holds a view of its whole group, so a group of
-// N costs N² × viewBytes, 21 GiB at 10,000. Running it would push the
-// machine into swap or the OOM killer, which stops other work too.
-func memoryFits(groups, perGroup int) error {
-	live := uint64(groups) * uint64(perGroup) * (uint64(perGroup)*viewBytes + 40<<10)
-	avail := memAvailable()
-	if avail == 0 || 2*live <= avail {
-		return nil
-	}
-	return fmt.Errorf("%d groups of %d: the members' views need about %.1f GiB live (N × N × %d B each group, plus 40 KiB per member), twice that with the GC's headroom, and %.1f GiB are available: run smaller groups, or -scale-mem-check=false to try anyway",
-		groups, perGroup, float64(live)/(1<<30), viewBytes, float64(avail)/(1<<30))
-}
-
-// memAvailable returns MemAvailable of /proc/meminfo in bytes, or 0.
-func memAvailable() uint64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 2 && f[1] == "kB" {
-				kb, err := strconv.ParseUint(f[0], 10, 64)
-				if err == nil {
-					return kb << 10
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // raiseFDLimit raises the soft limit of open files to the hard one, and
 // returns the soft limit.
 func raiseFDLimit() (uint64, error) {
