@@ -156,9 +156,24 @@ func (b *bench) report(args []string) string {
 		if len(joins) > 0 {
 			p("### Joins at scale\n\n")
 			p("In the same child, after the rest: a member joins group 0 (`selector.New`, on %s); time from the call until the last member of the group has emitted its SLAVE_ADD (stamped with the event's time). The joiner then closes, and every member sees its SLAVE_DEL before the next trial.\n\n", joinerClient(b.cfg.scaleClients))
-			p("| | groups × members | members / client | trials | last member: median | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
+			p("Where the tail comes from: the first member's time is etcd's, its watch stream's and the client's (the members' follower gets one watch response for all of them); the gap to the last member is the members' own work and the machine's. The child's garbage collections during each trial are counted, and the last member's p99 is given again over the trials without one.\n\n")
+			p("| | groups × members | members / client | trials | last member: median | p90 | p99 | max | first member: median | p99 | trials with a GC | last member p99, trials without |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, r := range joins {
-				p("| %s | %d × %d | %.0f | %d | %s | %s | %s | %s |\n", r.c.name, r.groups, r.perGroup, float64(r.members())/float64(r.clients), r.joins.n(), ms(r.joins.median()), ms(r.joins.p90()), ms(r.joins.p99()), ms(r.joins.max()))
+				var quiet dist
+				withGC := 0
+				for i, v := range r.joins.vals {
+					if i < len(r.joinsGC) && r.joinsGC[i] > 0 {
+						withGC++
+						continue
+					}
+					quiet.vals = append(quiet.vals, v)
+				}
+				quietP99 := "–"
+				if quiet.n() > 0 {
+					quietP99 = ms(quiet.p99())
+				}
+				p("| %s | %d × %d | %.0f | %d | %s | %s | %s | %s | %s | %s | %d | %s |\n", r.c.name, r.groups, r.perGroup, float64(r.members())/float64(r.clients), r.joins.n(), ms(r.joins.median()), ms(r.joins.p90()), ms(r.joins.p99()), ms(r.joins.max()),
+					ms(r.joinsFirst.median()), ms(r.joinsFirst.p99()), withGC, quietP99)
 			}
 			p("\n")
 		}

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,8 +87,10 @@ type scaleReport struct {
 	Build      time.Duration // settled: from the first member's start until every member saw its whole group
 	FDLimit    uint64        // bare: the soft limit of open files, once raised
 	Joins      []time.Duration
-	Recovery   time.Duration // recovered: from etcd's restart until every member was registered with its whole group
-	NotOffline int           // recovered: members that emitted no Offline while etcd was down
+	JoinsFirst []time.Duration // until the first member of the group saw the join
+	JoinsGC    []int           // GC cycles of the child during each join
+	Recovery   time.Duration   // recovered: from etcd's restart until every member was registered with its whole group
+	NotOffline int             // recovered: members that emitted no Offline while etcd was down
 	Err        string
 }
 
@@ -101,6 +105,8 @@ type scaleResult struct {
 	msgs                map[string]float64 // gRPC messages etcd received during the rest, by method
 	etcdCPU             time.Duration      // this process's CPU (etcd's, mostly) during the rest
 	joins               dist               // a join in group 0: until the last member of the group saw it
+	joinsFirst          dist               // the same, until the first member saw it
+	joinsGC             []int              // GC cycles during each join
 	recovery            *recoveryResult
 }
 
@@ -200,6 +206,8 @@ func (b *bench) scale(c contender, groups, perGroup int) (*scaleResult, error) {
 			}
 		case "joins":
 			r.joins = dist{vals: rep.Joins}
+			r.joinsFirst = dist{vals: rep.JoinsFirst}
+			r.joinsGC = rep.JoinsGC
 		case "recovery-ready":
 			down := spec.TTL + 5*time.Second
 			b.progress("scale: %s, %d × %d: etcd killed for %v", c.name, groups, perGroup, down)
@@ -605,11 +613,11 @@ func runChild(js string) {
 	}
 
 	if spec.Joins > 0 {
-		joins, err := f.joins(ctx, spec, clis, newCli)
+		joins, firsts, gcs, err := f.joins(ctx, spec, clis, newCli)
 		if err != nil {
 			fail(fmt.Errorf("joins: %w", err))
 		}
-		enc.Encode(scaleReport{Phase: "joins", Joins: joins})
+		enc.Encode(scaleReport{Phase: "joins", Joins: joins, JoinsFirst: firsts, JoinsGC: gcs})
 	}
 
 	if spec.Recovery {
@@ -658,7 +666,12 @@ func runChild(js string) {
 // has its SLAVE_ADD, closes it and waits until every member has its
 // SLAVE_DEL; spec.Joins times. The joiner has a client of its own when
 // members do, or else shares the first one.
-func (f *fleet) joins(ctx context.Context, spec scaleSpec, clis []*clientv3.Client, newCli func() (*clientv3.Client, error)) ([]time.Duration, error) {
+//
+// It also returns, for each trial, the time until the first member saw the
+// join, and the child's GC cycles during it: the first member's time is
+// etcd's and the client's part of the tail; the rest is the members' work
+// and the machine's, GC included.
+func (f *fleet) joins(ctx context.Context, spec scaleSpec, clis []*clientv3.Client, newCli func() (*clientv3.Client, error)) (lasts, firsts []time.Duration, gcs []int, err error) {
 	prefix := fmt.Sprintf("%s/g%03d", spec.Prefix, 0)
 	wait := func(w *joinWatch, what string) error {
 		select {
@@ -670,23 +683,23 @@ func (f *fleet) joins(ctx context.Context, spec scaleSpec, clis []*clientv3.Clie
 			return ctx.Err()
 		}
 	}
-	var out []time.Duration
 	for t := range spec.Joins {
 		cli := clis[0]
 		if spec.Clients == 0 {
 			c, err := newCli()
 			if err != nil {
-				return nil, err
+				return nil, nil, nil, err
 			}
 			cli = c
 		}
 		id := fmt.Sprintf("joiner%04d", t)
 		j, l := newJoinWatch(id, spec.PerGroup), newJoinWatch(id, spec.PerGroup)
+		gc0 := gcCycles()
 		j.t0 = time.Now()
 		f.join.Store(j)
 		s, err := selector.New(ctx, cli, prefix, id, selector.WithTTL(spec.TTL))
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		drained := make(chan struct{})
 		go func() {
@@ -696,13 +709,14 @@ func (f *fleet) joins(ctx context.Context, spec scaleSpec, clis []*clientv3.Clie
 		}()
 		if err := wait(j, "join"); err != nil {
 			s.Close()
-			return nil, err
+			return nil, nil, nil, err
 		}
-		var last time.Duration
+		gcs = append(gcs, int(gcCycles()-gc0))
+		last, first := time.Duration(0), time.Duration(math.MaxInt64)
 		for _, v := range j.times {
-			last = max(last, v)
+			last, first = max(last, v), min(first, v)
 		}
-		out = append(out, last)
+		lasts, firsts = append(lasts, last), append(firsts, first)
 		l.t0 = time.Now()
 		f.leave.Store(l)
 		s.Close()
@@ -711,12 +725,19 @@ func (f *fleet) joins(ctx context.Context, spec scaleSpec, clis []*clientv3.Clie
 			cli.Close()
 		}
 		if err := wait(l, "leave"); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		f.join.Store(nil)
 		f.leave.Store(nil)
 	}
-	return out, nil
+	return lasts, firsts, gcs, nil
+}
+
+// gcCycles returns the number of GC cycles the process has completed.
+func gcCycles() uint64 {
+	m := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
 }
 
 func (r *scaleResult) String() string {
