@@ -6,12 +6,12 @@
 //
 //	go run -C bench . -measures handover,crash,partition,fanout,scale -trials 50 -out /tmp/bench.md
 //
-// The fleet at scale (issue 20), mastership only; the second needs 2,000+
+// The fleet at scale, mastership only; the second needs 1,000+
 // open files on each side (the program raises its soft limit to the hard
 // one).
 //
 //	go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 200 -out /tmp/scale.md
-//	go run -C bench . -measures scale -scale-contenders mastership -scale 1x2000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
+//	go run -C bench . -measures scale -scale-contenders mastership -scale 1x1000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
 //	go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 0 -scale-recovery -out /tmp/scale-recovery.md
 //
 // The first shares one client per 100 members (at most 10) in the child
@@ -55,8 +55,8 @@ The fleet at scale (mastership only):
 
   # one group of 10,000 and 100 groups of 100, one client per 100 members (at most 10)
   go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 200 -out /tmp/scale.md
-  # one client per member, as members are deployed: 2,000+ open files each side
-  go run -C bench . -measures scale -scale-contenders mastership -scale 1x2000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
+  # one client per member, as members are deployed: 1,000+ open files each side
+  go run -C bench . -measures scale -scale-contenders mastership -scale 1x1000 -scale-clients 0 -scale-ttl 30s -scale-joins 200 -out /tmp/scale-clients.md
   # etcd killed for the TTL + 5s after the rest, then restarted: time until every member is back
   go run -C bench . -measures scale -scale-contenders mastership -scale 1x10000,100x100 -scale-ttl 30s -scale-joins 0 -scale-recovery -out /tmp/scale-recovery.md
 `
