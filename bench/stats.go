@@ -34,17 +34,6 @@ func (d *dist) p99() time.Duration    { return d.pct(99) }
 func (d *dist) max() time.Duration    { return d.pct(100) }
 func (d *dist) min() time.Duration    { return d.pct(0.0001) }
 
-// count returns how many values satisfy f.
-func (d *dist) count(f func(time.Duration) bool) int {
-	n := 0
-	for _, v := range d.vals {
-		if f(v) {
-			n++
-		}
-	}
-	return n
-}
-
 // ms formats a duration in milliseconds, with a precision that suits it.
 func ms(d time.Duration) string {
 	v := float64(d) / float64(time.Millisecond)
