@@ -42,9 +42,10 @@ type registration struct {
 // register runs INIT: it grants a lease and creates this member's key in a
 // transaction that fails if the key exists. The group itself is read by
 // the follower the member subscribes to (see start), which reads it once
-// for every member of the group on this client. old is the lease of this member's previous registration, if
-// any: a key still held by it is this member's own, left over, and is
-// revoked rather than reported as a duplicate.
+// for every member of the group on this client. old is the lease of this
+// member's previous registration, if any: a key still held by it is this
+// member's own, left over, and is revoked rather than reported as a
+// duplicate.
 func (s *Selector) register(ctx context.Context, old clientv3.LeaseID) (*registration, error) {
 	s.setState(Init)
 	l, err := lease.Grant(ctx, s.cli, s.opts.TTL, s.opts.Margin, s.log)
