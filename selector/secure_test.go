@@ -125,6 +125,41 @@ func TestSecure(t *testing.T) {
 		}
 	})
 
+	t.Run("user who may write its key but not read the group is refused at start", func(t *testing.T) {
+		const prefix = "/secure/keyonly"
+		sec.AddUser(t, "keyonly", "pw-keyonly")
+		root := sec.Root(t)
+		ctx := ctxFor(t, waitTime)
+		if _, err := root.RoleAdd(ctx, "keyonly-role"); err != nil {
+			t.Fatal(err)
+		}
+		// The member's key alone: the registration's transaction passes,
+		// and the read of the group is what etcd refuses.
+		if _, err := root.RoleGrantPermission(ctx, "keyonly-role", prefix+"/a", "", clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := root.UserGrantRole(ctx, "keyonly", "keyonly-role"); err != nil {
+			t.Fatal(err)
+		}
+		cli := sec.ClientAs(t, "keyonly", "pw-keyonly")
+		start := time.Now()
+		_, err := New(ctxFor(t, 30*time.Second), cli, prefix, "a", WithTTL(testTTL))
+		if d := time.Since(start); d > refusalTime {
+			t.Errorf("New took %v to report the refusal, want under %v", d, refusalTime)
+		}
+		if !errors.Is(err, ErrPermissionDenied) || !strings.Contains(err.Error(), `read or watch range ["/secure/keyonly/", "/secure/keyonly0")`) {
+			t.Fatalf("New = %v, want ErrPermissionDenied naming the read of the group's range", err)
+		}
+		// The member gave its registration back.
+		resp, err := root.Get(ctx, prefix+"/a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) != 0 {
+			t.Errorf("the refused member's key is still there: %v", resp.Kvs)
+		}
+	})
+
 	t.Run("wrong password", func(t *testing.T) {
 		sec.AddPrefixUser(t, "changed", "pw-old", "/secure/changed")
 		cfg, err := sec.Config("changed", "wrong")
