@@ -3,7 +3,6 @@ package group
 import (
 	"context"
 	"log/slog"
-	"maps"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -141,15 +140,38 @@ type shared struct {
 
 	mu   sync.Mutex // guards what follows, and the subscribers' queues' order
 	subs map[*Subscription]struct{}
-	// The group as of the last Update: its keys (a copy of Follow's, which
-	// Follow changes outside mu), members in join order, members by id,
-	// and the keys that are no members.
+	// The group as of the last Update: its members in join order, its
+	// members by id with their leases, and the keys under the prefix that
+	// are no members. Together they give any member's own key (see own)
+	// without a copy of Follow's keys, which Follow changes outside mu.
 	rev     int64
-	kvs     map[string]KV
 	members []events.Node
-	byID    map[string]events.Node
+	byID    map[string]entry
 	strays  map[string]KV
 	err     error
+}
+
+// entry is a member, and the lease its key is on.
+type entry struct {
+	node  events.Node
+	lease int64
+}
+
+// own returns the key named key as of the last Update. The caller holds
+// f.mu.
+func (f *shared) own(key string) (KV, bool) {
+	if kv, ok := f.strays[key]; ok {
+		return kv, true
+	}
+	id, ok := ID(f.id.prefix, key)
+	if !ok {
+		return KV{}, false
+	}
+	e, ok := f.byID[id]
+	if !ok {
+		return KV{}, false
+	}
+	return KV{Key: key, Value: e.node.Value, CreateRevision: e.node.CreateRevision, Lease: e.lease}, true
 }
 
 func startShared(cli *clientv3.Client, prefix string, log *slog.Logger) *shared {
@@ -188,7 +210,7 @@ func (f *shared) catchUp(s *Subscription) {
 	case f.err != nil:
 		s.push(Update{Err: f.err})
 	case f.rev > 0:
-		own, ok := f.kvs[s.key]
+		own, ok := f.own(s.key)
 		s.push(Update{Revision: f.rev, Members: f.members, Fresh: true, Own: own, OwnOK: ok, Strays: values(f.strays)})
 	}
 }
@@ -219,24 +241,24 @@ func (f *shared) update(st State) bool {
 	prefix := f.id.prefix
 	var changes []events.Change
 	var strays []KV
-	first := f.kvs == nil
+	first := f.byID == nil
 	if st.Fresh {
-		f.kvs = maps.Clone(st.KVs)
-		members := Members(prefix, f.kvs)
-		byID := make(map[string]events.Node, len(members))
-		for _, n := range members {
-			byID[n.ID] = n
+		byID := make(map[string]entry, len(st.KVs))
+		members := make([]events.Node, 0, len(st.KVs))
+		f.strays = make(map[string]KV)
+		for _, kv := range st.KVs {
+			if n, ok := Member(prefix, kv); ok {
+				byID[n.ID] = entry{n, kv.Lease}
+				members = append(members, n)
+			} else if Stray(prefix, kv) {
+				f.strays[kv.Key] = kv
+			}
 		}
+		events.Sort(members)
 		if !first {
 			changes = diffByID(f.byID, byID)
 		}
 		f.members, f.byID = members, byID
-		f.strays = make(map[string]KV)
-		for _, kv := range f.kvs {
-			if Stray(prefix, kv) {
-				f.strays[kv.Key] = kv
-			}
-		}
 		strays = values(f.strays)
 	} else {
 		seen := make(map[string]bool, len(st.Changed))
@@ -246,11 +268,6 @@ func (f *shared) update(st State) bool {
 			}
 			seen[key] = true
 			kv, live := st.KVs[key]
-			if live {
-				f.kvs[key] = kv
-			} else {
-				delete(f.kvs, key)
-			}
 			delete(f.strays, key)
 			if live && Stray(prefix, kv) {
 				f.strays[key] = kv
@@ -260,27 +277,26 @@ func (f *shared) update(st State) bool {
 			if !ok {
 				continue
 			}
-			before := f.byID[id]
-			after, _ := Member(prefix, kv) // the zero Node for a key deleted or no member
+			// Each changed key is one id, and is seen once: the index is
+			// updated in place, its lease too when the member is the same.
+			before := f.byID[id].node
+			after, member := Member(prefix, kv) // the zero Node for a key deleted or no member
+			if member {
+				f.byID[id] = entry{after, kv.Lease}
+			} else {
+				delete(f.byID, id)
+			}
 			if before != after {
 				changes = append(changes, events.Change{Before: before, After: after})
 			}
 		}
 		if len(changes) > 0 {
 			f.members = applyChanges(f.members, changes)
-			for _, c := range changes {
-				delete(f.byID, c.Before.ID)
-			}
-			for _, c := range changes {
-				if c.After.ID != "" {
-					f.byID[c.After.ID] = c.After
-				}
-			}
 		}
 	}
 	f.rev = st.Revision
 	for s := range f.subs {
-		own, ok := f.kvs[s.key]
+		own, ok := f.own(s.key)
 		u := Update{Revision: st.Revision, Members: f.members, Changes: changes, Resync: st.Fresh && !first, Own: own, OwnOK: ok, Strays: strays}
 		if first {
 			u.Fresh = true
@@ -292,16 +308,16 @@ func (f *shared) update(st State) bool {
 
 // diffByID returns the changes from the members old to the members now,
 // both by id.
-func diffByID(old, now map[string]events.Node) []events.Change {
+func diffByID(old, now map[string]entry) []events.Change {
 	var changes []events.Change
 	for id, n := range now {
-		if o := old[id]; o != n {
-			changes = append(changes, events.Change{Before: o, After: n})
+		if o := old[id].node; o != n.node {
+			changes = append(changes, events.Change{Before: o, After: n.node})
 		}
 	}
 	for id, o := range old {
 		if _, ok := now[id]; !ok {
-			changes = append(changes, events.Change{Before: o})
+			changes = append(changes, events.Change{Before: o.node})
 		}
 	}
 	return changes

@@ -44,6 +44,10 @@ func TestSubscribeShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	other, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
 	put := func(id string) int64 {
 		resp, err := cli.Put(ctx, prefix+id, "v"+id, clientv3.WithLease(ls.ID))
 		if err != nil {
@@ -112,6 +116,23 @@ func TestSubscribeShared(t *testing.T) {
 			rev = resp.Header.Revision
 		default:
 			rev = put(id)
+		}
+		// b's own key, detached by a plain put, or moved to another
+		// lease, and put back.
+		if i%15 == 7 {
+			for _, op := range []clientv3.Op{clientv3.OpPut(prefix+"b", "plain"), clientv3.OpPut(prefix+"b", "other", clientv3.WithLease(other.ID)), clientv3.OpPut(prefix+"b", "b", clientv3.WithLease(ls.ID))} {
+				resp, err := cli.Do(ctx, op)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rev = resp.Put().Header.Revision
+				for last.Revision < rev {
+					for _, u := range nextB() {
+						check(u, last.Members)
+						last = u
+					}
+				}
+			}
 		}
 		// Keys changed in one revision: a transaction.
 		if i%10 == 0 {
@@ -284,7 +305,7 @@ func TestApplyChanges(t *testing.T) {
 				}
 			}
 			before := slices.Clone(members)
-			got := applyChanges(members, diffByID(byID, now))
+			got := applyChanges(members, diffByID(entries(byID), entries(now)))
 			if !slices.Equal(members, before) {
 				t.Fatalf("sequence %d, step %d: applyChanges modified the previous members", seq, step)
 			}
@@ -307,4 +328,12 @@ func cloneNodes(m map[string]events.Node) map[string]events.Node {
 		c[k] = v
 	}
 	return c
+}
+
+func entries(m map[string]events.Node) map[string]entry {
+	e := make(map[string]entry, len(m))
+	for id, n := range m {
+		e[id] = entry{node: n, lease: 1}
+	}
+	return e
 }
