@@ -83,56 +83,57 @@ func DiffChanges(prev, next View, changes []Change) []Event {
 	if nEvents == 0 {
 		return nil
 	}
+	// The nodes of all events but ChangeToMaster share one allocation, in
+	// regions whose sizes are counted above, filled in one more pass over
+	// changes; each event's Nodes is capped at its own region, so that
+	// appending to it copies rather than overwrite the next event's.
+	first := b2i(role == ChangeToSlave || role == MasterChange)
+	delAt, addAt, valAt := first, first+nDel, first+nDel+nAdd
+	nodes := make([]Node, valAt+nVal)
+	if first > 0 {
+		nodes[0] = s.nm
+	}
+	d, a, v := delAt, addAt, valAt
+	for _, c := range changes {
+		del, add, val := s.classify(c)
+		if del {
+			nodes[d], d = c.Before, d+1
+		}
+		if add {
+			nodes[a], a = c.After, a+1
+		}
+		if val {
+			nodes[v], v = c.After, v+1
+		}
+	}
+	if delNM {
+		nodes[d] = s.nm
+	}
+	if addPM {
+		nodes[a] = s.pm
+	}
+	region := func(start, end int) []Node {
+		r := nodes[start:end:end]
+		// Nodes of one view have distinct ids, so that sorting the few
+		// changed ones in join order puts them in their view's order.
+		slices.SortFunc(r, Compare)
+		return r
+	}
 	out := make([]Event, 0, nEvents)
-	// The nodes of all events but ChangeToMaster share one allocation; each
-	// event's Nodes is capped at its own length, so that appending to it
-	// copies rather than overwrite the next event's.
-	nodes := make([]Node, 0, b2i(role == ChangeToSlave || role == MasterChange)+nDel+nAdd+nVal)
-	cut := func(start int) []Node { return nodes[start:len(nodes):len(nodes)] }
 	switch role {
 	case ChangeToMaster:
 		out = append(out, Event{Type: role, Nodes: next.Slaves(), View: next})
 	case ChangeToSlave, MasterChange:
-		nodes = append(nodes, s.nm)
-		out = append(out, Event{Type: role, Nodes: cut(0), View: next})
+		out = append(out, Event{Type: role, Nodes: nodes[0:1:1], View: next})
 	}
-	// Nodes of one view have distinct ids, so that sorting the few changed
-	// ones in join order puts them in their view's order.
 	if nDel > 0 {
-		start := len(nodes)
-		for _, c := range changes {
-			if del, _, _ := s.classify(c); del {
-				nodes = append(nodes, c.Before)
-			}
-		}
-		if delNM {
-			nodes = append(nodes, s.nm)
-		}
-		slices.SortFunc(nodes[start:], Compare)
-		out = append(out, Event{Type: SlaveDel, Nodes: cut(start), View: next})
+		out = append(out, Event{Type: SlaveDel, Nodes: region(delAt, addAt), View: next})
 	}
 	if nAdd > 0 {
-		start := len(nodes)
-		for _, c := range changes {
-			if _, add, _ := s.classify(c); add {
-				nodes = append(nodes, c.After)
-			}
-		}
-		if addPM {
-			nodes = append(nodes, s.pm)
-		}
-		slices.SortFunc(nodes[start:], Compare)
-		out = append(out, Event{Type: SlaveAdd, Nodes: cut(start), View: next})
+		out = append(out, Event{Type: SlaveAdd, Nodes: region(addAt, valAt), View: next})
 	}
 	if nVal > 0 {
-		start := len(nodes)
-		for _, c := range changes {
-			if _, _, val := s.classify(c); val {
-				nodes = append(nodes, c.After)
-			}
-		}
-		slices.SortFunc(nodes[start:], Compare)
-		out = append(out, Event{Type: ValueChange, Nodes: cut(start), View: next})
+		out = append(out, Event{Type: ValueChange, Nodes: region(valAt, len(nodes)), View: next})
 	}
 	return out
 }
