@@ -184,12 +184,10 @@ func (s *Selector) update(reg *registration, u group.Update) bool {
 		reg.cancel(fmt.Errorf("%w: lease %x", ErrKeyDetached, own.Lease))
 		return false
 	}
-	// Changes nil: compare the whole views; empty: nothing changed.
+	// Changes nil (a fresh update, or one after a skipped one): compare
+	// the whole views.
 	changes := u.Changes
-	if changes == nil {
-		changes = []events.Change{}
-	}
-	if u.Fresh || reg.stale {
+	if reg.stale {
 		changes = nil
 	}
 	reg.stale = false

@@ -21,7 +21,8 @@ type Update struct {
 	// it rather than copy it.
 	Members []events.Node
 	// Changes are the members that changed since the subscriber's previous
-	// Update, one per id, in no set order. They are nil when Fresh.
+	// Update, one per id, in no set order: empty, not nil, when none did.
+	// They are nil when Fresh.
 	Changes []events.Change
 	// Fresh marks the first Update of a subscriber, and one after the
 	// follower lost track of the group: it tells nothing about what
@@ -239,7 +240,7 @@ func (f *shared) update(st State) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	prefix := f.id.prefix
-	var changes []events.Change
+	changes := []events.Change{} // empty, not nil: see Update.Changes
 	var strays []KV
 	first := f.byID == nil
 	if st.Fresh {
@@ -299,7 +300,7 @@ func (f *shared) update(st State) bool {
 		own, ok := f.own(s.key)
 		u := Update{Revision: st.Revision, Members: f.members, Changes: changes, Resync: st.Fresh && !first, Own: own, OwnOK: ok, Strays: strays}
 		if first {
-			u.Fresh = true
+			u.Fresh, u.Changes = true, nil
 		}
 		s.push(u)
 	}
@@ -309,7 +310,7 @@ func (f *shared) update(st State) bool {
 // diffByID returns the changes from the members old to the members now,
 // both by id.
 func diffByID(old, now map[string]entry) []events.Change {
-	var changes []events.Change
+	changes := []events.Change{}
 	for id, n := range now {
 		if o := old[id].node; o != n.node {
 			changes = append(changes, events.Change{Before: o, After: n.node})
