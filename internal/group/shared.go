@@ -3,6 +3,8 @@ package group
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -212,7 +214,7 @@ func (f *shared) catchUp(s *Subscription) {
 		s.push(Update{Err: f.err})
 	case f.rev > 0:
 		own, ok := f.own(s.key)
-		s.push(Update{Revision: f.rev, Members: f.members, Fresh: true, Own: own, OwnOK: ok, Strays: values(f.strays)})
+		s.push(Update{Revision: f.rev, Members: f.members, Fresh: true, Own: own, OwnOK: ok, Strays: slices.Collect(maps.Values(f.strays))})
 	}
 }
 
@@ -260,7 +262,7 @@ func (f *shared) update(st State) bool {
 			changes = diffByID(f.byID, byID)
 		}
 		f.members, f.byID = members, byID
-		strays = values(f.strays)
+		strays = slices.Collect(maps.Values(f.strays))
 	} else {
 		seen := make(map[string]bool, len(st.Changed))
 		for _, key := range st.Changed {
@@ -350,15 +352,4 @@ func applyChanges(old []events.Node, changes []events.Change) []events.Node {
 		next = append(next, n)
 	}
 	return append(next, now...)
-}
-
-func values(m map[string]KV) []KV {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]KV, 0, len(m))
-	for _, kv := range m {
-		out = append(out, kv)
-	}
-	return out
 }
